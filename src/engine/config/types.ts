@@ -1,0 +1,121 @@
+/**
+ * The experiment config, as users write it in `*.adapter.json` (SPEC section 4), and its resolved form
+ * (defaults filled in, paths absolute) that a run records in `run.json`.
+ * The JSON Schema in `schema/adapter-config.schema.json` is the single source of validation.
+ */
+
+export type TaskType = 'classification' | 'regression';
+
+export type MethodType =
+  | 'houlsby'
+  | 'pfeiffer'
+  | 'adapterbias'
+  | 'bitfit'
+  | 'layernorm'
+  | 'top-k'
+  | 'full'
+  | 'head'
+  | 'fusion';
+
+export type NonLinearity = 'relu' | 'gelu' | 'swish' | 'tanh';
+
+export type MetricName = 'accuracy' | 'macroF1' | 'matthews' | 'pearson' | 'spearman' | 'loss';
+
+export interface TaskConfig {
+  name: string;
+  type: TaskType;
+  /** Path to the training file (relative to the config file). */
+  train: string;
+  dev?: string | null;
+  test?: string | null;
+  /** When dev/test are absent: fractions of `train` split off with a fixed seed. */
+  split?: { dev: number; test?: number; seed?: number } | null;
+  /** 'auto' picks by extension: .jsonl/.json -> jsonl, .csv -> csv, .tsv -> tsv. */
+  format?: 'auto' | 'jsonl' | 'csv' | 'tsv';
+  /** For CSV/TSV: whether the first line is a header (default true). Without a header, fields are column indices ("0", "1", ...). */
+  header?: boolean;
+  textField: string;
+  textPairField?: string | null;
+  labelField: string;
+  /** Class names in index order; inferred from the training file (sorted) when absent. */
+  labels?: string[] | null;
+  /** Skip bad rows (and report how many) instead of stopping with an error. */
+  skipBadRows?: boolean;
+}
+
+export interface MethodConfig {
+  type: MethodType;
+  /** Bottleneck size m of each adapter. */
+  bottleneck?: number;
+  /** Alternative to `bottleneck`: m = d / reductionFactor. */
+  reductionFactor?: number;
+  /** Per-layer bottleneck sizes (length L); overrides `bottleneck` where given. */
+  bottleneckPerLayer?: number[];
+  nonLinearity?: NonLinearity;
+  initStd?: number;
+  trainLayerNorm?: boolean;
+  /** Layers (0-based) that get no adapter: static AdapterDrop. */
+  leaveOut?: number[];
+  /** Robust AdapterDrop: each step drops the adapters of the lowest n layers, n uniform in 0..dropLowest. */
+  dropLowest?: number;
+  /** top-k: number of top layers trained. */
+  k?: number;
+  /** adapterbias: one L_alpha shared by all layers. */
+  sharedAlpha?: boolean;
+  /** adapterbias: weight of the L0 (hard-concrete) penalty on L_alpha; 0 = off. */
+  l0Lambda?: number;
+  /** fusion: run folders of the adapters to fuse. */
+  adapters?: string[];
+}
+
+export interface TrainingConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  /** Learning rate of the head, when different (default: learningRate). */
+  headLearningRate?: number;
+  warmupRatio: number;
+  weightDecay: number;
+  maxGradNorm: number;
+  /** Dropout probability inside the encoder and the head (default: the model's hidden_dropout_prob). */
+  dropout?: number | null;
+  maxSeqLength: number;
+  seed: number;
+  /** Dev metric that picks the best checkpoint. */
+  metric: MetricName;
+  /** Also evaluate on dev every N steps (0 = only at the end of each epoch). */
+  evalEverySteps: number;
+  evalBatchSize: number;
+  /** Optional cap on the number of training steps (for smoke tests and quick looks). */
+  maxSteps?: number | null;
+}
+
+export interface ExperimentConfig {
+  name: string;
+  task: TaskConfig;
+  /** A folder in the Hugging Face layout (relative to the config file) or `builtin:<name>`. */
+  model: string;
+  method: MethodConfig;
+  training: TrainingConfig;
+  /** Sweep axes: dotted field path -> values. */
+  sweep?: Record<string, unknown[]> | null;
+  /** Where runs go (relative to the config file); default `.adapter-lab/runs` in the workspace. */
+  runsDir?: string | null;
+}
+
+/** A config with every default filled in and every path absolute. */
+export interface ResolvedConfig extends ExperimentConfig {
+  /** Absolute path of the config file this came from (null when built in code). */
+  configFile: string | null;
+  task: Required<Omit<TaskConfig, 'dev' | 'test' | 'split' | 'labels'>> &
+    Pick<TaskConfig, 'dev' | 'test' | 'split' | 'labels'>;
+  method: MethodConfig & {
+    nonLinearity: NonLinearity;
+    initStd: number;
+    trainLayerNorm: boolean;
+    leaveOut: number[];
+    dropLowest: number;
+  };
+  training: TrainingConfig;
+  runsDir: string;
+}
