@@ -1,0 +1,635 @@
+/**
+ * Loading, validating and resolving `*.adapter.json` experiment configs (SPEC section 4).
+ *
+ * - The JSON Schema in `schema/adapter-config.schema.json` is the single source of validation (the same file
+ *   VS Code uses for completion and squiggles); ajv runs it, and every problem becomes one line of one
+ *   {@link ConfigError}: `<file>:<line>: <field path>: <what is wrong>`.
+ * - Checks the schema cannot express (metric vs task type, split fractions) use the same format.
+ * - {@link resolveConfig} fills every default and makes every path absolute.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
+import { parseTree, getNodeValue, printParseErrorCode, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import schemaJson from '../../../schema/adapter-config.schema.json';
+import { UserInputError } from '../errors';
+import type {
+  ExperimentConfig,
+  MethodConfig,
+  MethodType,
+  MetricName,
+  NonLinearity,
+  ResolvedConfig,
+  TaskConfig,
+  TrainingConfig,
+} from './types';
+
+/** One problem in a config. `line` is 1-based; `field` a dotted path such as `training.learningRate`. */
+export interface ConfigProblem {
+  file?: string;
+  line?: number;
+  column?: number;
+  field?: string;
+  message: string;
+}
+
+/**
+ * A config with one or more problems. The message lists each on its own line as
+ * `<file>:<line>: <field>: <problem>`; `problems` holds them separately (for editor diagnostics);
+ * `location` is the first one's.
+ */
+export class ConfigError extends UserInputError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'), problems[0] ? { file: problems[0].file, line: problems[0].line, field: problems[0].field } : undefined);
+    this.name = 'ConfigError';
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  let where = p.file ?? '';
+  if (where && p.line !== undefined) where += `:${p.line}` + (p.column !== undefined ? `:${p.column}` : '');
+  const parts = [where, p.field, p.message].filter((s) => s !== undefined && s !== '');
+  return parts.join(': ');
+}
+
+/** The schema, as bundled into the build. */
+export const configSchema: Record<string, unknown> = schemaJson as unknown as Record<string, unknown>;
+
+/** Adapter methods in the narrow sense (bottleneck adapters and AdapterBias). */
+export const ADAPTER_METHODS: readonly MethodType[] = ['houlsby', 'pfeiffer', 'adapterbias'];
+/** Methods whose parameters are bottleneck adapters with a size m. */
+export const BOTTLENECK_METHODS: readonly MethodType[] = ['houlsby', 'pfeiffer'];
+const CLASSIFICATION_METRICS: readonly MetricName[] = ['accuracy', 'macroF1', 'matthews'];
+const REGRESSION_METRICS: readonly MetricName[] = ['pearson', 'spearman'];
+
+/** Default peak learning rate per method. */
+export function defaultLearningRate(method: MethodType): number {
+  switch (method) {
+    case 'houlsby':
+    case 'pfeiffer':
+    case 'adapterbias':
+      return 3e-4;
+    case 'fusion':
+      return 5e-5; // AdapterFusion (Pfeiffer et al. 2021) trains the fusion layers with 5e-5
+    case 'full':
+    case 'top-k':
+      return 2e-5;
+    case 'head':
+    case 'bitfit':
+    case 'layernorm':
+      return 1e-3;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema validation
+
+let validator: ValidateFunction | undefined;
+
+function getValidator(): ValidateFunction {
+  if (!validator) {
+    const ajv = new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true, strict: true, strictRequired: false });
+    // Keywords VS Code understands that ajv does not.
+    ajv.addVocabulary(['enumDescriptions', 'markdownDescription', 'markdownEnumDescriptions', 'defaultSnippets']);
+    validator = ajv.compile(configSchema);
+  }
+  return validator;
+}
+
+/** Finds the 1-based line of a field in the source text, when there is one. */
+type Locator = (segments: (string | number)[]) => number | undefined;
+
+type Segment = string | number;
+
+function pointerToSegments(pointer: string, data: unknown): Segment[] {
+  if (pointer === '') return [];
+  const raw = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const out: Segment[] = [];
+  let cur: unknown = data;
+  for (const s of raw) {
+    if (Array.isArray(cur) && /^\d+$/.test(s)) {
+      const i = Number(s);
+      out.push(i);
+      cur = cur[i];
+    } else {
+      out.push(s);
+      cur = cur !== null && typeof cur === 'object' ? (cur as Record<string, unknown>)[s] : undefined;
+    }
+  }
+  return out;
+}
+
+/** `training.learningRate`, `method.leaveOut[2]`, `sweep["training.learningRate"][1]`. */
+export function fieldPath(segments: Segment[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (/^[A-Za-z_$][\w$-]*$/.test(s)) out += out ? `.${s}` : s;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+function show(v: unknown): string {
+  let s: string;
+  try {
+    s = JSON.stringify(v) ?? String(v);
+  } catch {
+    s = String(v);
+  }
+  return s.length > 60 ? s.slice(0, 57) + '...' : s;
+}
+
+/** `"fast"`, `3`, `null`, `an array [1,2]`, `an object {...}`. */
+function gotWhat(v: unknown): string {
+  if (Array.isArray(v)) return `an array ${show(v)}`;
+  if (v !== null && typeof v === 'object') return `an object ${show(v)}`;
+  return show(v);
+}
+
+function levenshtein(a: string, b: string): number {
+  const d: number[] = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0]!;
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = d[j]!;
+      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return d[b.length]!;
+}
+
+/** The closest candidate to a misspelt name, if any is close enough. */
+export function didYouMean(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  const lower = name.toLowerCase();
+  for (const c of candidates) {
+    if (c.toLowerCase() === lower) return c;
+    const d = levenshtein(lower, c.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function hint(name: string, candidates: Iterable<string>): string {
+  const m = didYouMean(name, candidates);
+  return m ? ` (did you mean "${m}"?)` : '';
+}
+
+function ajvProblems(errors: ErrorObject[], data: unknown, file: string | undefined, locate: Locator | undefined): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    if (e.keyword === 'if') continue; // the failing "then" reports the detail
+    const parent = pointerToSegments(e.instancePath, data);
+    let segs: Segment[] = parent;
+    let lineSegs: Segment[] = parent;
+    let message: string;
+    const params = e.params as Record<string, unknown>;
+    switch (e.keyword) {
+      case 'type': {
+        const t = Array.isArray(params.type) ? (params.type as string[]) : String(params.type).split(',');
+        message = parent.length === 0 ? `the config must be a JSON object, got ${gotWhat(e.data)}` : `must be ${t.join(' or ')}, got ${gotWhat(e.data)}`;
+        break;
+      }
+      case 'enum': {
+        const allowed = (params.allowedValues as unknown[]) ?? [];
+        const got = e.data;
+        message = `must be one of ${allowed.map((a) => show(a)).join(', ')}, got ${show(got)}`;
+        if (typeof got === 'string') message += hint(got, allowed.filter((a): a is string => typeof a === 'string'));
+        break;
+      }
+      case 'const':
+        message = `must be ${show(params.allowedValue)}, got ${show(e.data)}`;
+        break;
+      case 'required': {
+        const missing = String(params.missingProperty);
+        segs = [...parent, missing];
+        lineSegs = parent; // the line of the object that lacks it
+        const inThen = e.schemaPath.includes('/then/');
+        const methodType = (data as { method?: { type?: unknown } } | null)?.method?.type;
+        message = inThen ? `is required for method "${String(methodType)}"` : 'is required';
+        break;
+      }
+      case 'additionalProperties': {
+        const extra = String(params.additionalProperty);
+        segs = [...parent, extra];
+        lineSegs = segs;
+        const known = Object.keys(((e.parentSchema as { properties?: object } | undefined)?.properties ?? {}) as object);
+        const what = parent.length === 1 && parent[0] === 'sweep' ? 'unknown sweep axis: no such field' : 'unknown field';
+        message = what + hint(extra, known);
+        break;
+      }
+      case 'minimum':
+      case 'maximum':
+      case 'exclusiveMinimum':
+      case 'exclusiveMaximum':
+        message = `must be ${String(params.comparison)} ${String(params.limit)}, got ${show(e.data)}`;
+        break;
+      case 'minItems':
+        message = Number(params.limit) === 1 ? 'must not be empty' : `must have at least ${String(params.limit)} items`;
+        break;
+      case 'maxItems':
+        message = `must have at most ${String(params.limit)} items`;
+        break;
+      case 'minLength':
+        message = Number(params.limit) === 1 ? 'must not be empty' : `must be at least ${String(params.limit)} characters long`;
+        break;
+      case 'uniqueItems':
+        message = `must not contain duplicates (items ${String(params.j)} and ${String(params.i)} are equal)`;
+        break;
+      case 'not': {
+        const req = (e.schema as { required?: string[] } | undefined)?.required;
+        if (req && req.length >= 2) {
+          segs = [...parent, req[req.length - 1]!];
+          lineSegs = segs;
+          message = `give either ${req.map((r) => `"${r}"`).join(' or ')}, not both`;
+        } else {
+          message = e.message ?? 'is not valid';
+        }
+        break;
+      }
+      default:
+        message = e.message ?? `is not valid (${e.keyword})`;
+    }
+    const p: ConfigProblem = { file, field: fieldPath(segs) || undefined, message };
+    const line = locate?.(lineSegs);
+    if (line !== undefined) p.line = line;
+    const key = formatProblem(p);
+    if (!seen.has(key)) {
+      seen.add(key);
+      problems.push(p);
+    }
+  }
+  return problems;
+}
+
+/** Validates a raw config against the schema; returns the problems (empty when valid). */
+export function validateAgainstSchema(raw: unknown, file?: string, locate?: Locator): ConfigProblem[] {
+  const validate = getValidator();
+  if (validate(raw)) return [];
+  return sortProblems(ajvProblems(validate.errors ?? [], raw, file, locate));
+}
+
+function sortProblems(ps: ConfigProblem[]): ConfigProblem[] {
+  return ps
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.line ?? Infinity) - (b.p.line ?? Infinity) || a.i - b.i)
+    .map((x) => x.p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing with locations
+
+function lineStarts(text: string): number[] {
+  const starts = [0];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 10) starts.push(i + 1);
+    else if (c === 13 && text.charCodeAt(i + 1) !== 10) starts.push(i + 1);
+  }
+  return starts;
+}
+
+function positionAt(starts: number[], offset: number): { line: number; column: number } {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return { line: lo + 1, column: offset - starts[lo]! + 1 };
+}
+
+function childNode(node: JsonNode | undefined, seg: Segment): JsonNode | undefined {
+  if (!node) return undefined;
+  if (node.type === 'object' && typeof seg === 'string') {
+    // the last one wins, as in JSON.parse
+    let found: JsonNode | undefined;
+    for (const prop of node.children ?? []) {
+      if (prop.children?.[0]?.value === seg) found = prop;
+    }
+    return found;
+  }
+  if (node.type === 'array' && typeof seg === 'number') return node.children?.[seg];
+  return undefined;
+}
+
+/** A locator over a parsed tree: the line of the property (its key) or array item at the path. */
+function treeLocator(root: JsonNode, starts: number[]): Locator {
+  return (segments) => {
+    let node: JsonNode | undefined = root;
+    let offset = root.offset;
+    for (const seg of segments) {
+      const child = childNode(node, seg);
+      if (!child) break; // the deepest node that exists
+      offset = child.offset; // a property node starts at its key
+      node = child.type === 'property' ? child.children?.[1] : child;
+    }
+    return positionAt(starts, offset).line;
+  };
+}
+
+function humanize(code: string): string {
+  return code
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .replace(/^invalid symbol$/, 'unexpected character');
+}
+
+function findDuplicateKeys(node: JsonNode, segs: Segment[], out: { segs: Segment[]; offset: number }[]): void {
+  if (node.type === 'object') {
+    const seen = new Set<string>();
+    for (const prop of node.children ?? []) {
+      const key = prop.children?.[0]?.value as string;
+      if (seen.has(key)) out.push({ segs: [...segs, key], offset: prop.offset });
+      seen.add(key);
+      const value = prop.children?.[1];
+      if (value) findDuplicateKeys(value, [...segs, key], out);
+    }
+  } else if (node.type === 'array') {
+    (node.children ?? []).forEach((c, i) => findDuplicateKeys(c, [...segs, i], out));
+  }
+}
+
+interface Parsed {
+  value: unknown;
+  locate: Locator;
+}
+
+/** Parses JSON with comments; syntax errors and duplicate keys become a ConfigError with line and column. */
+export function parseConfigText(text: string, file: string): Parsed {
+  const errors: ParseError[] = [];
+  const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
+  const starts = lineStarts(text);
+  if (errors.length > 0 || !root) {
+    const problems: ConfigProblem[] = errors.slice(0, 10).map((e) => {
+      const pos = positionAt(starts, e.offset);
+      return { file, line: pos.line, column: pos.column, message: `syntax error: ${humanize(printParseErrorCode(e.error))}` };
+    });
+    if (problems.length === 0) problems.push({ file, line: 1, column: 1, message: 'syntax error: the file is empty' });
+    throw new ConfigError(problems);
+  }
+  const dups: { segs: Segment[]; offset: number }[] = [];
+  findDuplicateKeys(root, [], dups);
+  if (dups.length > 0) {
+    throw new ConfigError(
+      dups.map((d) => {
+        const pos = positionAt(starts, d.offset);
+        return { file, line: pos.line, column: pos.column, field: fieldPath(d.segs), message: 'duplicate key (given more than once)' };
+      }),
+    );
+  }
+  return { value: getNodeValue(root), locate: treeLocator(root, starts) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and resolving
+
+interface Origin {
+  raw: unknown;
+  configFile: string | null;
+  baseDir: string;
+  displayFile: string | undefined;
+  locate: Locator | undefined;
+}
+
+/** Where each resolved config came from, so that a sweep can re-resolve from the raw values. */
+const origins = new WeakMap<ResolvedConfig, Origin>();
+
+/** @internal used by sweep.ts */
+export function originOf(cfg: ResolvedConfig): Origin | undefined {
+  return origins.get(cfg);
+}
+
+/** Reads, parses, validates and resolves a `*.adapter.json` file. Throws ConfigError / UserInputError. */
+export function loadConfig(file: string): ResolvedConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = fs.readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a config file' : (err as Error).message;
+    throw new UserInputError(`${file}: cannot read the config: ${why}`, { file });
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const parsed = parseConfigText(text, file);
+  return resolveInternal(parsed.value, abs, path.dirname(abs), file, parsed.locate);
+}
+
+/**
+ * Validates a raw config object (as parsed from JSON) and resolves it: defaults filled, paths absolute
+ * (relative to `baseDir`). `configFile` is recorded in the result and names the file in errors.
+ */
+export function resolveConfig(raw: unknown, configFile: string | null, baseDir: string): ResolvedConfig {
+  return resolveInternal(raw, configFile ? path.resolve(configFile) : null, path.resolve(baseDir), configFile ?? undefined, undefined);
+}
+
+/** @internal */
+export function resolveInternal(
+  raw: unknown,
+  configFile: string | null,
+  baseDir: string,
+  displayFile: string | undefined,
+  locate: Locator | undefined,
+): ResolvedConfig {
+  raw = structuredClone(raw); // the result never shares objects with the caller's
+  const problems = validateAgainstSchema(raw, displayFile, locate);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const cfg = raw as ExperimentConfig;
+  const resolved = fillDefaults(cfg, configFile, baseDir);
+  const semantic = semanticProblems(resolved, displayFile, locate);
+  if (semantic.length > 0) throw new ConfigError(semantic);
+  origins.set(resolved, { raw, configFile, baseDir, displayFile, locate });
+  return resolved;
+}
+
+/**
+ * The workspace a config belongs to: the nearest folder at or above `dir` that holds `.adapter-lab`,
+ * `.git` or `package.json`; `dir` itself when there is none.
+ */
+export function findWorkspaceRoot(dir: string): string {
+  let cur = path.resolve(dir);
+  for (;;) {
+    for (const marker of ['.adapter-lab', '.git', 'package.json']) {
+      if (fs.existsSync(path.join(cur, marker))) return cur;
+    }
+    const up = path.dirname(cur);
+    if (up === cur) return path.resolve(dir);
+    cur = up;
+  }
+}
+
+function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir: string): ResolvedConfig {
+  const abs = (p: string) => path.resolve(baseDir, p);
+  const t: TaskConfig = cfg.task;
+  const task: ResolvedConfig['task'] = {
+    name: t.name,
+    type: t.type,
+    train: abs(t.train),
+    dev: t.dev != null ? abs(t.dev) : null,
+    test: t.test != null ? abs(t.test) : null,
+    split: t.split ?? null,
+    format: t.format ?? 'auto',
+    header: t.header ?? true,
+    textField: t.textField,
+    textPairField: t.textPairField ?? null,
+    labelField: t.labelField,
+    labels: t.labels ?? null,
+    skipBadRows: t.skipBadRows ?? false,
+  };
+  Object.assign(task, definedOnly(t), { train: task.train, dev: task.dev, test: task.test });
+
+  const m: MethodConfig = cfg.method;
+  const method: ResolvedConfig['method'] = {
+    ...m,
+    nonLinearity: m.nonLinearity ?? ('gelu' as NonLinearity),
+    initStd: m.initStd ?? 0.01,
+    trainLayerNorm: m.trainLayerNorm ?? ADAPTER_METHODS.includes(m.type),
+    leaveOut: m.leaveOut ?? [],
+    dropLowest: m.dropLowest ?? 0,
+  };
+  if (BOTTLENECK_METHODS.includes(m.type) && m.bottleneck === undefined && m.reductionFactor === undefined) {
+    method.bottleneck = 64;
+  }
+  if (m.type === 'adapterbias') {
+    method.sharedAlpha = m.sharedAlpha ?? false;
+    method.l0Lambda = m.l0Lambda ?? 0;
+  }
+  if (m.adapters) method.adapters = m.adapters.map(abs);
+
+  const tr: Partial<TrainingConfig> = cfg.training ?? {};
+  const training: TrainingConfig = {
+    epochs: tr.epochs ?? 3,
+    batchSize: tr.batchSize ?? 32,
+    learningRate: tr.learningRate ?? defaultLearningRate(m.type),
+    warmupRatio: tr.warmupRatio ?? 0.1,
+    weightDecay: tr.weightDecay ?? 0.01,
+    maxGradNorm: tr.maxGradNorm ?? 1.0,
+    dropout: tr.dropout ?? null,
+    maxSeqLength: tr.maxSeqLength ?? 128,
+    seed: tr.seed ?? 42,
+    metric: tr.metric ?? (task.type === 'regression' ? 'pearson' : 'accuracy'),
+    evalEverySteps: tr.evalEverySteps ?? 0,
+    evalBatchSize: tr.evalBatchSize ?? 128,
+    maxSteps: tr.maxSteps ?? null,
+    ...definedOnly(tr), // keeps the order above; adds headLearningRate and any newer field
+  };
+
+  const resolved: ResolvedConfig = {
+    name: cfg.name,
+    configFile,
+    task,
+    model: cfg.model.startsWith('builtin:') ? cfg.model : abs(cfg.model),
+    method,
+    training,
+    runsDir: cfg.runsDir != null ? abs(cfg.runsDir) : path.join(findWorkspaceRoot(baseDir), '.adapter-lab', 'runs'),
+  };
+  if (cfg.sweep != null) resolved.sweep = structuredClone(cfg.sweep);
+  return resolved;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function semanticProblems(cfg: ResolvedConfig, file: string | undefined, locate: Locator | undefined): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const at = (segs: Segment[], message: string): void => {
+    const p: ConfigProblem = { file, field: fieldPath(segs), message };
+    const line = locate?.(segs);
+    if (line !== undefined) p.line = line;
+    problems.push(p);
+  };
+  const metric = cfg.training.metric;
+  if (cfg.task.type === 'regression' && CLASSIFICATION_METRICS.includes(metric)) {
+    at(['training', 'metric'], `"${metric}" is a classification metric; a regression task can use pearson, spearman or loss`);
+  }
+  if (cfg.task.type === 'classification' && REGRESSION_METRICS.includes(metric)) {
+    at(['training', 'metric'], `"${metric}" is a regression metric; a classification task can use accuracy, macroF1, matthews or loss`);
+  }
+  const split = cfg.task.split;
+  if (split && split.dev + (split.test ?? 0) >= 1) {
+    at(['task', 'split'], `dev + test fractions must leave some training data (sum is ${split.dev + (split.test ?? 0)})`);
+  }
+  if (cfg.task.type === 'regression' && cfg.task.labels) {
+    at(['task', 'labels'], 'a regression task has no class labels (remove "labels" or use type "classification")');
+  }
+  return problems;
+}
+
+/**
+ * Checks a resolved config against the model it will run on (layer indexes, per-layer lists, sizes).
+ * Throws a ConfigError naming the field (and the config file's line, when the file is still there and
+ * holds the same value).
+ */
+export function checkAgainstModel(cfg: ResolvedConfig, numLayers: number, hiddenSize: number): void {
+  const problems: ConfigProblem[] = [];
+  const locate = lineInConfigFile(cfg);
+  const at = (segs: Segment[], value: unknown, message: string): void => {
+    const p: ConfigProblem = { file: cfg.configFile ?? undefined, field: fieldPath(segs), message };
+    const line = locate(segs, value);
+    if (line !== undefined) p.line = line;
+    problems.push(p);
+  };
+  const m = cfg.method;
+  const layers = `the model has ${numLayers} layers (0..${numLayers - 1})`;
+  m.leaveOut.forEach((l, i) => {
+    if (l >= numLayers) at(['method', 'leaveOut', i], l, `layer ${l} does not exist; ${layers}`);
+  });
+  if (m.bottleneckPerLayer && m.bottleneckPerLayer.length !== numLayers) {
+    at(['method', 'bottleneckPerLayer'], m.bottleneckPerLayer, `must have one entry per layer (${numLayers}), got ${m.bottleneckPerLayer.length}`);
+  }
+  if (m.type === 'top-k' && m.k !== undefined && m.k > numLayers) {
+    at(['method', 'k'], m.k, `must be at most the number of layers, ${numLayers}`);
+  }
+  if (m.dropLowest > numLayers) {
+    at(['method', 'dropLowest'], m.dropLowest, `must be at most the number of layers, ${numLayers}`);
+  }
+  if (m.reductionFactor !== undefined && Math.floor(hiddenSize / m.reductionFactor) < 1) {
+    at(['method', 'reductionFactor'], m.reductionFactor, `gives a bottleneck of 0 for hidden size ${hiddenSize}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** The bottleneck size m of the adapter(s) at `layer` (houlsby, pfeiffer). */
+export function bottleneckSize(method: ResolvedConfig['method'], layer: number, hiddenSize: number): number {
+  const per = method.bottleneckPerLayer?.[layer];
+  if (per !== undefined) return per;
+  if (method.bottleneck !== undefined) return method.bottleneck;
+  if (method.reductionFactor !== undefined) return Math.max(1, Math.floor(hiddenSize / method.reductionFactor));
+  return 64;
+}
+
+function lineInConfigFile(cfg: ResolvedConfig): (segs: Segment[], value: unknown) => number | undefined {
+  let parsed: Parsed | null | undefined;
+  return (segs, value) => {
+    if (parsed === undefined) {
+      parsed = null;
+      try {
+        if (cfg.configFile) {
+          let text = fs.readFileSync(cfg.configFile, 'utf8');
+          if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+          parsed = parseConfigText(text, cfg.configFile);
+        }
+      } catch {
+        parsed = null;
+      }
+    }
+    if (!parsed) return undefined;
+    let v: unknown = parsed.value;
+    for (const s of segs) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[s] : undefined;
+    return JSON.stringify(v) === JSON.stringify(value) ? parsed.locate(segs) : undefined;
+  };
+}

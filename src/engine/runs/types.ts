@@ -1,0 +1,63 @@
+/**
+ * The run folder store (SPEC section 4): one folder per run under the runs folder, holding
+ *   run.json       the RunRecord below (written atomically)
+ *   metrics.jsonl  one JSON object per line, each with a `type` ('train' | 'eval' | 'epoch' | ...)
+ *   <name>.json    results: eval.json, ablation.json, drop.json, fusion-attention.json, ...
+ *   checkpoint/    the training state for resume, and the best checkpoint
+ *   adapter/       the trained adapter, AdapterHub layout
+ */
+import type { MethodType, ResolvedConfig } from '../config/types';
+
+export type RunStatus = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+
+export const RUN_STATUSES: readonly RunStatus[] = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'];
+
+/** The content of run.json. */
+export interface RunRecord {
+  /** The run folder's name: `<YYYYMMDD-HHMMSS>-<name slug>-<4 hex>`. */
+  id: string;
+  /** Display name: the config's name, or the sweep point's name (`spam-houlsby-64__lr=0.0003`). */
+  name: string;
+  status: RunStatus;
+  config: ResolvedConfig;
+  /** The task's name (config.task.name), for grouping. */
+  task: string;
+  /** The method's type (config.method.type). */
+  method: MethodType;
+  /** ISO 8601 times. */
+  createdAt: string;
+  /** First start. */
+  startedAt?: string;
+  /** Latest start, when the run was resumed. */
+  resumedAt?: string;
+  endedAt?: string;
+  /** Active running time, summed over resumes. */
+  durationMs?: number;
+  /** The TensorFlow.js backend the run used ('tensorflow', 'wasm', 'cpu'). */
+  backend?: string;
+  /** Versions of the engine, tfjs, node, ... */
+  versions?: Record<string, string>;
+  params?: { trainable: number; base: number; trainablePercent: number };
+  best?: { metric: string; value: number; epoch: number; step: number };
+  error?: { message: string; exitCode?: number; stderrTail?: string };
+  /** The process that runs (ran) the training. */
+  pid?: number;
+  sweep?: { group: string; assignment: Record<string, unknown> };
+  /** Whether checkpoint/ holds a state the run can resume from. */
+  resumable?: boolean;
+  skippedRows?: number;
+}
+
+/** A run as listed: its record (status adjusted for dead processes) and where it lives. */
+export interface RunSummary extends RunRecord {
+  /** Absolute path of the run folder. */
+  dir: string;
+  /** The status written in run.json; differs from `status` when a 'running' run's process is gone. */
+  statusOnDisk: RunStatus;
+}
+
+/** One line of metrics.jsonl. */
+export interface MetricEntry {
+  type: 'train' | 'eval' | 'epoch' | (string & {});
+  [key: string]: unknown;
+}
