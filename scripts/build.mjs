@@ -1,0 +1,32 @@
+// Bundles the CLI (and, later, the extension and the webviews) with esbuild.
+//
+// TensorFlow.js core and its wasm/cpu backends are bundled in (one copy of tfjs-core, gradients included),
+// and the wasm binaries are copied beside the bundle, where the wasm backend looks for them. Native packages
+// stay external: tokenizers (a .node binary) and the optional @tensorflow/tfjs-node.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const external = ['@tensorflow/tfjs-node', 'tokenizers', 'vscode'];
+
+await esbuild.build({
+  entryPoints: { cli: 'src/cli/index.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  external,
+  // Prefer ES module entries: jsonc-parser's UMD entry requires files esbuild cannot see, and tfjs-core's
+  // ES build is the one that carries register_all_gradients.
+  mainFields: ['module', 'main'],
+  logLevel: 'warning',
+});
+
+const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
+for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.endsWith('.wasm'))) {
+  fs.copyFileSync(path.join(wasmDist, 'dist', f), path.join('dist', f));
+}

@@ -1,0 +1,417 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../engine/config/load';
+import { expandSweep } from '../engine/config/sweep';
+import { ResolvedConfig } from '../engine/config/types';
+import { createRun, openRun, RunHandle } from '../engine/runs';
+import { BackendRequest, initBackend } from '../engine/tf/backend';
+import { trainRun } from '../engine/train/trainer';
+import { UserInputError, locate } from '../engine/errors';
+import { ConfigError } from '../engine/config/load';
+import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
+import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
+import { readRows } from '../engine/data/readers';
+import { evaluate, predict } from '../engine/analysis/evaluate';
+import { layerAblation } from '../engine/analysis/ablation';
+import { encodeFirstToken } from '../engine/analysis/encode';
+import { loadEncoder, resolveModelDir } from '../engine/model/checkpoint';
+import { Example } from '../engine/data/types';
+import { Reporter, formatNumber } from './reporter';
+import { resolveTarget, Target } from './targets';
+
+const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
+
+Usage:
+  adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N]
+  adapter-lab train --resume <run folder>
+  adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
+  adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
+  adapter-lab encode --model <dir|builtin:NAME> --input FILE [--text-field F] [--pair-field F] [--max-length N]
+  adapter-lab ablate <config|run> [--split dev|test]
+  adapter-lab info <config|run|adapter>
+  adapter-lab export <run> <dir>
+
+Options on every command:
+  --json             JSON lines on stdout (the protocol the VS Code extension reads)
+  --backend NAME     auto (default), node, wasm or cpu
+  -h, --help
+
+Exit codes: 0 success, 1 a failed or cancelled run, 2 bad input.`;
+
+const options = {
+  json: { type: 'boolean' },
+  backend: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  resume: { type: 'string' },
+  'runs-dir': { type: 'string' },
+  'max-steps': { type: 'string' },
+  split: { type: 'string' },
+  config: { type: 'string' },
+  input: { type: 'string' },
+  logits: { type: 'boolean' },
+  'text-field': { type: 'string' },
+  'pair-field': { type: 'string' },
+  model: { type: 'string' },
+  'max-length': { type: 'string' },
+  'batch-size': { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+interface Ctx {
+  values: Values;
+  args: string[];
+  out: Reporter;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: { values: Values; positionals: string[] };
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const [command, ...args] = positionals;
+  const out = new Reporter(values.json === true);
+  if (values.help || !command) {
+    process.stdout.write(USAGE + '\n');
+    return command || values.help ? 0 : 2;
+  }
+  const handler = commands[command];
+  if (!handler) {
+    out.emit({ type: 'error', message: `unknown command "${command}"\n\n${USAGE}`, exitCode: 2 });
+    return 2;
+  }
+  try {
+    const backend = await initBackend(parseBackend(values.backend));
+    if (!values.json) {
+      process.stderr.write(`backend: ${backend.name}${backend.notes.length ? ` (${backend.notes.join('; ')})` : ''}\n`);
+    }
+    return await handler({ values, args, out });
+  } catch (err) {
+    return reportError(err, out, command);
+  }
+}
+
+function reportError(err: unknown, out: Reporter, command: string): number {
+  const bad = err instanceof UserInputError;
+  const exitCode = bad ? 2 : 1;
+  const e = err as Error;
+  const message = bad ? (e instanceof ConfigError ? e.message : locate(e.message, (e as UserInputError).location)) : e.message;
+  out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}) });
+  if (!bad && !(e.name === 'DivergenceError') && process.env.ADAPTER_LAB_DEBUG) process.stderr.write(`${e.stack}\n`);
+  out.emit({ type: 'done', command, status: 'failed', exitCode });
+  return exitCode;
+}
+
+function parseBackend(v: string | undefined): BackendRequest {
+  const b = v ?? process.env.ADAPTER_LAB_BACKEND ?? 'auto';
+  if (!['auto', 'node', 'wasm', 'cpu'].includes(b)) throw new UserInputError(`--backend must be auto, node, wasm or cpu, got "${b}"`);
+  return b as BackendRequest;
+}
+
+function intOption(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UserInputError(`--${name} must be a positive integer, got "${v}"`);
+  return n;
+}
+
+function need(args: string[], count: number, what: string): void {
+  if (args.length < count) throw new UserInputError(`missing ${what}\n\n${USAGE}`);
+}
+
+const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
+  train,
+  eval: evalCommand,
+  predict: predictCommand,
+  encode: encodeCommand,
+  ablate,
+  info,
+  export: exportCommand,
+};
+
+// ---------------------------------------------------------------------------------------------
+// train
+
+async function train({ values, args, out }: Ctx): Promise<number> {
+  if (values.resume) return runTraining(openRun(path.resolve(values.resume)), true, out);
+  need(args, 1, 'the config file');
+  const config = loadConfig(path.resolve(args[0]));
+  const maxSteps = intOption(values['max-steps'], 'max-steps');
+  if (maxSteps) config.training.maxSteps = maxSteps;
+  if (values['runs-dir']) config.runsDir = path.resolve(values['runs-dir']);
+  const points = config.sweep && Object.keys(config.sweep).length ? expandSweep(config) : [{ config, name: config.name, assignment: null }];
+  let exitCode = 0;
+  for (const point of points) {
+    const run = createRun(point.config.runsDir, point.config, {
+      name: point.name,
+      sweep: point.assignment ? { group: config.name, assignment: point.assignment } : undefined,
+    });
+    const code = await runTraining(run, false, out);
+    exitCode = Math.max(exitCode, code);
+    if (code !== 0 && points.length > 1 && code !== 1) break;
+  }
+  return exitCode;
+}
+
+async function runTraining(run: RunHandle, resume: boolean, out: Reporter): Promise<number> {
+  const config: ResolvedConfig = run.record.config;
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  out.emit({ type: 'start', command: 'train', runDir: run.dir });
+  try {
+    const outcome = await trainRun({
+      config,
+      run,
+      resume,
+      signal: controller.signal,
+      callbacks: {
+        log: (message, level = 'info') => out.emit({ type: 'log', level, message }),
+        progress: (p) => out.emit({ type: 'progress', runDir: run.dir, ...p }),
+        evaluated: (e) => out.emit({ type: 'eval', runDir: run.dir, split: 'dev', ...e }),
+      },
+    });
+    const record = run.reload();
+    if (outcome.status === 'done') {
+      out.emit({
+        type: 'result',
+        command: 'train',
+        runDir: run.dir,
+        best: record.best,
+        params: record.params,
+        durationMs: record.durationMs,
+      });
+      if (!out.json) {
+        const b = record.best;
+        out.info(`best dev ${b?.metric} ${b ? formatNumber(b.value) : '?'} (epoch ${b ? b.epoch + 1 : '?'})`);
+        out.info(`trainable ${record.params?.trainable.toLocaleString('en-US')} of ${record.params?.base.toLocaleString('en-US')} base parameters (${record.params?.trainablePercent.toFixed(2)}%)`);
+        out.info(`run folder: ${run.dir}`);
+      }
+    } else if (!out.json) {
+      out.info(`run folder: ${run.dir}`);
+    }
+    const exitCode = outcome.status === 'done' ? 0 : 1;
+    out.emit({ type: 'done', command: 'train', status: outcome.status, runDir: run.dir, exitCode });
+    return exitCode;
+  } catch (err) {
+    const bad = err instanceof UserInputError;
+    try {
+      run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1 } });
+    } catch {
+      // the record may already be terminal; the error below still reaches the user
+    }
+    const code = reportError(err, out, 'train');
+    if (!out.json) process.stderr.write(`run folder: ${run.dir}\n`);
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// eval, ablate
+
+async function loadForEval(target: Target, values: Values) {
+  const loaded = await loadAdapterModel(target.adapterDir);
+  let config: ResolvedConfig;
+  if (target.kind === 'run') config = target.config;
+  else if (values.config) config = loadConfig(path.resolve(values.config));
+  else throw new UserInputError(`${target.adapterDir} is an adapter folder without data: give --config <config.adapter.json> for the task's files`);
+  const prepared = await prepareData({ ...config, training: { ...config.training, maxSeqLength: loaded.meta.maxSeqLength } }, loaded.tokenizer);
+  if (prepared.data.labels && loaded.meta.task.labels && prepared.data.labels.join('\n') !== loaded.meta.task.labels.join('\n')) {
+    throw new UserInputError(`the data's classes (${prepared.data.labels.join(', ')}) differ from the adapter's (${loaded.meta.task.labels.join(', ')})`);
+  }
+  return { ...loaded, config, prepared };
+}
+
+function splitOf(values: Values): 'dev' | 'test' {
+  const s = values.split ?? 'dev';
+  if (s !== 'dev' && s !== 'test') throw new UserInputError(`--split must be dev or test, got "${s}"`);
+  return s;
+}
+
+async function evalCommand({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'a config, run folder or adapter folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  const split = splitOf(values);
+  const { model, config, prepared } = await loadForEval(target, values);
+  try {
+    const examples = prepared[split];
+    if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
+    out.emit({ type: 'start', command: 'eval', runDir: target.kind === 'run' ? target.run.dir : undefined });
+    const result = evaluate(model, examples, config.training.evalBatchSize);
+    const payload = { split, examples: result.examples, metrics: result.metrics };
+    if (target.kind === 'run') target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
+    out.emit({ type: 'eval', split, metrics: result.metrics, runDir: target.kind === 'run' ? target.run.dir : undefined });
+    out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined });
+    out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function ablate({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'a config or run folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  if (target.kind !== 'run') throw new UserInputError('ablate needs a run folder (or a config with a finished run)');
+  const split = splitOf(values);
+  const { model, config, prepared } = await loadForEval(target, values);
+  try {
+    if (!model.method.adapterLayers.length) throw new UserInputError(`method ${model.method.type} has no per-layer adapters to remove`);
+    const L = model.encoder.config.numLayers;
+    const spans = (L * (L + 1)) / 2;
+    let done = 0;
+    const started = Date.now();
+    out.emit({ type: 'start', command: 'ablate', runDir: target.run.dir });
+    const result = layerAblation(model, prepared[split], {
+      metric: config.training.metric,
+      batchSize: config.training.evalBatchSize,
+      split,
+      onSpan: () => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step: ++done, totalSteps: spans, elapsedMs: Date.now() - started }),
+    });
+    const file = target.run.writeResult('ablation', { ...result, time: new Date().toISOString() });
+    out.emit({ type: 'result', command: 'ablate', runDir: target.run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
+    if (!out.json) {
+      out.info(`${result.metric} with every adapter: ${formatNumber(result.baseline)}; rows: first removed layer, columns: last removed layer`);
+      for (let i = 0; i < L; i++) out.info(result.matrix[i].map((v) => (v === null ? '     -' : v.toFixed(4).padStart(6))).join(' '));
+      out.info(`written to ${file}`);
+    }
+    out.emit({ type: 'done', command: 'ablate', status: 'done', runDir: target.run.dir, exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// predict, encode
+
+function readInputExamples(file: string, textField: string, pairField: string | undefined): Example[] {
+  const { rows, columns } = readRows(path.resolve(file), { displayName: file });
+  if (columns && !columns.includes(textField)) throw new UserInputError(`no column "${textField}" (columns: ${columns.join(', ')})`, { file });
+  return rows.map((row) => {
+    if (row.error) throw new UserInputError(row.error, { file, line: row.line });
+    const text = row.fields[textField];
+    if (typeof text !== 'string' || !text.trim()) throw new UserInputError(`missing or empty text in field "${textField}"`, { file, line: row.line });
+    const pair = pairField ? row.fields[pairField] : undefined;
+    if (pairField && (typeof pair !== 'string' || !pair.trim())) throw new UserInputError(`missing or empty text in field "${pairField}"`, { file, line: row.line });
+    return { text, textPair: pair as string | undefined, label: 0, source: { file, line: row.line } };
+  });
+}
+
+async function predictCommand({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'a run or adapter folder');
+  if (!values.input) throw new UserInputError('predict needs --input FILE (JSONL, CSV or TSV)');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  const { model, meta, tokenizer } = await loadAdapterModel(target.adapterDir);
+  try {
+    const textField = values['text-field'] ?? (target.kind === 'run' ? target.config.task.textField : 'text');
+    const pairField = values['pair-field'] ?? (target.kind === 'run' ? (target.config.task.textPairField ?? undefined) : undefined);
+    const examples = readInputExamples(values.input, textField, pairField);
+    const encoded = await encodeExamples(tokenizer, examples, meta.maxSeqLength);
+    const batchSize = intOption(values['batch-size'], 'batch-size') ?? 64;
+    const { outputs, predictions } = predict(model, encoded, batchSize);
+    const labels = model.head.labels;
+    predictions.forEach((p, i) => {
+      const logits = outputs[i];
+      const probabilities = labels ? softmax(logits) : undefined;
+      out.emit({
+        type: 'prediction',
+        index: i,
+        source: examples[i].source,
+        prediction: labels ? labels[p] : p,
+        ...(labels ? { probabilities } : {}),
+        ...(values.logits ? { logits } : {}),
+      });
+    });
+    out.emit({ type: 'done', command: 'predict', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+function softmax(x: number[]): number[] {
+  const m = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+async function encodeCommand({ values, out }: Ctx): Promise<number> {
+  if (!values.model) throw new UserInputError('encode needs --model <dir|builtin:NAME>');
+  if (!values.input) throw new UserInputError('encode needs --input FILE (JSONL, CSV or TSV)');
+  const modelDir = resolveModelDir(values.model);
+  const tokenizer = await loadTokenizer(modelDir);
+  const { encoder } = loadEncoder(modelDir);
+  try {
+    const examples = readInputExamples(values.input, values['text-field'] ?? 'text', values['pair-field']);
+    const maxLength = intOption(values['max-length'], 'max-length') ?? Math.min(512, encoder.config.maxPositions);
+    const encoded = await encodeExamples(tokenizer, examples, maxLength);
+    const rows = encodeFirstToken(encoder, encoded, intOption(values['batch-size'], 'batch-size') ?? 32, tokenizer.padId);
+    rows.forEach((embedding, index) => process.stdout.write(JSON.stringify(out.json ? { type: 'embedding', index, embedding } : { index, embedding }) + '\n'));
+    out.emit({ type: 'done', command: 'encode', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    encoder.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// info, export
+
+async function info({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'a config, run folder or adapter folder');
+  const abs = path.resolve(args[0]);
+  let counts: { trainable: number; base: number; trainablePercent: number };
+  let resolved: unknown;
+  let method: string;
+  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) {
+    const target = resolveTarget(args[0], values['runs-dir']);
+    const { model, meta } = await loadAdapterModel(target.adapterDir);
+    counts = model.parameterCounts();
+    resolved = target.kind === 'run' ? target.config : meta;
+    method = model.method.type;
+    model.dispose();
+  } else {
+    const config = loadConfig(abs);
+    const modelDir = modelDirOf(config);
+    // The head's size depends on the classes, so read the training file's labels (cheap) unless given.
+    const labels = config.task.type === 'regression' ? null : (config.task.labels ?? (await prepareData(config, await loadTokenizer(modelDir))).data.labels);
+    const model = buildModel(config, modelDir, labels);
+    counts = model.parameterCounts();
+    resolved = config;
+    method = config.method.type;
+    model.dispose();
+  }
+  out.emit({ type: 'result', command: 'info', method, trainableParams: counts.trainable, baseParams: counts.base, trainablePercent: counts.trainablePercent, config: resolved });
+  if (!out.json) {
+    out.info(`method: ${method}`);
+    out.info(`trainable parameters: ${counts.trainable.toLocaleString('en-US')}`);
+    out.info(`base parameters:      ${counts.base.toLocaleString('en-US')}`);
+    out.info(`trainable / base:     ${counts.trainablePercent.toFixed(3)}%`);
+    out.info(`resolved config:\n${JSON.stringify(resolved, null, 2)}`);
+  }
+  return 0;
+}
+
+async function exportCommand({ values, args, out }: Ctx): Promise<number> {
+  need(args, 2, 'a run folder and a destination folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  const dest = path.resolve(args[1]);
+  if (!fs.existsSync(path.join(target.adapterDir, 'adapter_config.json'))) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
+  if (fs.existsSync(dest) && fs.readdirSync(dest).length) throw new UserInputError(`${args[1]} exists and is not empty`);
+  fs.mkdirSync(dest, { recursive: true });
+  for (const f of fs.readdirSync(target.adapterDir)) fs.copyFileSync(path.join(target.adapterDir, f), path.join(dest, f));
+  out.emit({ type: 'result', command: 'export', from: target.adapterDir, to: dest });
+  if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: adapter_config.json, adapter.safetensors, head_config.json, model_head.safetensors)`);
+  return 0;
+}

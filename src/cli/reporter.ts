@@ -1,0 +1,82 @@
+import { EngineMessage, ProgressMessage } from '../protocol/messages';
+
+/**
+ * Where the CLI's output goes. With --json every message is one JSON line on stdout (the protocol the
+ * extension reads); otherwise people get readable lines, with a live progress line on a terminal.
+ */
+export class Reporter {
+  private lastProgressPrint = 0;
+  private progressOnLine = false;
+
+  constructor(readonly json: boolean) {}
+
+  emit(msg: EngineMessage): void {
+    if (this.json) {
+      process.stdout.write(JSON.stringify(msg) + '\n');
+      return;
+    }
+    switch (msg.type) {
+      case 'progress':
+        this.progress(msg);
+        break;
+      case 'log':
+        this.line(msg.level === 'info' ? msg.message : `${msg.level}: ${msg.message}`, msg.level === 'info' ? 'stdout' : 'stderr');
+        break;
+      case 'eval': {
+        const metrics = Object.entries(msg.metrics)
+          .map(([k, v]) => `${k} ${formatNumber(v)}`)
+          .join(', ');
+        const where = msg.epoch !== undefined ? `epoch ${msg.epoch + 1}, step ${msg.step}: ` : '';
+        this.line(`${where}${msg.split} ${metrics}${msg.isBest ? '  (best so far)' : ''}`);
+        break;
+      }
+      case 'error':
+        this.line(`error: ${msg.message}`, 'stderr');
+        break;
+      case 'prediction':
+        this.line(JSON.stringify(msg));
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** Plain text for people; in JSON mode it becomes a log message. */
+  info(message: string): void {
+    this.emit({ type: 'log', level: 'info', message });
+  }
+
+  private line(text: string, stream: 'stdout' | 'stderr' = 'stdout'): void {
+    if (this.progressOnLine) {
+      process.stderr.write('\n');
+      this.progressOnLine = false;
+    }
+    (stream === 'stdout' ? process.stdout : process.stderr).write(text + '\n');
+  }
+
+  private progress(p: ProgressMessage): void {
+    const pct = (100 * p.step) / Math.max(1, p.totalSteps);
+    const text =
+      `epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.totalSteps} (${pct.toFixed(0)}%)` +
+      (p.loss !== undefined ? `  loss ${p.loss.toFixed(4)}` : '') +
+      (p.tokensPerSecond !== undefined ? `  ${Math.round(p.tokensPerSecond)} tok/s` : '') +
+      `  ${formatDuration(p.elapsedMs)}`;
+    if (process.stderr.isTTY) {
+      process.stderr.write(`\r\x1b[K${text}`);
+      this.progressOnLine = true;
+    } else if (Date.now() - this.lastProgressPrint > 10_000 || p.step === p.totalSteps || p.step === 1) {
+      this.lastProgressPrint = Date.now();
+      process.stderr.write(text + '\n');
+    }
+  }
+}
+
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  return Math.abs(v) >= 1000 ? v.toFixed(0) : v.toFixed(4);
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}

@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AdapterModel } from '../model/adapterModel';
+import { ForwardContext } from '../model/bert';
+import { EncodedExample } from '../data/types';
+import { makeBatches } from '../data/batching';
+import { computeMetrics } from '../metrics/metrics';
+import { EVAL_CONTEXT } from '../experiment';
+
+export interface Predictions {
+  /** Head outputs per example, in input order: logits (classification) or [value] (regression). */
+  outputs: number[][];
+  /** Class index (classification) or value (regression), in input order. */
+  predictions: number[];
+}
+
+export interface Evaluation extends Predictions {
+  metrics: Record<string, number>;
+  loss: number;
+  examples: number;
+}
+
+/**
+ * Runs the model over examples without recording gradients (tf.tidy, no variableGrads), in length-sorted
+ * batches, and puts the outputs back in input order.
+ */
+export function predict(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT): Predictions & { lossSum: number } {
+  const batches = makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: model.head.taskType });
+  const outputs: number[][] = new Array(examples.length);
+  let lossSum = 0;
+  for (const batch of batches) {
+    const [out, loss] = tf.tidy(() => {
+      const o = model.outputs(batch, ctx);
+      const l = model.head.loss(o, batch.labels);
+      return [o.arraySync() as number[][], l.dataSync()[0]];
+    }) as [number[][], number];
+    lossSum += loss * batch.batchSize;
+    batch.indices.forEach((idx, r) => (outputs[idx] = out[r]));
+  }
+  const regression = model.head.taskType === 'regression';
+  const predictions = outputs.map((o) => (regression ? o[0] : argmax(o)));
+  return { outputs, predictions, lossSum };
+}
+
+export function evaluate(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT): Evaluation {
+  const { outputs, predictions, lossSum } = predict(model, examples, batchSize, ctx);
+  const labels = examples.map((e) => e.label);
+  const metrics = computeMetrics(model.head.taskType, predictions, labels, model.head.labels?.length);
+  const loss = lossSum / Math.max(1, examples.length);
+  return { outputs, predictions, metrics: { ...metrics, loss }, loss, examples: examples.length };
+}
+
+function argmax(values: number[]): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}

@@ -1,0 +1,75 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BertEncoder, EncoderInput, ForwardContext } from './bert';
+import { TaskHead } from './head';
+import { MethodInstance } from '../methods/method';
+
+export interface ParameterCounts {
+  trainable: number;
+  /** Parameters of the base encoder (embeddings and layers). */
+  base: number;
+  /** trainable / base, in percent. */
+  trainablePercent: number;
+}
+
+/**
+ * An encoder with a method's modules and a task head: the thing a run trains. Only the method's parameters,
+ * the base parameters the method unfreezes and the head are trainable; everything else stays frozen.
+ */
+export class AdapterModel {
+  constructor(
+    readonly encoder: BertEncoder,
+    readonly method: MethodInstance,
+    readonly head: TaskHead,
+  ) {
+    for (const v of encoder.params.values()) v.trainable = false;
+    for (const name of method.trainedBaseParams) {
+      const v = encoder.params.get(name);
+      if (!v) throw new Error(`method ${method.type} trains ${name}, which the encoder does not have`);
+      v.trainable = true;
+    }
+  }
+
+  /** Every trained parameter by name: method modules, unfrozen base parameters, head. */
+  trainableParams(): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [n, v] of this.method.params) out.set(n, v);
+    for (const n of this.method.trainedBaseParams) out.set(n, this.encoder.params.get(n)!);
+    for (const [n, v] of this.head.params) out.set(n, v);
+    return out;
+  }
+
+  parameterCounts(): ParameterCounts {
+    let trainable = 0;
+    for (const v of this.trainableParams().values()) trainable += v.size;
+    const base = this.encoder.parameterCount();
+    return { trainable, base, trainablePercent: (100 * trainable) / base };
+  }
+
+  withHooks(ctx: ForwardContext): ForwardContext {
+    return this.method.hooks ? { ...ctx, hooks: this.method.hooks } : ctx;
+  }
+
+  /** Final hidden states of the encoder with the method's modules in place: [B*T, d]. */
+  hidden(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+    return this.encoder.forward(input, this.withHooks(ctx));
+  }
+
+  /** Head outputs on the first token: [B, C]. */
+  outputs(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+    const cls = BertEncoder.firstToken(this.hidden(input, ctx), input.batchSize, input.seqLen);
+    return this.head.forward(cls, ctx);
+  }
+
+  /** Task loss plus the method's penalty, if any. */
+  loss(input: EncoderInput, labels: Float32Array, ctx: ForwardContext): tf.Scalar {
+    const loss = this.head.loss(this.outputs(input, ctx), labels);
+    const penalty = this.method.penalty(ctx);
+    return penalty ? tf.add(loss, penalty) : loss;
+  }
+
+  dispose(): void {
+    this.encoder.dispose();
+    for (const v of this.method.params.values()) v.dispose();
+    for (const v of this.head.params.values()) v.dispose();
+  }
+}

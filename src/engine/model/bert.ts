@@ -1,0 +1,207 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { BertConfig } from './config';
+import { activate, batchMatMul, dropout, embeddingLookup, layerNorm, linear } from '../tf/ops';
+import { Rng } from '../util/random';
+
+/**
+ * A post-LayerNorm BERT encoder (Devlin et al. 2019), written to read top to bottom like the paper:
+ * embeddings, then L layers of self-attention and feed-forward sublayers, each followed by residual add and
+ * LayerNorm. Parameters keep Hugging Face's BertModel names; linear weights are stored [in, out] (transposed
+ * from PyTorch's [out, in] on load) so the forward pass needs no transposed matMul.
+ *
+ * Adapter methods plug into two places of every layer (`LayerHooks`): the attention sublayer's output and the
+ * feed-forward sublayer's output, each before the residual add and LayerNorm (Houlsby et al. 2019, figure 2).
+ */
+
+export interface EncoderInput {
+  inputIds: Int32Array;
+  tokenTypeIds: Int32Array;
+  /** 1 for tokens, 0 for padding. */
+  attentionMask: Float32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+export type SublayerHook = (layer: number, output: tf.Tensor2D, ctx: ForwardContext) => tf.Tensor2D;
+
+export interface LayerHooks {
+  afterAttention?: SublayerHook;
+  afterFeedForward?: SublayerHook;
+}
+
+export interface ForwardContext {
+  training: boolean;
+  /** Dropout probabilities; zero (or `training` false) turns dropout off. */
+  hiddenDropout: number;
+  attentionDropout: number;
+  /** Source of dropout seeds; one seed is drawn per dropout call, so the same Rng state gives the same masks. */
+  rng: Rng | null;
+  hooks?: LayerHooks;
+  /** Layers whose adapters are switched off (layer-removal ablation, AdapterDrop). */
+  disabledAdapterLayers?: ReadonlySet<number>;
+}
+
+/** Per-layer parameter names, as in Hugging Face's BertModel. */
+export function layerParamNames(i: number): string[] {
+  const p = `encoder.layer.${i}`;
+  const lin = (n: string) => [`${n}.weight`, `${n}.bias`];
+  return [
+    ...lin(`${p}.attention.self.query`),
+    ...lin(`${p}.attention.self.key`),
+    ...lin(`${p}.attention.self.value`),
+    ...lin(`${p}.attention.output.dense`),
+    ...lin(`${p}.attention.output.LayerNorm`),
+    ...lin(`${p}.intermediate.dense`),
+    ...lin(`${p}.output.dense`),
+    ...lin(`${p}.output.LayerNorm`),
+  ];
+}
+
+export const embeddingParamNames = [
+  'embeddings.word_embeddings.weight',
+  'embeddings.position_embeddings.weight',
+  'embeddings.token_type_embeddings.weight',
+  'embeddings.LayerNorm.weight',
+  'embeddings.LayerNorm.bias',
+];
+
+export function encoderParamNames(numLayers: number): string[] {
+  const names = [...embeddingParamNames];
+  for (let i = 0; i < numLayers; i++) names.push(...layerParamNames(i));
+  return names;
+}
+
+/** Shapes in this codebase's layout ([in, out] for linear weights). */
+export function encoderParamShapes(cfg: BertConfig): Map<string, number[]> {
+  const d = cfg.hiddenSize;
+  const shapes = new Map<string, number[]>([
+    ['embeddings.word_embeddings.weight', [cfg.vocabSize, d]],
+    ['embeddings.position_embeddings.weight', [cfg.maxPositions, d]],
+    ['embeddings.token_type_embeddings.weight', [cfg.typeVocabSize, d]],
+    ['embeddings.LayerNorm.weight', [d]],
+    ['embeddings.LayerNorm.bias', [d]],
+  ]);
+  for (let i = 0; i < cfg.numLayers; i++) {
+    const p = `encoder.layer.${i}`;
+    for (const n of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense']) {
+      shapes.set(`${p}.${n}.weight`, [d, d]);
+      shapes.set(`${p}.${n}.bias`, [d]);
+    }
+    for (const n of ['attention.output.LayerNorm', 'output.LayerNorm']) {
+      shapes.set(`${p}.${n}.weight`, [d]);
+      shapes.set(`${p}.${n}.bias`, [d]);
+    }
+    shapes.set(`${p}.intermediate.dense.weight`, [d, cfg.intermediateSize]);
+    shapes.set(`${p}.intermediate.dense.bias`, [cfg.intermediateSize]);
+    shapes.set(`${p}.output.dense.weight`, [cfg.intermediateSize, d]);
+    shapes.set(`${p}.output.dense.bias`, [d]);
+  }
+  return shapes;
+}
+
+export class BertEncoder {
+  constructor(
+    readonly config: BertConfig,
+    /** Every encoder parameter by its Hugging Face name; frozen unless a method marks it trainable. */
+    readonly params: Map<string, tf.Variable>,
+  ) {}
+
+  private p<R extends tf.Rank>(name: string): tf.Tensor<R> {
+    const v = this.params.get(name);
+    if (!v) throw new Error(`encoder parameter ${name} is missing`);
+    return v as unknown as tf.Tensor<R>;
+  }
+
+  private drop(x: tf.Tensor2D, rate: number, ctx: ForwardContext): tf.Tensor2D {
+    if (!ctx.training || rate <= 0 || !ctx.rng) return x;
+    return dropout(x, rate, ctx.rng.seed()) as tf.Tensor2D;
+  }
+
+  /** Additive attention bias [B, 1, 1, T]: 0 for tokens, a large negative number for padding. */
+  attentionBias(input: EncoderInput): tf.Tensor4D {
+    return tf.tidy(() =>
+      tf.reshape(tf.mul(tf.sub(1, tf.tensor1d(input.attentionMask)), -1e9), [input.batchSize, 1, 1, input.seqLen]),
+    );
+  }
+
+  /** Token + position + segment embeddings, LayerNorm, dropout: [B*T, d]. */
+  embed(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+    const { batchSize: B, seqLen: T } = input;
+    if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions}`);
+    const ids = tf.tensor1d(input.inputIds, 'int32');
+    const types = tf.tensor1d(input.tokenTypeIds, 'int32');
+    const positions = tf.tile(tf.range(0, T, 1, 'int32'), [B]) as tf.Tensor1D;
+    const sum = tf.add(
+      tf.add(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), embeddingLookup(this.p('embeddings.position_embeddings.weight'), positions)),
+      embeddingLookup(this.p('embeddings.token_type_embeddings.weight'), types),
+    ) as tf.Tensor2D;
+    const normed = layerNorm(sum, this.p('embeddings.LayerNorm.weight'), this.p('embeddings.LayerNorm.bias'), this.config.layerNormEps);
+    return this.drop(normed, ctx.hiddenDropout, ctx);
+  }
+
+  /** Multi-head self-attention up to and including the output projection: [B*T, d] -> [B*T, d]. */
+  selfAttention(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext): tf.Tensor2D {
+    const { hiddenSize: d, numHeads: H } = this.config;
+    const dh = d / H;
+    const p = `encoder.layer.${i}.attention`;
+    // [B*T, d] -> [B*H, T, dh]
+    const heads = (x: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(x, [B, T, H, dh]), [0, 2, 1, 3]), [B * H, T, dh]) as tf.Tensor3D;
+    const q = heads(linear(h, this.p(`${p}.self.query.weight`), this.p(`${p}.self.query.bias`)));
+    const k = heads(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)));
+    const v = heads(linear(h, this.p(`${p}.self.value.weight`), this.p(`${p}.self.value.bias`)));
+    const kT = tf.transpose(k, [0, 2, 1]) as tf.Tensor3D;
+    const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, kT), 1 / Math.sqrt(dh)), [B, H, T, T]), bias);
+    let probs = tf.softmax(scores) as tf.Tensor4D;
+    if (ctx.training && ctx.attentionDropout > 0 && ctx.rng) probs = dropout(probs, ctx.attentionDropout, ctx.rng.seed()) as tf.Tensor4D;
+    const context = batchMatMul(tf.reshape(probs, [B * H, T, T]) as tf.Tensor3D, v);
+    const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, H, T, dh]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+    return linear(merged, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
+  }
+
+  feedForward(i: number, h: tf.Tensor2D): tf.Tensor2D {
+    const p = `encoder.layer.${i}`;
+    const inner = activate(linear(h, this.p(`${p}.intermediate.dense.weight`), this.p(`${p}.intermediate.dense.bias`)), this.config.hiddenAct);
+    return linear(inner as tf.Tensor2D, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
+  }
+
+  /** One transformer layer, with the adapter hooks before each residual add and LayerNorm. */
+  layer(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext): tf.Tensor2D {
+    const p = `encoder.layer.${i}`;
+    const hooksOn = ctx.hooks && !ctx.disabledAdapterLayers?.has(i);
+    let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx), ctx.hiddenDropout, ctx);
+    if (hooksOn && ctx.hooks!.afterAttention) attn = ctx.hooks!.afterAttention(i, attn, ctx);
+    const h1 = layerNorm(tf.add(attn, h), this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps);
+    let ffn = this.drop(this.feedForward(i, h1), ctx.hiddenDropout, ctx);
+    if (hooksOn && ctx.hooks!.afterFeedForward) ffn = ctx.hooks!.afterFeedForward(i, ffn, ctx);
+    return layerNorm(tf.add(ffn, h1), this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), this.config.layerNormEps);
+  }
+
+  /** Runs layers [from, to) on hidden states h. */
+  layers(h: tf.Tensor2D, input: EncoderInput, ctx: ForwardContext, from = 0, to = this.config.numLayers): tf.Tensor2D {
+    const bias = this.attentionBias(input);
+    let x = h;
+    for (let i = from; i < to; i++) x = this.layer(i, x, bias, input.batchSize, input.seqLen, ctx);
+    return x;
+  }
+
+  /** The whole encoder: the final hidden states [B*T, d]. */
+  forward(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+    return this.layers(this.embed(input, ctx), input, ctx);
+  }
+
+  /** The hidden state of the first token ([CLS]) of each row: [B*T, d] -> [B, d]. */
+  static firstToken(hidden: tf.Tensor2D, B: number, T: number): tf.Tensor2D {
+    const d = hidden.shape[1];
+    return tf.reshape(tf.slice(tf.reshape(hidden, [B, T, d]), [0, 0, 0], [B, 1, d]), [B, d]);
+  }
+
+  parameterCount(): number {
+    let n = 0;
+    for (const v of this.params.values()) n += v.size;
+    return n;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+  }
+}

@@ -1,0 +1,131 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
+ * forms of matMul, which on the wasm backend run about ten times slower than a plain matMul after an
+ * explicit transpose (ENVIRONMENT.md). These ops compute the same values with gradients written as
+ * explicit transposes, and only for the operands that are trained: a frozen weight costs no dW matMul.
+ */
+
+type TensorFn = (...inputs: tf.Tensor[]) => tf.Tensor;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type CustomGradBody = (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
+
+/** tf.customGrad with loose typing: its declared type cannot express a variable number of inputs. */
+function withGradient(body: CustomGradBody): TensorFn {
+  return tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as TensorFn;
+}
+
+export function isTrainable(t: tf.Tensor | null | undefined): boolean {
+  return t instanceof tf.Variable && t.trainable;
+}
+
+/** Transpose of the last two axes, materialised so the following matMul takes the fast path. */
+function transposeLast2(t: tf.Tensor): tf.Tensor {
+  const perm = t.shape.map((_, i) => i);
+  const r = perm.length;
+  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
+  return tf.transpose(t, perm);
+}
+
+/**
+ * y = x W + b for x [n, in], W [in, out], b [out]. Gradients: dx = dy W^T, dW = x^T dy, db = sum(dy).
+ */
+export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
+  const trainW = isTrainable(w);
+  const trainB = b !== null && isTrainable(b);
+  const forward = (xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D | null) =>
+    bb ? tf.fused.matMul({ a: xx, b: ww, bias: bb }) : tf.matMul(xx, ww);
+
+  const inputs: tf.Tensor[] = [x];
+  if (trainW) inputs.push(w);
+  if (trainB) inputs.push(b as tf.Tensor1D);
+
+  const op = withGradient((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xx = args[0] as tf.Tensor2D;
+    const ww = trainW ? (args[1] as tf.Tensor2D) : w;
+    const bb = trainB ? (args[trainW ? 2 : 1] as tf.Tensor1D) : b;
+    save([xx]);
+    return {
+      value: forward(xx, ww, bb),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(ww))];
+        if (trainW) grads.push(tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D));
+        if (trainB) grads.push(tf.sum(dy, 0));
+        return grads;
+      },
+    };
+  });
+  return op(...inputs) as tf.Tensor2D;
+}
+
+/** Batched matMul of [batch, n, k] by [batch, k, m] with transpose-free gradients. */
+export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  const op = withGradient((aa: tf.Tensor3D, bb: tf.Tensor3D, save: tf.GradSaveFunc) => {
+    save([aa, bb]);
+    return {
+      value: tf.matMul(aa, bb),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
+        tf.matMul(dy as tf.Tensor3D, transposeLast2(saved[1]) as tf.Tensor3D),
+        tf.matMul(transposeLast2(saved[0]) as tf.Tensor3D, dy as tf.Tensor3D),
+      ],
+    };
+  });
+  return op(a, b) as tf.Tensor3D;
+}
+
+/**
+ * Embedding lookup. The wasm backend has no UnsortedSegmentSum (the kernel behind tf.gather's gradient),
+ * so a trained table gets its gradient from scatterND, which sums the rows of repeated ids.
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (!isTrainable(table)) return tf.gather(table, ids);
+  const op = withGradient((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    void save;
+    return {
+      value: tf.gather(t, ids),
+      gradFunc: (dy: tf.Tensor) => [tf.scatterND(tf.reshape(ids, [-1, 1]), dy, t.shape)],
+    };
+  });
+  return op(table) as tf.Tensor2D;
+}
+
+/** LayerNorm over the last axis, as BERT computes it (biased variance, eps inside the square root). */
+export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const mean = tf.mean(x, -1, true);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), -1, true);
+  return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+export type Activation = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'swish' | 'silu' | 'tanh';
+
+/** Activations by their Hugging Face names (config.json `hidden_act`) and the adapter non-linearities. */
+export function activate(x: tf.Tensor, fn: string): tf.Tensor {
+  switch (fn) {
+    case 'gelu': // exact, erf-based, as BERT uses
+      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+    case 'gelu_new':
+    case 'gelu_pytorch_tanh': {
+      const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
+      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+    }
+    case 'quick_gelu': // x * sigmoid(1.702 x): cheaper than erf on wasm
+      return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+    case 'relu':
+      return tf.relu(x);
+    case 'swish':
+    case 'silu':
+      return tf.mul(x, tf.sigmoid(x));
+    case 'tanh':
+      return tf.tanh(x);
+    default:
+      throw new Error(`unknown activation "${fn}"`);
+  }
+}
+
+export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
+  if (rate <= 0 || seed === null) return x;
+  return tf.dropout(x, rate, undefined, seed);
+}

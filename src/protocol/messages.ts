@@ -1,0 +1,97 @@
+/**
+ * The JSON-lines protocol the engine speaks on stdout with `--json` (one object per line). The CLI writes
+ * it; the VS Code extension reads it from its child processes. Every line has a `type`.
+ */
+
+export interface StartMessage {
+  type: 'start';
+  command: string;
+  runDir?: string;
+  backend?: string;
+  params?: { trainable: number; base: number; trainablePercent: number };
+}
+
+export interface ProgressMessage {
+  type: 'progress';
+  runDir?: string;
+  epoch: number;
+  epochs: number;
+  step: number;
+  totalSteps: number;
+  loss?: number;
+  learningRate?: number;
+  tokensPerSecond?: number;
+  elapsedMs: number;
+}
+
+export interface EvalMessage {
+  type: 'eval';
+  runDir?: string;
+  split: string;
+  epoch?: number;
+  step?: number;
+  metrics: Record<string, number>;
+  isBest?: boolean;
+}
+
+export interface LogMessage {
+  type: 'log';
+  level: 'info' | 'warn' | 'error';
+  message: string;
+}
+
+export interface ResultMessage {
+  type: 'result';
+  command: string;
+  [key: string]: unknown;
+}
+
+export interface PredictionMessage {
+  type: 'prediction';
+  index: number;
+  source?: { file: string; line: number };
+  prediction: string | number;
+  logits?: number[];
+  probabilities?: number[];
+}
+
+export interface ErrorMessage {
+  type: 'error';
+  message: string;
+  /** 1: a failed run; 2: bad input. */
+  exitCode: number;
+  file?: string;
+  line?: number;
+  field?: string;
+}
+
+export interface DoneMessage {
+  type: 'done';
+  command: string;
+  status: 'done' | 'failed' | 'cancelled';
+  runDir?: string;
+  exitCode: number;
+}
+
+export type EngineMessage =
+  | StartMessage
+  | ProgressMessage
+  | EvalMessage
+  | LogMessage
+  | ResultMessage
+  | PredictionMessage
+  | ErrorMessage
+  | DoneMessage;
+
+/** Parses one line of engine output; null for lines that are not protocol messages (stray prints). */
+export function parseEngineLine(line: string): EngineMessage | null {
+  const trimmed = line.trim();
+  if (!trimmed.startsWith('{')) return null;
+  try {
+    const value = JSON.parse(trimmed) as unknown;
+    if (typeof value === 'object' && value !== null && typeof (value as { type?: unknown }).type === 'string') return value as EngineMessage;
+  } catch {
+    // not JSON
+  }
+  return null;
+}
