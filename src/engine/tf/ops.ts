@@ -16,8 +16,13 @@ function withGradient(body: CustomGradBody): TensorFn {
   return tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as TensorFn;
 }
 
-export function isTrainable(t: tf.Tensor | null | undefined): boolean {
-  return t instanceof tf.Variable && t.trainable;
+/**
+ * Whether an operand may need a gradient: a trainable variable, or a computed tensor (which may depend on
+ * one, e.g. AdapterBias's gated L_alpha weight). Only frozen variables are certain not to.
+ */
+export function needsGradient(t: tf.Tensor | null | undefined): boolean {
+  if (!t) return false;
+  return t instanceof tf.Variable ? t.trainable : true;
 }
 
 /** Transpose of the last two axes, materialised so the following matMul takes the fast path. */
@@ -32,8 +37,8 @@ function transposeLast2(t: tf.Tensor): tf.Tensor {
  * y = x W + b for x [n, in], W [in, out], b [out]. Gradients: dx = dy W^T, dW = x^T dy, db = sum(dy).
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
-  const trainW = isTrainable(w);
-  const trainB = b !== null && isTrainable(b);
+  const trainW = needsGradient(w);
+  const trainB = b !== null && needsGradient(b);
   const forward = (xx: tf.Tensor2D, ww: tf.Tensor2D, bb: tf.Tensor1D | null) =>
     bb ? tf.fused.matMul({ a: xx, b: ww, bias: bb }) : tf.matMul(xx, ww);
 
@@ -46,11 +51,12 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
     const xx = args[0] as tf.Tensor2D;
     const ww = trainW ? (args[1] as tf.Tensor2D) : w;
     const bb = trainB ? (args[trainW ? 2 : 1] as tf.Tensor1D) : b;
-    save([xx]);
+    // Everything gradFunc reads must be saved: tfjs disposes the forward pass's other tensors before backprop.
+    save([xx, ww]);
     return {
       value: forward(xx, ww, bb),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(ww))];
+        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1] as tf.Tensor2D))];
         if (trainW) grads.push(tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D));
         if (trainB) grads.push(tf.sum(dy, 0));
         return grads;
@@ -80,12 +86,13 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  * so a trained table gets its gradient from scatterND, which sums the rows of repeated ids.
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  if (!isTrainable(table)) return tf.gather(table, ids);
+  if (!needsGradient(table)) return tf.gather(table, ids);
   const op = withGradient((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
-    void save;
+    // Saved, not closed over: tfjs disposes the forward pass's intermediates unless they are saved.
+    save([ids]);
     return {
       value: tf.gather(t, ids),
-      gradFunc: (dy: tf.Tensor) => [tf.scatterND(tf.reshape(ids, [-1, 1]), dy, t.shape)],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy, t.shape)],
     };
   });
   return op(table) as tf.Tensor2D;

@@ -1,0 +1,56 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { batchMatMul, embeddingLookup, linear } from '../../../src/engine/tf/ops';
+import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
+
+/** The transpose-free gradients must equal tfjs's own gradients of the plain ops. */
+describe('ops with hand-written gradients', () => {
+  beforeAll(useBackend);
+
+  const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+
+  it('linear: dx, dW, db equal the autodiff gradients of x W + b', () => {
+    const x = tf.variable(rand([5, 4], 1), true);
+    const w = tf.variable(rand([4, 3], 2), true);
+    const b = tf.variable(rand([3], 3), true);
+    const dy = rand([5, 3], 4);
+    const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
+    const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
+    for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
+  });
+
+  it('linear with a frozen weight computes no weight gradient but the right input gradient', () => {
+    const x = tf.variable(rand([5, 4], 1), true);
+    const w = tf.variable(rand([4, 3], 2), false);
+    const b = tf.variable(rand([3], 3), true);
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(linear(x, w, b))), [x, b]);
+    const ref = tf.variableGrads(() => tf.sum(tf.square(tf.add(tf.matMul(x, w), b))), [x, b]).grads;
+    expect(Object.keys(grads).sort()).toEqual([x.name, b.name].sort());
+    expect(maxAbsDiff(grads[x.name].dataSync(), ref[x.name].dataSync())).toBeLessThan(1e-4);
+    expect(maxAbsDiff(grads[b.name].dataSync(), ref[b.name].dataSync())).toBeLessThan(1e-4);
+  });
+
+  it('batchMatMul: gradients of both operands equal autodiff', () => {
+    const a = tf.variable(rand([2, 3, 4], 5), true);
+    const c = tf.variable(rand([2, 4, 5], 6), true);
+    const dy = rand([2, 3, 5], 7);
+    const ours = tf.variableGrads(() => tf.sum(tf.mul(batchMatMul(a, c), dy)), [a, c]).grads;
+    const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(a, c), dy)), [a, c]).grads;
+    for (const v of [a, c]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
+  });
+
+  it('embeddingLookup of a trained table sums the gradient rows of repeated ids', () => {
+    const table = tf.variable(rand([6, 3], 8), true);
+    const ids = tf.tensor1d([1, 4, 1, 0], 'int32');
+    const dy = rand([4, 3], 9);
+    const { grads } = tf.variableGrads(() => tf.sum(tf.mul(embeddingLookup(table, ids), dy)), [table]);
+    const g = grads[table.name].arraySync() as number[][];
+    const d = dy.arraySync() as number[][];
+    for (let k = 0; k < 3; k++) {
+      expect(g[1][k]).toBeCloseTo(d[0][k] + d[2][k], 5);
+      expect(g[4][k]).toBeCloseTo(d[1][k], 5);
+      expect(g[0][k]).toBeCloseTo(d[3][k], 5);
+      expect(g[2][k]).toBe(0);
+    }
+  });
+});
