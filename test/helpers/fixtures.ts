@@ -55,7 +55,7 @@ export function toyConfig(dir: string, modelDir: string, overrides: { method?: R
     name: 'toy',
     task: { name: 'toy', type: 'classification', train: 'data/train.jsonl', dev: 'data/dev.jsonl', textField: 'text', labelField: 'label', ...overrides.task },
     model: modelDir,
-    method: { type: 'houlsby', bottleneck: 4, ...overrides.method },
+    method: overrides.method ?? { type: 'houlsby', bottleneck: 4 },
     training: { epochs: 2, batchSize: 16, learningRate: 3e-3, maxSeqLength: 16, seed: 7, ...overrides.training },
     runsDir: path.join(dir, 'runs'),
   };

@@ -243,7 +243,7 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
 }
 
 /** One optimisation step; returns the loss (before the update). */
-function trainStep(
+export function trainStep(
   model: AdapterModel,
   batch: Batch,
   cfg: ResolvedConfig,
