@@ -8,11 +8,15 @@ describe('ops with hand-written gradients', () => {
   beforeAll(useBackend);
 
   const rand = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, 'float32', seed);
+  // Variables typed as the ranks the ops take.
+  const v2 = (shape: number[], seed: number, trainable = true) => tf.variable(rand(shape, seed), trainable) as unknown as tf.Variable<tf.Rank.R2> & tf.Tensor2D;
+  const v3 = (shape: number[], seed: number) => tf.variable(rand(shape, seed), true) as unknown as tf.Variable<tf.Rank.R3> & tf.Tensor3D;
+  const v1 = (shape: number[], seed: number) => tf.variable(rand(shape, seed), true) as unknown as tf.Variable<tf.Rank.R1> & tf.Tensor1D;
 
   it('linear: dx, dW, db equal the autodiff gradients of x W + b', () => {
-    const x = tf.variable(rand([5, 4], 1), true);
-    const w = tf.variable(rand([4, 3], 2), true);
-    const b = tf.variable(rand([3], 3), true);
+    const x = v2([5, 4], 1);
+    const w = v2([4, 3], 2);
+    const b = v1([3], 3);
     const dy = rand([5, 3], 4);
     const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
     const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
@@ -20,9 +24,9 @@ describe('ops with hand-written gradients', () => {
   });
 
   it('linear with a frozen weight computes no weight gradient but the right input gradient', () => {
-    const x = tf.variable(rand([5, 4], 1), true);
-    const w = tf.variable(rand([4, 3], 2), false);
-    const b = tf.variable(rand([3], 3), true);
+    const x = v2([5, 4], 1);
+    const w = v2([4, 3], 2, false);
+    const b = v1([3], 3);
     const { grads } = tf.variableGrads(() => tf.sum(tf.square(linear(x, w, b))), [x, b]);
     const ref = tf.variableGrads(() => tf.sum(tf.square(tf.add(tf.matMul(x, w), b))), [x, b]).grads;
     expect(Object.keys(grads).sort()).toEqual([x.name, b.name].sort());
@@ -31,8 +35,8 @@ describe('ops with hand-written gradients', () => {
   });
 
   it('batchMatMul: gradients of both operands equal autodiff', () => {
-    const a = tf.variable(rand([2, 3, 4], 5), true);
-    const c = tf.variable(rand([2, 4, 5], 6), true);
+    const a = v3([2, 3, 4], 5);
+    const c = v3([2, 4, 5], 6);
     const dy = rand([2, 3, 5], 7);
     const ours = tf.variableGrads(() => tf.sum(tf.mul(batchMatMul(a, c), dy)), [a, c]).grads;
     const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.matMul(a, c), dy)), [a, c]).grads;
@@ -40,7 +44,7 @@ describe('ops with hand-written gradients', () => {
   });
 
   it('embeddingLookup of a trained table sums the gradient rows of repeated ids', () => {
-    const table = tf.variable(rand([6, 3], 8), true);
+    const table = v2([6, 3], 8);
     const ids = tf.tensor1d([1, 4, 1, 0], 'int32');
     const dy = rand([4, 3], 9);
     const { grads } = tf.variableGrads(() => tf.sum(tf.mul(embeddingLookup(table, ids), dy)), [table]);
