@@ -19,6 +19,7 @@ import { loadEncoder, resolveModelDir } from '../engine/model/checkpoint';
 import { Example } from '../engine/data/types';
 import { Reporter, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
+import { pretrainCommand } from '../engine/pretrain/command';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
 
@@ -31,6 +32,7 @@ Usage:
   adapter-lab ablate <config|run> [--split dev|test]
   adapter-lab info <config|run|adapter>
   adapter-lab export <run> <dir>
+  adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
 
 Options on every command:
   --json             JSON lines on stdout (the protocol the VS Code extension reads)
@@ -132,6 +134,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   ablate,
   info,
   export: exportCommand,
+  pretrain: pretrainCommand,
 };
 
 // ---------------------------------------------------------------------------------------------
