@@ -128,12 +128,16 @@ export class BertEncoder {
   embed(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
     const { batchSize: B, seqLen: T } = input;
     if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions}`);
+    const d = this.config.hiddenSize;
     const ids = tf.tensor1d(input.inputIds, 'int32');
     const types = tf.tensor1d(input.tokenTypeIds, 'int32');
-    const positions = tf.tile(tf.range(0, T, 1, 'int32'), [B]) as tf.Tensor1D;
-    const sum = tf.add(
-      tf.add(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), embeddingLookup(this.p('embeddings.position_embeddings.weight'), positions)),
-      embeddingLookup(this.p('embeddings.token_type_embeddings.weight'), types),
+    // Positions are 0..T-1 in every row: a slice of the table broadcast over the batch, not a gather.
+    const positionTable = this.p<tf.Rank.R2>('embeddings.position_embeddings.weight');
+    const positions = tf.slice(positionTable, [0, 0], [T, d]);
+    const words = tf.reshape(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), [B, T, d]);
+    const sum = tf.reshape(
+      tf.add(tf.add(words, positions), tf.reshape(embeddingLookup(this.p('embeddings.token_type_embeddings.weight'), types), [B, T, d])),
+      [B * T, d],
     ) as tf.Tensor2D;
     const normed = layerNorm(sum, this.p('embeddings.LayerNorm.weight'), this.p('embeddings.LayerNorm.bias'), this.config.layerNormEps);
     return this.drop(normed, ctx.hiddenDropout, ctx);
@@ -147,9 +151,9 @@ export class BertEncoder {
     // [B*T, d] -> [B*H, T, dh]
     const heads = (x: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(x, [B, T, H, dh]), [0, 2, 1, 3]), [B * H, T, dh]) as tf.Tensor3D;
     const q = heads(linear(h, this.p(`${p}.self.query.weight`), this.p(`${p}.self.query.bias`)));
-    const k = heads(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)));
+    // K goes straight to [B*H, dh, T]: one transpose instead of two.
+    const kT = tf.reshape(tf.transpose(tf.reshape(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)), [B, T, H, dh]), [0, 2, 3, 1]), [B * H, dh, T]) as tf.Tensor3D;
     const v = heads(linear(h, this.p(`${p}.self.value.weight`), this.p(`${p}.self.value.bias`)));
-    const kT = tf.transpose(k, [0, 2, 1]) as tf.Tensor3D;
     const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, kT), 1 / Math.sqrt(dh)), [B, H, T, T]), bias);
     let probs = tf.softmax(scores) as tf.Tensor4D;
     if (ctx.training && ctx.attentionDropout > 0 && ctx.rng) probs = dropout(probs, ctx.attentionDropout, ctx.rng.seed()) as tf.Tensor4D;

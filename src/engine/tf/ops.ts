@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../util/random';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -34,6 +35,14 @@ function transposeLast2(t: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * Sum over rows, [n, d] -> [d], as a 1 x n by n x d matMul: a reduction over a non-last axis makes tfjs
+ * transpose first, while a 2-D matMul runs through the fast matMul kernel.
+ */
+export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
+}
+
+/**
  * y = x W + b for x [n, in], W [in, out], b [out]. Gradients: dx = dy W^T, dW = x^T dy, db = sum(dy).
  */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): tf.Tensor2D {
@@ -58,7 +67,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1] as tf.Tensor2D))];
         if (trainW) grads.push(tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D));
-        if (trainB) grads.push(tf.sum(dy, 0));
+        if (trainB) grads.push(columnSum(dy as tf.Tensor2D));
         return grads;
       },
     };
@@ -98,12 +107,42 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
   return op(table) as tf.Tensor2D;
 }
 
-/** LayerNorm over the last axis, as BERT computes it (biased variance, eps inside the square root). */
+/**
+ * LayerNorm over the last axis, as BERT computes it (biased variance, eps inside the square root), with its
+ * closed-form gradient: with g = dy * gamma and xhat the normalised input,
+ * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
+ * About half the ops of the autodiff gradient, which matters on wasm where each op is a pass over memory.
+ */
 export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
-  const mean = tf.mean(x, -1, true);
-  const centered = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centered), -1, true);
-  return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  const trainGamma = needsGradient(gamma);
+  const trainBeta = needsGradient(beta);
+  const inputs: tf.Tensor[] = [x];
+  if (trainGamma) inputs.push(gamma);
+  if (trainBeta) inputs.push(beta);
+  const op = withGradient((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const xx = args[0] as tf.Tensor2D;
+    const gg = trainGamma ? (args[1] as tf.Tensor1D) : gamma;
+    const bb = trainBeta ? (args[trainGamma ? 2 : 1] as tf.Tensor1D) : beta;
+    const mean = tf.mean(xx, -1, true);
+    const centered = tf.sub(xx, mean);
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps));
+    const xhat = tf.mul(centered, rstd);
+    save([xhat, rstd, gg]);
+    return {
+      value: tf.add(tf.mul(xhat, gg), bb),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm] = saved;
+        const g = tf.mul(dy, gm);
+        const dx = tf.mul(rs, tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
+        const grads: tf.Tensor[] = [dx];
+        if (trainGamma) grads.push(columnSum(tf.mul(dy, xh) as tf.Tensor2D));
+        if (trainBeta) grads.push(columnSum(dy as tf.Tensor2D));
+        return grads;
+      },
+    };
+  });
+  return op(...inputs) as tf.Tensor2D;
 }
 
 export type Activation = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'swish' | 'silu' | 'tanh';
@@ -112,7 +151,7 @@ export type Activation = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu
 export function activate(x: tf.Tensor, fn: string): tf.Tensor {
   switch (fn) {
     case 'gelu': // exact, erf-based, as BERT uses
-      return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+      return gelu(x);
     case 'gelu_new':
     case 'gelu_pytorch_tanh': {
       const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
@@ -132,7 +171,35 @@ export function activate(x: tf.Tensor, fn: string): tf.Tensor {
   }
 }
 
+/**
+ * Exact GELU, x * Phi(x), with its gradient Phi(x) + x * phi(x) written out: the forward pass saves Phi(x), so
+ * the backward pass needs no second erf (erf is among the costliest elementwise ops on wasm).
+ */
+function gelu(x: tf.Tensor): tf.Tensor {
+  const op = withGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+    const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
+    save([xx, cdf]);
+    return {
+      value: tf.mul(xx, cdf),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, phiCdf] = saved;
+        const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), 1 / Math.sqrt(2 * Math.PI));
+        return [tf.mul(dy, tf.add(phiCdf, tf.mul(xs, pdf)))];
+      },
+    };
+  });
+  return op(x);
+}
+
+/**
+ * Inverted dropout with a mask drawn by the run's seeded generator in JS: one multiply on the backend instead of
+ * tf.dropout's random-uniform, add, floor, divide and multiply passes. Its gradient is dy times the same mask.
+ */
 export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
   if (rate <= 0 || seed === null) return x;
-  return tf.dropout(x, rate, undefined, seed);
+  const keep = 1 - rate;
+  const mask = new Float32Array(x.size);
+  const rng = new Rng(seed);
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+  return tf.mul(x, tf.tensor(mask, x.shape));
 }

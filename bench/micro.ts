@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/engine/tf/backend';
+(async () => {
+  await initBackend('wasm');
+  const time = (name: string, f: () => tf.Tensor, flops = 0) => {
+    tf.tidy(() => { f().dataSync(); });
+    const n = 5; const t0 = performance.now();
+    for (let i = 0; i < n; i++) tf.tidy(() => { f().dataSync(); });
+    const ms = (performance.now() - t0) / n;
+    console.log(name.padEnd(40), ms.toFixed(2), 'ms', flops ? (flops / ms / 1e6).toFixed(1) + ' GFLOP/s' : '');
+  };
+  const r = (s: number[]) => tf.randomNormal(s);
+  const x = r([2048, 256]), w = r([256, 256]), w3 = r([256, 768]), w4 = r([256, 1024]), x4 = r([2048, 1024]), w4t = r([1024, 256]);
+  time('mm 2048x256 @ 256x256', () => tf.matMul(x, w), 2 * 2048 * 256 * 256);
+  time('mm 2048x256 @ 256x768', () => tf.matMul(x, w3), 2 * 2048 * 256 * 768);
+  time('mm 2048x256 @ 256x1024', () => tf.matMul(x, w4), 2 * 2048 * 256 * 1024);
+  time('mm 2048x1024 @ 1024x256', () => tf.matMul(x4, w4t), 2 * 2048 * 256 * 1024);
+  const xt = r([256, 2048]);
+  time('mm 256x2048 @ 2048x256 (dW)', () => tf.matMul(xt, x), 2 * 2048 * 256 * 256);
+  time('fused mm+bias 2048x256@256x1024', () => tf.fused.matMul({ a: x, b: w4, bias: r([1024]) }), 2 * 2048 * 256 * 1024);
+  const q = r([128, 64, 64]), k = r([128, 64, 64]);
+  time('bmm 128x64x64 @ 128x64x64', () => tf.matMul(q, k), 2 * 128 * 64 * 64 * 64);
+  time('transpose 2048x256', () => tf.transpose(x));
+  time('identity/clone 2048x1024', () => tf.clone(x4));
+  time('erf 2M', () => tf.erf(x4));
+  time('mul 2M', () => tf.mul(x4, x4));
+  time('add 2M', () => tf.add(x4, x4));
+  time('sigmoid 2M', () => tf.sigmoid(x4));
+  time('exp 2M', () => tf.exp(x4));
+  time('sum axis0 2048x1024', () => tf.sum(x4, 0));
+  time('randomUniform 2048x256', () => tf.randomUniform([2048, 256], 0, 1, 'float32', 3));
+  time('dropout 2048x256', () => tf.dropout(x, 0.1, undefined, 3));
+  time('softmax 128x64x64', () => tf.softmax(q));
+  time('mean lastaxis 2048x256', () => tf.mean(x, -1, true));
+  time('transpose 32x64x4x64 ->0213', () => tf.transpose(tf.reshape(x, [32, 64, 4, 64]), [0, 2, 1, 3]));
+})();

@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { AdapterModel } from '../src/engine/model/adapterModel';
+import { EncoderInput, ForwardContext } from '../src/engine/model/bert';
+
+/**
+ * The reference formulation for the benchmark and for the equivalence tests: the same model (it reads the
+ * same parameters by name), written with plain tfjs ops the way one first writes it: tf.matMul with tfjs's own
+ * gradients (whose transposed-operand matMuls are slow on wasm, and which compute weight gradients of frozen
+ * weights too), q k^T as matMul(q, k, false, true), GELU and LayerNorm by autodiff, every layer recomputed every
+ * time. Supports the bottleneck-adapter methods (houlsby, pfeiffer) and every base-only method.
+ */
+export function naiveOutputs(model: AdapterModel, input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+  const enc = model.encoder;
+  const c = enc.config;
+  const p = (name: string) => {
+    const v = enc.params.get(name) ?? model.method.params.get(name) ?? model.head.params.get(name);
+    if (!v) throw new Error(`no parameter ${name}`);
+    return v as tf.Tensor;
+  };
+  const B = input.batchSize;
+  const T = input.seqLen;
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const dh = d / H;
+  const drop = (x: tf.Tensor, rate: number) => (ctx.training && ctx.rng && rate > 0 ? tf.dropout(x, rate, undefined, ctx.rng.seed()) : x);
+  const dense = (x: tf.Tensor, name: string) => tf.add(tf.matMul(x as tf.Tensor2D, p(`${name}.weight`) as tf.Tensor2D), p(`${name}.bias`));
+  const layerNorm = (x: tf.Tensor, name: string) => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, c.layerNormEps))), p(`${name}.weight`)), p(`${name}.bias`));
+  };
+  const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
+  const act = (x: tf.Tensor, fn: string) => (fn === 'gelu' ? gelu(x) : fn === 'relu' ? tf.relu(x) : fn === 'tanh' ? tf.tanh(x) : fn === 'quick_gelu' ? tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) : tf.mul(x, tf.sigmoid(x)));
+  const adapter = (x: tf.Tensor, prefix: string) => {
+    const down = model.method.params.get(`${prefix}.adapter_down.0.weight`);
+    if (!down) return x;
+    const cfg = model.method.adapterConfig() as { non_linearity?: string };
+    return tf.add(x, dense(act(dense(x, `${prefix}.adapter_down.0`), cfg.non_linearity ?? 'gelu'), `${prefix}.adapter_up`));
+  };
+  const name = model.head.name;
+
+  const ids = tf.tensor1d(input.inputIds, 'int32');
+  const positions = tf.tile(tf.range(0, T, 1, 'int32'), [B]);
+  let h = tf.add(tf.add(tf.gather(p('embeddings.word_embeddings.weight'), ids), tf.gather(p('embeddings.position_embeddings.weight'), positions)), tf.gather(p('embeddings.token_type_embeddings.weight'), tf.tensor1d(input.tokenTypeIds, 'int32')));
+  h = drop(layerNorm(h, 'embeddings.LayerNorm'), ctx.hiddenDropout);
+  const maskBias = tf.reshape(tf.mul(tf.sub(1, tf.tensor1d(input.attentionMask)), -1e9), [B, 1, 1, T]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = `encoder.layer.${i}`;
+    const on = !ctx.disabledAdapterLayers?.has(i);
+    const split = (x: tf.Tensor) => tf.transpose(tf.reshape(x, [B, T, H, dh]), [0, 2, 1, 3]);
+    const q = split(dense(h, `${l}.attention.self.query`));
+    const k = split(dense(h, `${l}.attention.self.key`));
+    const v = split(dense(h, `${l}.attention.self.value`));
+    const scores = tf.add(tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), Math.sqrt(dh)), maskBias);
+    const probs = drop(tf.softmax(scores), ctx.attentionDropout);
+    const context = tf.reshape(tf.transpose(tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), [0, 2, 1, 3]), [B * T, d]);
+    let attn = drop(dense(context, `${l}.attention.output.dense`), ctx.hiddenDropout);
+    if (on) attn = adapter(attn, `${l}.attention.output.adapters.${name}`);
+    const h1 = layerNorm(tf.add(attn, h), `${l}.attention.output.LayerNorm`);
+    let ffn = drop(dense(act(dense(h1, `${l}.intermediate.dense`), c.hiddenAct), `${l}.output.dense`), ctx.hiddenDropout);
+    if (on) ffn = adapter(ffn, `${l}.output.adapters.${name}`);
+    h = layerNorm(tf.add(ffn, h1), `${l}.output.LayerNorm`);
+  }
+  const cls = tf.reshape(tf.slice(tf.reshape(h, [B, T, d]), [0, 0, 0], [B, 1, d]), [B, d]);
+  const hidden = tf.tanh(dense(drop(cls, ctx.hiddenDropout), `heads.${name}.1`));
+  return dense(drop(hidden, ctx.hiddenDropout), `heads.${name}.4`) as tf.Tensor2D;
+}
+
+export function naiveLoss(model: AdapterModel, input: EncoderInput, labels: Float32Array, ctx: ForwardContext): tf.Scalar {
+  return model.head.loss(naiveOutputs(model, input, ctx), labels);
+}
