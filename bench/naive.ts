@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../src/engine/model/adapterModel';
 import { EncoderInput, ForwardContext } from '../src/engine/model/bert';
+import { EncodedExample } from '../src/engine/data/types';
+import { evaluate } from '../src/engine/analysis/evaluate';
+import { EVAL_CONTEXT } from '../src/engine/experiment';
 
 /**
  * The reference formulation for the benchmark and for the equivalence tests: the same model (it reads the
@@ -67,4 +70,16 @@ export function naiveOutputs(model: AdapterModel, input: EncoderInput, ctx: Forw
 
 export function naiveLoss(model: AdapterModel, input: EncoderInput, labels: Float32Array, ctx: ForwardContext): tf.Scalar {
   return model.head.loss(naiveOutputs(model, input, ctx), labels);
+}
+
+/**
+ * The layer-removal ablation computed the plain way: the whole model evaluated from scratch for the baseline
+ * and for each of the L(L+1)/2 spans.
+ */
+export function naiveAblation(model: AdapterModel, examples: EncodedExample[], opts: { metric: string; batchSize: number }): { baseline: number; matrix: (number | null)[][] } {
+  const L = model.encoder.config.numLayers;
+  const value = (disabled: Set<number>) => evaluate(model, examples, opts.batchSize, { ...EVAL_CONTEXT, disabledAdapterLayers: disabled }).metrics[opts.metric];
+  const matrix: (number | null)[][] = Array.from({ length: L }, () => new Array<number | null>(L).fill(null));
+  for (let i = 0; i < L; i++) for (let j = i; j < L; j++) matrix[i][j] = value(new Set(Array.from({ length: j - i + 1 }, (_, k) => i + k)));
+  return { baseline: value(new Set()), matrix };
 }

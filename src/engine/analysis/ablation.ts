@@ -1,12 +1,21 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
+import { BertEncoder, ForwardContext } from '../model/bert';
 import { EncodedExample } from '../data/types';
+import { makeBatches } from '../data/batching';
+import { computeMetrics } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
-import { evaluate } from './evaluate';
+import { argmax } from './evaluate';
 
 /**
  * The layer-removal ablation of Houlsby et al. 2019 (section 3.6): the dev metric with the adapters of every
  * contiguous span of layers i..j removed and the rest kept. matrix[i][j] (i <= j) is that metric; entries
  * below the diagonal are null. The diagonal is single-layer removal; [0][L-1] removes every adapter.
+ *
+ * Work is shared between spans instead of running the whole model L(L+1)/2 times: the states entering layer i
+ * are the unablated model's for every span that starts at i, and the states after removing i..j are one layer
+ * away from those after removing i..j-1. Per batch: L layers for the baseline, then for each i the removed
+ * layers once and, for each j, only the layers above j.
  */
 export interface AblationResult {
   metric: string;
@@ -24,22 +33,71 @@ export interface AblationResult {
 export function layerAblation(
   model: AdapterModel,
   examples: EncodedExample[],
-  opts: { metric: string; batchSize: number; split?: string; onSpan?: (i: number, j: number, value: number) => void },
+  opts: { metric: string; batchSize: number; split?: string; padId?: number; onSpan?: (done: number, total: number) => void },
 ): AblationResult {
-  const L = model.encoder.config.numLayers;
-  const value = (disabled: Set<number>) => {
-    const m = evaluate(model, examples, opts.batchSize, { ...EVAL_CONTEXT, disabledAdapterLayers: disabled }).metrics[opts.metric];
+  const enc = model.encoder;
+  const L = enc.config.numLayers;
+  const on: ForwardContext = model.withHooks(EVAL_CONTEXT);
+  const off = (layer: number): ForwardContext => ({ ...on, disabledAdapterLayers: new Set([layer]) });
+  const regression = model.head.taskType === 'regression';
+  // outputs[s][example]: s = 0 baseline, then spans in (i, j) order.
+  const spans: [number, number][] = [];
+  for (let i = 0; i < L; i++) for (let j = i; j < L; j++) spans.push([i, j]);
+  const predictions: number[][] = Array.from({ length: spans.length + 1 }, () => new Array<number>(examples.length));
+
+  const record = (slot: number, batchIndices: number[], out: tf.Tensor2D) => {
+    const rows = out.arraySync() as number[][];
+    batchIndices.forEach((idx, r) => (predictions[slot][idx] = regression ? rows[r][0] : argmax(rows[r])));
+  };
+  const headOf = (h: tf.Tensor2D, B: number, T: number) => model.head.forward(BertEncoder.firstToken(h, B, T), EVAL_CONTEXT);
+
+  const batches = makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType });
+  let done = 0;
+  for (const batch of batches) {
+    const { batchSize: B, seqLen: T } = batch;
+    const bias = tf.keep(enc.attentionBias(batch));
+    const layer = (i: number, h: tf.Tensor2D, ctx: ForwardContext) => enc.layer(i, h, bias, B, T, ctx);
+    // States entering each layer with every adapter in place: states[i] enters layer i.
+    const states: tf.Tensor2D[] = [tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)))];
+    for (let i = 0; i < L; i++) states.push(tf.keep(tf.tidy(() => layer(i, states[i], on))));
+    tf.tidy(() => record(0, batch.indices, headOf(states[L], B, T)));
+    let slot = 1;
+    for (let i = 0; i < L; i++) {
+      let removed = states[i];
+      for (let j = i; j < L; j++) {
+        const previous = removed;
+        removed = tf.keep(tf.tidy(() => layer(j, previous, off(j))));
+        if (previous !== states[i]) previous.dispose();
+        const from = removed;
+        tf.tidy(() => {
+          let h = from;
+          for (let k = j + 1; k < L; k++) h = layer(k, h, on);
+          record(slot, batch.indices, headOf(h, B, T));
+        });
+        slot++;
+        opts.onSpan?.(++done, spans.length * batches.length);
+      }
+      if (removed !== states[i]) removed.dispose();
+    }
+    for (const s of states) s.dispose();
+    bias.dispose();
+  }
+
+  const labels = examples.map((e) => e.label);
+  const metricOf = (preds: number[]) => {
+    const m = computeMetrics(model.head.taskType, preds, labels, model.head.labels?.length)[opts.metric];
     if (m === undefined) throw new Error(`metric "${opts.metric}" is not computed for this task`);
     return m;
   };
-  const baseline = value(new Set());
   const matrix: (number | null)[][] = Array.from({ length: L }, () => new Array<number | null>(L).fill(null));
-  for (let i = 0; i < L; i++) {
-    for (let j = i; j < L; j++) {
-      const span = new Set(Array.from({ length: j - i + 1 }, (_, k) => i + k));
-      matrix[i][j] = value(span);
-      opts.onSpan?.(i, j, matrix[i][j]!);
-    }
-  }
-  return { metric: opts.metric, baseline, matrix, adapterLayers: model.method.adapterLayers, numLayers: L, split: opts.split ?? 'dev', examples: examples.length };
+  spans.forEach(([i, j], s) => (matrix[i][j] = metricOf(predictions[s + 1])));
+  return {
+    metric: opts.metric,
+    baseline: metricOf(predictions[0]),
+    matrix,
+    adapterLayers: model.method.adapterLayers,
+    numLayers: L,
+    split: opts.split ?? 'dev',
+    examples: examples.length,
+  };
 }

@@ -5,6 +5,7 @@ import { EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
+import type { FrozenPrefixCache } from '../train/frozenPrefix';
 
 export interface Predictions {
   /** Head outputs per example, in input order: logits (classification) or [value] (regression). */
@@ -23,13 +24,20 @@ export interface Evaluation extends Predictions {
  * Runs the model over examples without recording gradients (tf.tidy, no variableGrads), in length-sorted
  * batches, and puts the outputs back in input order.
  */
-export function predict(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT): Predictions & { lossSum: number } {
+export function predict(
+  model: AdapterModel,
+  examples: EncodedExample[],
+  batchSize: number,
+  ctx: ForwardContext = EVAL_CONTEXT,
+  /** Cached states of the frozen lowest layers of these examples, when the caller has them. */
+  cache?: FrozenPrefixCache,
+): Predictions & { lossSum: number } {
   const batches = makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: model.head.taskType });
   const outputs: number[][] = new Array(examples.length);
   let lossSum = 0;
   for (const batch of batches) {
     const [out, loss] = tf.tidy(() => {
-      const o = model.outputs(batch, ctx);
+      const o = cache ? model.outputsFrom(cache.hiddenFor(batch), cache.depth, batch, ctx) : model.outputs(batch, ctx);
       const l = model.head.loss(o, batch.labels);
       return [o.arraySync() as number[][], l.dataSync()[0]];
     }) as [number[][], number];
@@ -41,15 +49,15 @@ export function predict(model: AdapterModel, examples: EncodedExample[], batchSi
   return { outputs, predictions, lossSum };
 }
 
-export function evaluate(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT): Evaluation {
-  const { outputs, predictions, lossSum } = predict(model, examples, batchSize, ctx);
+export function evaluate(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT, cache?: FrozenPrefixCache): Evaluation {
+  const { outputs, predictions, lossSum } = predict(model, examples, batchSize, ctx, cache);
   const labels = examples.map((e) => e.label);
   const metrics = computeMetrics(model.head.taskType, predictions, labels, model.head.labels?.length);
   const loss = lossSum / Math.max(1, examples.length);
   return { outputs, predictions, metrics: { ...metrics, loss }, loss, examples: examples.length };
 }
 
-function argmax(values: number[]): number {
+export function argmax(values: number[]): number {
   let best = 0;
   for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
   return best;

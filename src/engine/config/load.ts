@@ -522,6 +522,7 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
     seed: tr.seed ?? 42,
     metric: tr.metric ?? (task.type === 'regression' ? 'pearson' : 'accuracy'),
     evalEverySteps: tr.evalEverySteps ?? 0,
+    cacheFrozenLayers: tr.cacheFrozenLayers ?? true,
     evalBatchSize: tr.evalBatchSize ?? 128,
     maxSteps: tr.maxSteps ?? null,
     ...definedOnly(tr), // keeps the order above; adds headLearningRate and any newer field

@@ -86,6 +86,11 @@ export interface TrainingConfig {
   /** Also evaluate on dev every N steps (0 = only at the end of each epoch). */
   evalEverySteps: number;
   evalBatchSize: number;
+  /**
+   * Compute the frozen layers below the lowest trained module once per example and reuse their outputs
+   * across epochs (dropout off in those layers). Default true.
+   */
+  cacheFrozenLayers?: boolean;
   /** Optional cap on the number of training steps (for smoke tests and quick looks). */
   maxSteps?: number | null;
 }

@@ -60,11 +60,36 @@ export class AdapterModel {
     return this.head.forward(cls, ctx);
   }
 
-  /** Task loss plus the method's penalty, if any. */
-  loss(input: EncoderInput, labels: Float32Array, ctx: ForwardContext): tf.Scalar {
-    const loss = this.head.loss(this.outputs(input, ctx), labels);
+  /**
+   * Head outputs from the hidden states entering layer `from` (0 = the embeddings' output): the rest of the
+   * encoder, then the head. With `from` = 0 and h = embed(input) this is `outputs`.
+   */
+  outputsFrom(h: tf.Tensor2D, from: number, input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
+    const hidden = this.encoder.layers(h, input, this.withHooks(ctx), from);
+    return this.head.forward(BertEncoder.firstToken(hidden, input.batchSize, input.seqLen), ctx);
+  }
+
+  /** Task loss plus the method's penalty, if any; from cached hidden states when `prefix` is given. */
+  loss(input: EncoderInput, labels: Float32Array, ctx: ForwardContext, prefix?: { hidden: tf.Tensor2D; from: number }): tf.Scalar {
+    const outputs = prefix ? this.outputsFrom(prefix.hidden, prefix.from, input, ctx) : this.outputs(input, ctx);
+    const loss = this.head.loss(outputs, labels);
     const penalty = this.method.penalty(ctx);
     return penalty ? tf.add(loss, penalty) : loss;
+  }
+
+  /**
+   * How many of the lowest layers compute nothing trainable: no trained parameter and no method module in
+   * them or below (the embeddings count as below layer 0). Their outputs can be computed once and reused.
+   */
+  frozenDepth(): number {
+    let depth = this.encoder.config.numLayers;
+    for (const name of this.method.trainedBaseParams) {
+      if (name.startsWith('embeddings.')) return 0;
+      const layer = /^encoder\.layer\.(\d+)\./.exec(name);
+      if (layer) depth = Math.min(depth, Number(layer[1]));
+    }
+    if (this.method.hooks) for (const i of this.method.adapterLayers) depth = Math.min(depth, i);
+    return depth;
   }
 
   dispose(): void {

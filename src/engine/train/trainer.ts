@@ -15,6 +15,7 @@ import { evaluate } from '../analysis/evaluate';
 import { metricHigherIsBetter } from '../metrics/metrics';
 import { adapterMeta, buildModel, modelDirOf, prepareData, trainingContext } from '../experiment';
 import { AdamW, clipByGlobalNorm, linearScheduleFactor } from './adamw';
+import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { Rng } from '../util/random';
 import { writeJsonAtomic } from '../util/atomicFile';
@@ -136,13 +137,26 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
         `(${counts.trainablePercent.toFixed(2)}%), ${prepared.train.length} train / ${prepared.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}`,
     );
 
+    // Frozen lowest layers: computed once per example, reused at every step and evaluation.
+    const depth = t.cacheFrozenLayers === false ? 0 : model.frozenDepth();
+    let trainCache: FrozenPrefixCache | undefined;
+    let devCache: FrozenPrefixCache | undefined;
+    if (depth > 0) {
+      const cacheStart = Date.now();
+      trainCache = new FrozenPrefixCache(model, depth);
+      trainCache.build(prepared.train, t.evalBatchSize, tokenizer.padId);
+      devCache = new FrozenPrefixCache(model, depth);
+      devCache.build(prepared.dev, t.evalBatchSize, tokenizer.padId);
+      log(`cached the outputs of the ${depth} frozen lowest layer${depth > 1 ? 's' : ''} for ${trainCache.size + devCache.size} examples in ${((Date.now() - cacheStart) / 1000).toFixed(1)} s (dropout off there)`);
+    }
+
     const started = Date.now();
     let tokensSeen = 0;
     let step = state.step;
     let best = state.best;
 
     const evaluateDev = (epoch: number): boolean => {
-      const result = evaluate(model, prepared.dev, t.evalBatchSize);
+      const result = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
       const value = result.metrics[t.metric];
       const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
       run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
@@ -191,7 +205,7 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
           return { status: 'cancelled', best, steps: step };
         }
         const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
-        const loss = trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, (n) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor);
+        const loss = trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, (n) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor, trainCache);
         if (!Number.isFinite(loss)) {
           run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
           throw new DivergenceError(step, t.learningRate);
@@ -232,7 +246,7 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
       headConfig: model.head.headConfig(cfg.model),
       meta: adapterMeta(cfg, model),
     });
-    const final = evaluate(model, prepared.dev, t.evalBatchSize);
+    const final = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
     run.writeResult('eval-dev', { split: 'dev', examples: final.examples, metrics: final.metrics, best });
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
@@ -252,6 +266,7 @@ export function trainStep(
   nameOfVar: Map<string, string>,
   optimizer: AdamW,
   lrFor: (name: string) => number,
+  cache?: FrozenPrefixCache,
 ): number {
   const rng = derivedRng(cfg.training.seed, 2, step);
   const ctx = trainingContext(cfg, model, rng);
@@ -261,7 +276,10 @@ export function trainStep(
     const n = rng.int(k + 1);
     ctx.disabledAdapterLayers = new Set([...Array(n).keys()]);
   }
-  const { value, grads } = tf.variableGrads(() => model.loss(batch, batch.labels, ctx), vars);
+  const { value, grads } = tf.variableGrads(
+    () => model.loss(batch, batch.labels, ctx, cache ? { hidden: cache.hiddenFor(batch), from: cache.depth } : undefined),
+    vars,
+  );
   const loss = value.dataSync()[0];
   value.dispose();
   const named = new Map<string, tf.Tensor>();
