@@ -1,4 +1,4 @@
-// Bundles the CLI (and, later, the extension and the webviews) with esbuild.
+// Bundles the CLI, the VS Code extension and its webviews with esbuild.
 //
 // TensorFlow.js core and its wasm/cpu backends are bundled in (one copy of tfjs-core, gradients included),
 // and the wasm binaries are copied beside the bundle, where the wasm backend looks for them. Native packages
@@ -30,3 +30,35 @@ const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/pac
 for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.endsWith('.wasm'))) {
   fs.copyFileSync(path.join(wasmDist, 'dist', f), path.join('dist', f));
 }
+
+// The VS Code extension (extension host, Node): the engine's run store and config loader come along, never
+// TensorFlow.js (training happens in the CLI's child processes). `vscode` is provided by the host.
+await esbuild.build({
+  entryPoints: { extension: 'src/extension/extension.ts' },
+  outdir: 'dist',
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  external,
+  mainFields: ['module', 'main'],
+  logLevel: 'warning',
+});
+
+// The webviews (browser): one self-contained script per view, Chart.js and chartjs-chart-matrix inside.
+await esbuild.build({
+  entryPoints: {
+    lossCurves: 'webview-ui/lossCurves/main.ts',
+    ablation: 'webview-ui/ablation/main.ts',
+    compare: 'webview-ui/compare/main.ts',
+  },
+  outdir: 'dist/webview',
+  bundle: true,
+  platform: 'browser',
+  target: 'chrome114',
+  format: 'iife',
+  minify: true,
+  sourcemap: true,
+  logLevel: 'warning',
+});

@@ -1,0 +1,58 @@
+/**
+ * What the extension asks the engine to do, as CLI invocations (`adapter-lab <command> ... --json`). One
+ * place that knows the CLI's arguments; the queue runs what these return.
+ */
+import * as path from 'node:path';
+
+export type JobKind = 'train' | 'resume' | 'eval' | 'ablate' | 'export';
+
+export type Backend = 'auto' | 'node' | 'wasm' | 'cpu';
+
+export interface JobSpec {
+  kind: JobKind;
+  /** What people see: "Train spam-houlsby-64", "Evaluate <run> on test". */
+  label: string;
+  /** The CLI's arguments after the bundle, without --json (the queue adds it). */
+  args: string[];
+  cwd: string;
+  /** The run folder the job works on, when known before it starts (resume, eval, ablate, export). */
+  runDir?: string;
+  /** The config a train job trains (groups its pending row under the config in the tree). */
+  configFile?: string;
+}
+
+export interface EngineOptions {
+  backend: Backend;
+  /** Absolute runs folder: where train jobs create their runs. */
+  runsDir: string;
+}
+
+function common(o: EngineOptions): string[] {
+  return o.backend === 'auto' ? [] : ['--backend', o.backend];
+}
+
+export function trainJob(configFile: string, name: string, o: EngineOptions): JobSpec {
+  return {
+    kind: 'train',
+    label: `Train ${name}`,
+    args: ['train', configFile, '--runs-dir', o.runsDir, ...common(o)],
+    cwd: path.dirname(configFile),
+    configFile,
+  };
+}
+
+export function resumeJob(runDir: string, name: string, o: EngineOptions): JobSpec {
+  return { kind: 'resume', label: `Resume ${name}`, args: ['train', '--resume', runDir, ...common(o)], cwd: runDir, runDir };
+}
+
+export function evalJob(runDir: string, name: string, split: 'dev' | 'test', o: EngineOptions): JobSpec {
+  return { kind: 'eval', label: `Evaluate ${name} on ${split}`, args: ['eval', runDir, '--split', split, ...common(o)], cwd: runDir, runDir };
+}
+
+export function ablateJob(runDir: string, name: string, o: EngineOptions): JobSpec {
+  return { kind: 'ablate', label: `Layer ablation of ${name}`, args: ['ablate', runDir, ...common(o)], cwd: runDir, runDir };
+}
+
+export function exportJob(runDir: string, name: string, dest: string, o: EngineOptions): JobSpec {
+  return { kind: 'export', label: `Export adapter of ${name}`, args: ['export', runDir, dest, ...common(o)], cwd: runDir, runDir };
+}

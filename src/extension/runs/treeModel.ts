@@ -1,0 +1,288 @@
+/**
+ * The Runs tree as plain data: task > config > run, built from the run folders on disk (listRuns) and the
+ * workspace's config files, with what the queue is doing laid over it. No vscode import: the tree provider
+ * only turns these nodes into TreeItems.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse as parseJsonc } from 'jsonc-parser';
+import { ADAPTER_DIR, type RunStatus, type RunSummary } from '../../engine/runs';
+import { hasCheckpoint } from './finalize';
+
+export interface WorkspaceConfig {
+  /** Absolute path of the `*.adapter.json` file. */
+  file: string;
+  name: string;
+  task: string;
+}
+
+/** A queued or running job, as the tree shows it. */
+export interface JobOverlay {
+  jobId: number;
+  state: 'queued' | 'running';
+  label: string;
+  /** For a train job not yet started: the config it will train. */
+  configFile?: string;
+  runDirs: string[];
+  /** 0..1 when known. */
+  fraction?: number;
+}
+
+export interface RunsListing {
+  runs: RunSummary[];
+  problems: { dir: string; reason: string }[];
+}
+
+export interface StatusIcon {
+  /** A codicon id (`sync~spin` spins). */
+  codicon: string;
+  /** A theme colour id, or undefined for the default. */
+  color?: string;
+}
+
+export type TreeNode = TaskNode | ConfigNode | RunNode | PendingNode | ProblemsNode | ProblemNode;
+
+export interface TaskNode {
+  kind: 'task';
+  id: string;
+  label: string;
+  description: string;
+  children: ConfigNode[];
+}
+
+export interface ConfigNode {
+  kind: 'config';
+  id: string;
+  label: string;
+  description: string;
+  task: string;
+  /** The config file, when known and present on disk. */
+  configFile: string | null;
+  contextValue: string;
+  children: (RunNode | PendingNode)[];
+}
+
+export interface RunNode {
+  kind: 'run';
+  id: string;
+  label: string;
+  description: string;
+  tooltip: string;
+  icon: StatusIcon;
+  contextValue: string;
+  run: RunSummary;
+}
+
+export interface PendingNode {
+  kind: 'pending';
+  id: string;
+  label: string;
+  description: string;
+  icon: StatusIcon;
+  contextValue: string;
+  jobId: number;
+}
+
+export interface ProblemsNode {
+  kind: 'problems';
+  id: string;
+  label: string;
+  children: ProblemNode[];
+}
+
+export interface ProblemNode {
+  kind: 'problem';
+  id: string;
+  label: string;
+  description: string;
+  tooltip: string;
+  dir: string;
+  contextValue: string;
+}
+
+export const STATUS_ICONS: Record<RunStatus, StatusIcon> = {
+  done: { codicon: 'pass', color: 'testing.iconPassed' },
+  failed: { codicon: 'error', color: 'testing.iconFailed' },
+  running: { codicon: 'sync~spin', color: 'charts.blue' },
+  queued: { codicon: 'clock' },
+  cancelled: { codicon: 'circle-slash', color: 'disabledForeground' },
+  interrupted: { codicon: 'debug-pause', color: 'editorWarning.foreground' },
+};
+
+/** Reads a config's name and task leniently (a broken config still gets a row). */
+export function peekConfig(file: string, text: string): WorkspaceConfig {
+  const fallback = path.basename(file).replace(/\.adapter\.json$/, '');
+  let value: unknown;
+  try {
+    value = parseJsonc(text, [], { allowTrailingComma: true });
+  } catch {
+    value = undefined;
+  }
+  const v = (value ?? {}) as { name?: unknown; task?: { name?: unknown } };
+  return {
+    file,
+    name: typeof v.name === 'string' && v.name ? v.name : fallback,
+    task: typeof v.task?.name === 'string' && v.task.name ? v.task.name : '(no task)',
+  };
+}
+
+export function formatMetric(value: number): string {
+  if (!Number.isFinite(value)) return String(value);
+  return Math.abs(value) >= 100 ? value.toFixed(1) : value.toFixed(4);
+}
+
+export function formatPercent(p: number): string {
+  if (p >= 10) return `${p.toFixed(1)}%`;
+  if (p >= 0.1) return `${p.toFixed(2)}%`;
+  return `${p.toPrecision(2)}%`;
+}
+
+export function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+function formatTime(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+/** The flags a run's context menu depends on, e.g. `adapterLab.run status:done adapter ablation`. */
+export function runContextValue(run: RunSummary, active: boolean): string {
+  const flags = ['adapterLab.run', `status:${run.status}`];
+  if (active) flags.push('active');
+  if (fs.existsSync(path.join(run.dir, ADAPTER_DIR, 'adapter_config.json'))) flags.push('adapter');
+  if (fs.existsSync(path.join(run.dir, 'ablation.json'))) flags.push('ablation');
+  if ((run.status === 'interrupted' || run.status === 'cancelled' || run.status === 'failed') && hasCheckpoint(run.dir)) flags.push('resumable');
+  return flags.join(' ');
+}
+
+function runNode(run: RunSummary, configName: string, overlay: JobOverlay | undefined): RunNode {
+  const label = run.name !== configName ? run.name : formatTime(run.createdAt);
+  const parts: string[] = [];
+  if (overlay?.state === 'running' && overlay.fraction !== undefined) parts.push(`${Math.round(overlay.fraction * 100)}%`);
+  else if (overlay?.state === 'queued') parts.push('queued');
+  else if (run.status !== 'done') parts.push(run.status);
+  if (run.best) parts.push(`${run.best.metric} ${formatMetric(run.best.value)}`);
+  if (run.params) parts.push(`${formatPercent(run.params.trainablePercent)} trainable`);
+  const lines = [
+    `${run.name} (${run.method} on ${run.task})`,
+    `status: ${run.status}${run.statusOnDisk !== run.status ? ` (run.json says ${run.statusOnDisk}; its process is gone)` : ''}`,
+    `created: ${formatTime(run.createdAt)}`,
+  ];
+  if (run.best) lines.push(`best dev ${run.best.metric}: ${formatMetric(run.best.value)} (epoch ${run.best.epoch + 1}, step ${run.best.step})`);
+  if (run.params) lines.push(`trainable parameters: ${run.params.trainable.toLocaleString('en-US')} of ${run.params.base.toLocaleString('en-US')} (${formatPercent(run.params.trainablePercent)})`);
+  if (run.durationMs !== undefined) lines.push(`time: ${formatDuration(run.durationMs)}`);
+  if (run.backend) lines.push(`backend: ${run.backend}`);
+  if (run.error) lines.push(`error: ${run.error.message}${run.error.exitCode !== undefined ? ` (exit code ${run.error.exitCode})` : ''}`);
+  if (run.error?.stderrTail) lines.push(run.error.stderrTail);
+  lines.push(run.dir);
+  const status: RunStatus = overlay?.state === 'running' ? 'running' : run.status;
+  return {
+    kind: 'run',
+    id: `run:${run.dir}`,
+    label,
+    description: parts.join(' · '),
+    tooltip: lines.join('\n'),
+    icon: STATUS_ICONS[status],
+    contextValue: runContextValue(run, overlay !== undefined),
+    run,
+  };
+}
+
+/**
+ * Builds the tree. Runs group under their config file (runs of a deleted config keep their group), configs
+ * under their task; configs without runs are listed too, so that a workspace's experiments are all there.
+ */
+export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], jobs: JobOverlay[] = []): TreeNode[] {
+  const overlayByRun = new Map<string, JobOverlay>();
+  for (const j of jobs) for (const d of j.runDirs) overlayByRun.set(d, j);
+
+  type Group = { task: string; name: string; configFile: string | null; runs: RunSummary[]; pending: JobOverlay[] };
+  const groups = new Map<string, Group>();
+  const key = (configFile: string | null, name: string) => configFile ?? `name:${name}`;
+  for (const c of configs) groups.set(key(c.file, c.name), { task: c.task, name: c.name, configFile: c.file, runs: [], pending: [] });
+  for (const r of listing.runs) {
+    const configFile = r.config.configFile ?? null;
+    const k = key(configFile, r.config.name);
+    let g = groups.get(k);
+    if (!g) {
+      g = { task: r.task, name: r.config.name, configFile: configFile && fs.existsSync(configFile) ? configFile : null, runs: [], pending: [] };
+      groups.set(k, g);
+    }
+    g.runs.push(r);
+  }
+  for (const j of jobs) {
+    if (j.runDirs.length || !j.configFile) continue; // started jobs show on their runs
+    const g = groups.get(j.configFile);
+    if (g) g.pending.push(j);
+  }
+
+  const tasks = new Map<string, ConfigNode[]>();
+  for (const [k, g] of groups) {
+    const runs = [...g.runs].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+    const children: (RunNode | PendingNode)[] = [
+      ...g.pending.map(
+        (j): PendingNode => ({
+          kind: 'pending',
+          id: `job:${j.jobId}`,
+          label: j.label,
+          description: 'queued',
+          icon: STATUS_ICONS.queued,
+          contextValue: 'adapterLab.job status:queued',
+          jobId: j.jobId,
+        }),
+      ),
+      ...runs.map((r) => runNode(r, g.name, overlayByRun.get(r.dir))),
+    ];
+    const done = runs.filter((r) => r.status === 'done').length;
+    const node: ConfigNode = {
+      kind: 'config',
+      id: `config:${k}`,
+      label: g.configFile ? path.basename(g.configFile) : g.name,
+      description: runs.length ? `${runs.length} run${runs.length === 1 ? '' : 's'}${done !== runs.length ? `, ${done} done` : ''}` : 'no runs yet',
+      task: g.task,
+      configFile: g.configFile,
+      contextValue: g.configFile ? 'adapterLab.config' : 'adapterLab.config missing',
+      children,
+    };
+    const list = tasks.get(g.task) ?? [];
+    list.push(node);
+    tasks.set(g.task, list);
+  }
+
+  const nodes: TreeNode[] = [];
+  if (listing.problems.length) {
+    nodes.push({
+      kind: 'problems',
+      id: 'problems',
+      label: `${listing.problems.length} unreadable run folder${listing.problems.length === 1 ? '' : 's'}`,
+      children: listing.problems.map((p) => ({
+        kind: 'problem',
+        id: `problem:${p.dir}`,
+        label: path.basename(p.dir),
+        description: p.reason.replace(p.dir + path.sep, '').replace(p.dir, '').replace(/^[:\s]+/, ''),
+        tooltip: p.reason,
+        dir: p.dir,
+        contextValue: 'adapterLab.problem',
+      })),
+    });
+  }
+  for (const task of [...tasks.keys()].sort((a, b) => a.localeCompare(b))) {
+    const children = tasks.get(task)!.sort((a, b) => a.label.localeCompare(b.label));
+    const runCount = children.reduce((n, c) => n + c.children.filter((x) => x.kind === 'run').length, 0);
+    nodes.push({
+      kind: 'task',
+      id: `task:${task}`,
+      label: task,
+      description: `${children.length} config${children.length === 1 ? '' : 's'}, ${runCount} run${runCount === 1 ? '' : 's'}`,
+      children,
+    });
+  }
+  return nodes;
+}

@@ -1,0 +1,44 @@
+/** The extension's settings (package.json `contributes.configuration`) and where runs live. */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { Backend, EngineOptions } from './runs/jobs';
+
+export const SECTION = 'adapterLab';
+export const DEFAULT_RUNS_FOLDER = '.adapter-lab/runs';
+
+export interface Settings {
+  runsFolder: string;
+  backend: Backend;
+  maxConcurrentRuns: number;
+}
+
+export function readSettings(scope?: vscode.ConfigurationScope): Settings {
+  const c = vscode.workspace.getConfiguration(SECTION, scope);
+  const backend = c.get<string>('backend', 'auto');
+  return {
+    runsFolder: c.get<string>('runsFolder', DEFAULT_RUNS_FOLDER) || DEFAULT_RUNS_FOLDER,
+    backend: (['auto', 'node', 'wasm', 'cpu'].includes(backend) ? backend : 'auto') as Backend,
+    maxConcurrentRuns: Math.max(1, Math.floor(c.get<number>('maxConcurrentRuns', 1) || 1)),
+  };
+}
+
+/** The runs folder of a workspace folder: the setting, relative to the folder unless absolute. */
+export function runsDirOf(folder: vscode.WorkspaceFolder): string {
+  const setting = readSettings(folder.uri).runsFolder;
+  return path.resolve(folder.uri.fsPath, setting);
+}
+
+/** Every runs folder the Runs view lists (one per workspace folder, duplicates removed). */
+export function allRunsDirs(): string[] {
+  return [...new Set((vscode.workspace.workspaceFolders ?? []).map(runsDirOf))];
+}
+
+/** Where runs of a file (a config) go: its workspace folder's runs folder. */
+export function runsDirFor(file: vscode.Uri): string {
+  const folder = vscode.workspace.getWorkspaceFolder(file) ?? vscode.workspace.workspaceFolders?.[0];
+  return folder ? runsDirOf(folder) : path.join(path.dirname(file.fsPath), DEFAULT_RUNS_FOLDER);
+}
+
+export function engineOptionsFor(file: vscode.Uri): EngineOptions {
+  return { backend: readSettings(file).backend, runsDir: runsDirFor(file) };
+}

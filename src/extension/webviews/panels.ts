@@ -1,0 +1,222 @@
+/**
+ * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap (one per run) and
+ * Compare Runs (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
+ * in the page's state, so a WebviewPanelSerializer can rebuild it after a reload.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
+import type { RunsView } from '../runs/runsView';
+import { renderWebviewHtml } from './html';
+import { exportBytes, loadAblation, loadCompare, MetricsFollower } from './viewData';
+
+const TITLES: Record<ViewKind, string> = { lossCurves: 'Loss Curves', ablation: 'Ablation Heatmap', compare: 'Compare Runs' };
+const LIVE_POLL_MS = 1000;
+
+class ViewPanel implements vscode.Disposable {
+  private ready = false;
+  private readonly disposables: vscode.Disposable[] = [];
+  private follower = new MetricsFollower();
+  private live: NodeJS.Timeout | undefined;
+  private onDisposed: (() => void) | undefined;
+
+  constructor(
+    readonly kind: ViewKind,
+    readonly panel: vscode.WebviewPanel,
+    public subject: ViewSubject,
+    private readonly host: Panels,
+  ) {
+    const root = host.context.extensionUri;
+    panel.webview.options = {
+      enableScripts: true,
+      localResourceRoots: [vscode.Uri.joinPath(root, 'dist', 'webview'), vscode.Uri.joinPath(root, 'media')],
+    };
+    panel.iconPath = vscode.Uri.joinPath(root, 'media', 'icon.svg');
+    panel.webview.html = renderWebviewHtml({
+      view: kind,
+      title: panel.title,
+      cspSource: panel.webview.cspSource,
+      scriptUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(root, 'dist', 'webview', `${kind}.js`)).toString(),
+      styleUri: panel.webview.asWebviewUri(vscode.Uri.joinPath(root, 'media', 'webview.css')).toString(),
+    });
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((m: unknown) => {
+        if (isWebviewMessage(m)) void this.receive(m);
+      }),
+      panel.onDidDispose(() => this.dispose()),
+      // A hidden webview's page is unloaded; it says `ready` again when shown.
+      panel.onDidChangeViewState((e) => {
+        if (!e.webviewPanel.visible) this.ready = false;
+      }),
+      host.runsView.onDidRebuild(() => {
+        if (this.kind !== 'lossCurves') this.sendInit();
+      }),
+    );
+  }
+
+  whenDisposed(fn: () => void): void {
+    this.onDisposed = fn;
+  }
+
+  show(subject: ViewSubject): void {
+    this.subject = subject;
+    this.panel.reveal(undefined, false);
+    this.sendInit();
+  }
+
+  private async receive(m: WebviewToHost): Promise<void> {
+    switch (m.type) {
+      case 'ready':
+        this.ready = true;
+        this.sendInit();
+        break;
+      case 'export':
+        await this.saveExport(m);
+        break;
+      case 'openRun':
+        if (m.show === 'folder') await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.runDir));
+        else await vscode.commands.executeCommand(m.show === 'ablation' ? 'adapterLab.showAblationHeatmap' : 'adapterLab.showLossCurves', m.runDir);
+        break;
+    }
+  }
+
+  private post(msg: HostToWebview): void {
+    if (this.ready) void this.panel.webview.postMessage(msg);
+  }
+
+  private sendInit(): void {
+    if (!this.ready) return;
+    const payload = this.load();
+    this.post({ type: 'init', payload, subject: this.subject });
+    if (this.kind === 'lossCurves') this.followLive();
+  }
+
+  private load(): ViewData {
+    switch (this.kind) {
+      case 'lossCurves': {
+        this.follower = new MetricsFollower();
+        const runs = this.subject.runDirs.map((d) => this.follower.load(d)).filter((c) => c !== null);
+        return { view: 'lossCurves', data: { runs } };
+      }
+      case 'ablation': {
+        const dir = this.subject.runDirs[0];
+        const { data, missing } = dir ? loadAblation(dir) : { data: null, missing: 'no run given' };
+        if (data) this.panel.title = `Ablation: ${data.run.name}`;
+        return { view: 'ablation', data, missing };
+      }
+      case 'compare':
+        return { view: 'compare', data: loadCompare(this.host.runsView.runs, this.subject.runDirs) };
+    }
+  }
+
+  /** Polls the metrics of the runs that may still grow, and sends what is new. */
+  private followLive(): void {
+    if (this.live) clearInterval(this.live);
+    const active = new Set(this.follower.followed);
+    this.live = setInterval(() => {
+      for (const dir of [...active]) {
+        const msg = this.follower.poll(dir);
+        if (!msg) continue;
+        const still = msg.status === 'running' || msg.status === 'queued' || this.host.isActive(dir);
+        if (msg.train.length || msg.dev.length || !still) this.post(msg);
+        if (!still) active.delete(dir);
+      }
+      if (!active.size && this.live) {
+        clearInterval(this.live);
+        this.live = undefined;
+      }
+    }, LIVE_POLL_MS);
+  }
+
+  /** Restarts live following (a run shown here was just started or resumed). */
+  refollow(): void {
+    if (this.kind === 'lossCurves' && this.ready && !this.live) this.sendInit();
+  }
+
+  private async saveExport(m: Extract<WebviewToHost, { type: 'export' }>): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: folder ? vscode.Uri.joinPath(folder, m.fileName) : undefined,
+      filters: m.format === 'png' ? { 'PNG image': ['png'] } : { 'CSV table': ['csv'] },
+      saveLabel: 'Export',
+      title: `Export ${m.format.toUpperCase()}`,
+    });
+    if (!target) return;
+    try {
+      await fs.promises.writeFile(target.fsPath, exportBytes(m));
+      this.post({ type: 'exported', file: target.fsPath });
+      const pick = await vscode.window.showInformationMessage(`Exported ${path.basename(target.fsPath)}`, 'Open');
+      if (pick === 'Open') await vscode.commands.executeCommand('vscode.open', target);
+    } catch (err) {
+      this.post({ type: 'notice', level: 'error', message: `export failed: ${(err as Error).message}` });
+      void vscode.window.showErrorMessage(`Export failed: ${(err as Error).message}`);
+    }
+  }
+
+  dispose(): void {
+    if (this.live) clearInterval(this.live);
+    for (const d of this.disposables) d.dispose();
+    this.onDisposed?.();
+  }
+}
+
+export class Panels implements vscode.Disposable {
+  private readonly open = new Map<string, ViewPanel>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(
+    readonly context: vscode.ExtensionContext,
+    readonly runsView: RunsView,
+    readonly isActive: (runDir: string) => boolean,
+  ) {
+    for (const kind of Object.keys(VIEW_TYPES) as ViewKind[]) {
+      this.disposables.push(
+        vscode.window.registerWebviewPanelSerializer(VIEW_TYPES[kind], {
+          deserializeWebviewPanel: async (panel, state: unknown) => {
+            const s = state as ViewState | undefined;
+            const runDirs = (s?.subject?.runDirs ?? []).filter((d) => typeof d === 'string' && fs.existsSync(d));
+            this.adopt(kind, panel, { runDirs });
+          },
+        }),
+      );
+    }
+  }
+
+  private key(kind: ViewKind, subject: ViewSubject): string {
+    return kind === 'ablation' ? `${kind}:${subject.runDirs[0] ?? ''}` : kind;
+  }
+
+  private adopt(kind: ViewKind, panel: vscode.WebviewPanel, subject: ViewSubject): ViewPanel {
+    const key = this.key(kind, subject);
+    const view = new ViewPanel(kind, panel, subject, this);
+    this.open.set(key, view);
+    view.whenDisposed(() => {
+      if (this.open.get(key) === view) this.open.delete(key);
+    });
+    return view;
+  }
+
+  show(kind: ViewKind, subject: ViewSubject): void {
+    const existing = this.open.get(this.key(kind, subject));
+    if (existing) {
+      existing.show(subject);
+      return;
+    }
+    const panel = vscode.window.createWebviewPanel(VIEW_TYPES[kind], TITLES[kind], vscode.ViewColumn.Active, {
+      enableScripts: true,
+      retainContextWhenHidden: false,
+    });
+    this.adopt(kind, panel, subject);
+  }
+
+  /** A run started: loss-curve panels showing it follow it again. */
+  runStarted(runDir: string): void {
+    for (const v of this.open.values()) if (v.subject.runDirs.includes(runDir)) v.refollow();
+  }
+
+  dispose(): void {
+    for (const v of [...this.open.values()]) v.panel.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

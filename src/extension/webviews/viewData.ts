@@ -1,0 +1,161 @@
+/**
+ * What the webviews show, read from run folders: curves from metrics.jsonl, the ablation matrix from
+ * ablation.json, the comparison table from run.json. No vscode import; the webview tests load their fixtures
+ * through these same functions.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { METRICS_FILE, openRun, readMetricsFrom, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
+import type {
+  AblationData,
+  AppendMessage,
+  CompareData,
+  CompareRow,
+  CurvePoint,
+  ExportRequest,
+  LossCurvesData,
+  RunCurves,
+  RunRef,
+} from '../../protocol/webview';
+
+export function runRef(record: Pick<RunRecord, 'name' | 'task' | 'method' | 'status'>, runDir: string): RunRef {
+  return { runDir, name: record.name, task: record.task, method: record.method, status: record.status };
+}
+
+/** Splits metric entries into train-loss and dev-metric points. */
+export function curvePoints(entries: MetricEntry[], metric: string): { train: CurvePoint[]; dev: CurvePoint[] } {
+  const train: CurvePoint[] = [];
+  const dev: CurvePoint[] = [];
+  for (const e of entries) {
+    const step = Number(e.step);
+    const epoch = Number(e.epoch ?? 0);
+    if (!Number.isFinite(step)) continue;
+    if (e.type === 'train') {
+      const loss = typeof e.loss === 'number' ? e.loss : NaN; // a diverged step logs "NaN" as a string
+      if (Number.isFinite(loss)) train.push({ step, epoch, value: loss });
+    } else if (e.type === 'eval' && (e.split ?? 'dev') === 'dev') {
+      const v = e[metric];
+      if (typeof v === 'number' && Number.isFinite(v)) dev.push({ step, epoch, value: v });
+    }
+  }
+  return { train, dev };
+}
+
+/** Follows the metrics.jsonl of runs: full curves at first, then only the lines added since. */
+export class MetricsFollower {
+  private readonly offsets = new Map<string, number>();
+
+  /** The run's curves from the start of its metrics file; later calls to poll() continue from here. */
+  load(runDir: string): RunCurves | null {
+    let record: RunRecord;
+    try {
+      record = openRun(runDir).record;
+    } catch {
+      return null;
+    }
+    const { entries, offset } = readMetricsFrom(runDir, 0);
+    this.offsets.set(runDir, offset);
+    const metric = record.config.training.metric;
+    return { run: runRef(record, runDir), metric, ...curvePoints(entries, metric), totalSteps: undefined };
+  }
+
+  /** The points added to a followed run since the last call, with its current status; null if none. */
+  poll(runDir: string): AppendMessage | null {
+    const from = this.offsets.get(runDir);
+    if (from === undefined) return null;
+    let record: RunRecord;
+    try {
+      record = openRun(runDir).record;
+    } catch {
+      return null;
+    }
+    const { entries, offset } = readMetricsFrom(runDir, from);
+    this.offsets.set(runDir, offset);
+    const points = curvePoints(entries, record.config.training.metric);
+    return { type: 'append', runDir, ...points, status: record.status };
+  }
+
+  forget(runDir: string): void {
+    this.offsets.delete(runDir);
+  }
+
+  get followed(): string[] {
+    return [...this.offsets.keys()];
+  }
+}
+
+export function loadLossCurves(runDirs: string[]): LossCurvesData {
+  const follower = new MetricsFollower();
+  return { runs: runDirs.map((d) => follower.load(d)).filter((c): c is RunCurves => c !== null) };
+}
+
+/** The ablation of a run, or why there is none. */
+export function loadAblation(runDir: string): { data: AblationData | null; missing?: string } {
+  let record: RunRecord;
+  try {
+    record = openRun(runDir).record;
+  } catch (err) {
+    return { data: null, missing: (err as Error).message };
+  }
+  const file = path.join(runDir, 'ablation.json');
+  let raw: Partial<AblationData>;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<AblationData>;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return {
+      data: null,
+      missing: code === 'ENOENT' ? `${record.name} has no layer ablation yet: run "Adapter Lab: Run Layer Ablation" on it.` : `${file} is unreadable: ${(err as Error).message}`,
+    };
+  }
+  const matrix = raw.matrix;
+  if (!Array.isArray(matrix) || typeof raw.baseline !== 'number' || !matrix.every((row) => Array.isArray(row) && row.length === matrix.length)) {
+    return { data: null, missing: `${file} does not hold an L x L ablation matrix` };
+  }
+  return {
+    data: {
+      run: runRef(record, runDir),
+      metric: raw.metric ?? record.config.training.metric,
+      baseline: raw.baseline,
+      matrix: matrix.map((row) => row.map((v) => (typeof v === 'number' ? v : null))),
+      adapterLayers: raw.adapterLayers ?? [],
+      numLayers: raw.numLayers ?? matrix.length,
+      split: raw.split ?? 'dev',
+      examples: raw.examples ?? 0,
+    },
+  };
+}
+
+export function compareRow(run: RunSummary): CompareRow {
+  return {
+    run: runRef(run, run.dir),
+    trainablePercent: run.params?.trainablePercent ?? null,
+    trainableParams: run.params?.trainable ?? null,
+    baseParams: run.params?.base ?? null,
+    metric: run.best?.metric ?? run.config.training.metric ?? null,
+    best: run.best?.value ?? null,
+    durationMs: run.durationMs ?? null,
+    createdAt: run.createdAt,
+  };
+}
+
+/** The comparison of the listed runs (all, or those in `runDirs`). */
+export function loadCompare(runs: RunSummary[], runDirs?: string[]): CompareData {
+  const wanted = runDirs && runDirs.length ? new Set(runDirs) : null;
+  return { rows: runs.filter((r) => !wanted || wanted.has(r.dir)).map(compareRow) };
+}
+
+/** The bytes of an export a webview asked for (PNG from its data: URL, CSV as UTF-8 text). */
+export function exportBytes(req: ExportRequest): Buffer {
+  if (req.format === 'png') {
+    const m = /^data:image\/png;base64,(.*)$/s.exec(req.data);
+    if (!m) throw new Error('the PNG export is not a base64 data: URL');
+    return Buffer.from(m[1], 'base64');
+  }
+  return Buffer.from(req.data, 'utf8');
+}
+
+/** True when a folder has a metrics file that may still grow. */
+export function hasMetrics(runDir: string): boolean {
+  return fs.existsSync(path.join(runDir, METRICS_FILE));
+}

@@ -1,0 +1,170 @@
+/**
+ * The one message contract between the extension and its webviews (loss curves, ablation heatmap, compare).
+ *
+ * Handshake: a webview posts `ready` once its script runs; only then does the extension send `init` with the
+ * view's data (so nothing is posted into a page that cannot receive it yet). Loss curves then receive
+ * `append` while their runs train. A webview's persisted state (getState/setState) is a {@link ViewState}:
+ * it names what the view shows, so the extension can rebuild it after a reload (WebviewPanelSerializer).
+ */
+
+/** Mirrors the engine's RunStatus (kept here so webviews need not import engine types). */
+export type RunStatusName = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
+
+export type ViewKind = 'lossCurves' | 'ablation' | 'compare';
+
+/** The webview panel types (WebviewPanel.viewType) and their titles. */
+export const VIEW_TYPES: Record<ViewKind, string> = {
+  lossCurves: 'adapterLab.lossCurves',
+  ablation: 'adapterLab.ablation',
+  compare: 'adapterLab.compare',
+};
+
+/** What identifies a run in a view. */
+export interface RunRef {
+  /** Absolute path of the run folder (the run's identity). */
+  runDir: string;
+  name: string;
+  task: string;
+  method: string;
+  status: RunStatusName;
+}
+
+export interface CurvePoint {
+  step: number;
+  epoch: number;
+  value: number;
+}
+
+export interface RunCurves {
+  run: RunRef;
+  /** The dev metric that picks the best checkpoint (training.metric). */
+  metric: string;
+  /** Train loss per step (non-finite losses are dropped: the run stopped there). */
+  train: CurvePoint[];
+  /** The dev metric at each evaluation. */
+  dev: CurvePoint[];
+  totalSteps?: number;
+}
+
+export interface LossCurvesData {
+  runs: RunCurves[];
+}
+
+export interface AblationData {
+  run: RunRef;
+  metric: string;
+  /** The metric with every adapter in place. */
+  baseline: number;
+  /** L x L, upper triangular: matrix[i][j] (i <= j) is the metric with the adapters of layers i..j removed. */
+  matrix: (number | null)[][];
+  adapterLayers: number[];
+  numLayers: number;
+  split: string;
+  examples: number;
+}
+
+export interface CompareRow {
+  run: RunRef;
+  trainablePercent: number | null;
+  trainableParams: number | null;
+  baseParams: number | null;
+  /** Name of the best-checkpoint metric and its best dev value (null until a dev evaluation). */
+  metric: string | null;
+  best: number | null;
+  durationMs: number | null;
+  createdAt: string;
+}
+
+export interface CompareData {
+  rows: CompareRow[];
+}
+
+export type ViewData =
+  | { view: 'lossCurves'; data: LossCurvesData }
+  | { view: 'ablation'; data: AblationData | null; missing?: string }
+  | { view: 'compare'; data: CompareData };
+
+/** What a view shows: enough to rebuild it from disk after a reload. */
+export type ViewSubject = { runDirs: string[] };
+
+/** A webview's persisted state: its subject and its own UI settings (smoothing, sort, filter, ...). */
+export interface ViewState<Ui = Record<string, unknown>> {
+  view: ViewKind;
+  subject: ViewSubject;
+  ui?: Ui;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extension -> webview
+
+export interface InitMessage {
+  type: 'init';
+  payload: ViewData;
+  subject: ViewSubject;
+}
+
+/** New points of a training run (loss curves only). */
+export interface AppendMessage {
+  type: 'append';
+  runDir: string;
+  train: CurvePoint[];
+  dev: CurvePoint[];
+  status: RunStatusName;
+  totalSteps?: number;
+}
+
+export interface ExportedMessage {
+  type: 'exported';
+  file: string;
+}
+
+export interface NoticeMessage {
+  type: 'notice';
+  level: 'info' | 'error';
+  message: string;
+}
+
+export type HostToWebview = InitMessage | AppendMessage | ExportedMessage | NoticeMessage;
+
+// ---------------------------------------------------------------------------------------------
+// Webview -> extension
+
+export interface ReadyMessage {
+  type: 'ready';
+  view: ViewKind;
+}
+
+/** A file the user asked to export; the extension asks where to save it. */
+export interface ExportRequest {
+  type: 'export';
+  format: 'png' | 'csv';
+  /** Suggested file name, e.g. `loss-curves.png`. */
+  fileName: string;
+  /** PNG: a data: URL (base64); CSV: the text. */
+  data: string;
+}
+
+export interface OpenRunMessage {
+  type: 'openRun';
+  runDir: string;
+  /** Which view to open for it. */
+  show: 'lossCurves' | 'ablation' | 'folder';
+}
+
+export type WebviewToHost = ReadyMessage | ExportRequest | OpenRunMessage;
+
+/** Type guard for messages from a webview (they arrive untyped). */
+export function isWebviewMessage(v: unknown): v is WebviewToHost {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Record<string, unknown>;
+  switch (m.type) {
+    case 'ready':
+      return typeof m.view === 'string';
+    case 'export':
+      return (m.format === 'png' || m.format === 'csv') && typeof m.fileName === 'string' && typeof m.data === 'string';
+    case 'openRun':
+      return typeof m.runDir === 'string' && (m.show === 'lossCurves' || m.show === 'ablation' || m.show === 'folder');
+    default:
+      return false;
+  }
+}
