@@ -73,7 +73,9 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         return withId(item, node);
       }
       case 'config': {
-        const item = new vscode.TreeItem(node.label, node.children.length ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.None);
+        // Always expandable: a config without runs gets its first run while the view is open, and an item
+        // first shown as a leaf would stay collapsed once it has children.
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Expanded);
         item.description = node.description;
         item.iconPath = new vscode.ThemeIcon('beaker');
         item.contextValue = node.contextValue;
