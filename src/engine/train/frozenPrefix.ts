@@ -28,7 +28,10 @@ export class FrozenPrefixCache {
   build(examples: EncodedExample[], batchSize: number, padId: number): void {
     const enc = this.model.encoder;
     for (const batch of makeBatches(examples, batchSize, { shuffle: false, padId, taskType: this.model.head.taskType })) {
-      const states = tf.tidy(() => enc.layers(enc.embed(batch, EVAL_CONTEXT), batch, EVAL_CONTEXT, 0, this.depth).dataSync() as Float32Array);
+      const statesTensor = tf.tidy(() => enc.layers(enc.embed(batch, EVAL_CONTEXT), batch, EVAL_CONTEXT, 0, this.depth));
+      // Read outside tidy: tidy walks whatever its callback returns, and a large typed array is slow to walk.
+      const states = statesTensor.dataSync() as Float32Array;
+      statesTensor.dispose();
       batch.indices.forEach((index, r) => {
         const len = examples[index].inputIds.length;
         this.rows.set(index, states.slice(r * batch.seqLen * this.d, (r * batch.seqLen + len) * this.d));

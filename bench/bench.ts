@@ -1,0 +1,317 @@
+/**
+ * `npm run bench`: training and evaluation throughput on fixed shapes, against the naive formulation
+ * (bench/naive.ts) and against the backend's own matMul throughput on the same shapes, all measured in one run,
+ * so the ratios hold on a noisy shared machine. Prints a table and one JSON object.
+ *
+ *   npm run bench                 # the default shapes (4 layers, d 256, 4 heads, batch 32, 64 tokens)
+ *   npm run bench -- --quick      # fewer repetitions
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../src/engine/tf/backend';
+import { BertConfig } from '../src/engine/model/config';
+import { encoderFromArrays, initEncoderArrays, listBuiltinModels, builtinModelsDir, loadEncoder } from '../src/engine/model/checkpoint';
+import { methodDefinition } from '../src/engine/methods/registry';
+import { TaskHead } from '../src/engine/model/head';
+import { AdapterModel } from '../src/engine/model/adapterModel';
+import { EncoderInput, ForwardContext } from '../src/engine/model/bert';
+import { EVAL_CONTEXT } from '../src/engine/experiment';
+import { AdamW } from '../src/engine/train/adamw';
+import { trainStep } from '../src/engine/train/trainer';
+import { FrozenPrefixCache } from '../src/engine/train/frozenPrefix';
+import { predict } from '../src/engine/analysis/evaluate';
+import { layerAblation } from '../src/engine/analysis/ablation';
+import { makeBatches, paddingStats } from '../src/engine/data/batching';
+import { Batch, EncodedExample } from '../src/engine/data/types';
+import { resolveConfig } from '../src/engine/config/load';
+import { ResolvedConfig } from '../src/engine/config/types';
+import { loadTokenizer, encodeExamples } from '../src/engine/data/tokenizer';
+import { loadTaskData } from '../src/engine/data/load';
+import { Rng } from '../src/engine/util/random';
+import { naiveAblation, naiveLoss, naiveOutputs } from './naive';
+
+const quick = process.argv.includes('--quick');
+const SHAPES = { layers: 4, hidden: 256, heads: 4, intermediate: 1024, batch: 32, tokens: 64, bottleneck: 64, vocab: 8000 };
+
+let peakRss = 0;
+let peakTensorBytes = 0;
+const sampleMemory = () => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+};
+const sampler = setInterval(sampleMemory, 50);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/**
+ * Median wall times in ms of a and b over n runs each, interleaved (a, b, a, b, ...) after one warm-up run of
+ * each, so that both arms see the same machine load: the ratio is what this benchmark reports.
+ */
+function timePair(a: () => void, b: () => void, n: number): [number, number] {
+  a();
+  b();
+  const ta: number[] = [];
+  const tb: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let t0 = performance.now();
+    a();
+    ta.push(performance.now() - t0);
+    t0 = performance.now();
+    b();
+    tb.push(performance.now() - t0);
+    sampleMemory();
+  }
+  return [median(ta), median(tb)];
+}
+
+/** Median wall time in ms of f over n runs after one warm-up run. */
+function timeIt(f: () => void, n: number): number {
+  f();
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    f();
+    times.push(performance.now() - t0);
+    sampleMemory();
+  }
+  return median(times);
+}
+
+function config(cfgOverrides: { method: Record<string, unknown>; training?: Record<string, unknown> }): ResolvedConfig {
+  return resolveConfig(
+    {
+      name: 'bench',
+      task: { name: 'bench', type: 'classification', train: 'train.jsonl', dev: 'dev.jsonl', textField: 'text', labelField: 'label' },
+      model: 'bench-model',
+      method: cfgOverrides.method,
+      training: { batchSize: SHAPES.batch, maxSeqLength: SHAPES.tokens, dropout: 0.1, seed: 1, ...cfgOverrides.training },
+      runsDir: '/tmp/adapter-lab-bench-runs',
+    },
+    null,
+    process.cwd(),
+  );
+}
+
+function buildModel(bert: BertConfig, method: Record<string, unknown>): { model: AdapterModel; cfg: ResolvedConfig } {
+  const cfg = config({ method });
+  const encoder = encoderFromArrays(bert, initEncoderArrays(bert, new Rng(1)));
+  const rng = new Rng(2);
+  const m = methodDefinition(cfg.method.type).create(encoder, { adapterName: 'bench', config: cfg.method, rng });
+  return { model: new AdapterModel(encoder, m, new TaskHead('bench', 'classification', bert.hiddenSize, ['a', 'b'], rng)), cfg };
+}
+
+function syntheticBatch(vocab: number, B: number, T: number, seed: number): Batch {
+  const rng = new Rng(seed);
+  const inputIds = new Int32Array(B * T).map((_, i) => (i % T === 0 ? 2 : 5 + rng.int(vocab - 5)));
+  return {
+    inputIds,
+    tokenTypeIds: new Int32Array(B * T),
+    attentionMask: new Float32Array(B * T).fill(1),
+    labels: new Float32Array(B).map(() => rng.int(2)),
+    batchSize: B,
+    seqLen: T,
+    realTokens: B * T,
+    indices: [...Array(B).keys()],
+  };
+}
+
+function syntheticExamples(vocab: number, n: number, maxLen: number, seed: number): EncodedExample[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: n }, (_, index) => {
+    const len = 8 + rng.int(maxLen - 8 + 1);
+    return { inputIds: [2, ...Array.from({ length: len - 2 }, () => 5 + rng.int(vocab - 5)), 3], tokenTypeIds: new Array(len).fill(0), label: rng.int(2), index };
+  });
+}
+
+/** Every matMul of one step, each timed alone: the time a step would take if it were matMuls only. */
+function matmulLimit(step: () => void): Promise<{ ms: number; flops: number }> {
+  return tf.profile(step).then((prof) => {
+    const shapes = prof.kernels.filter((k) => k.name === 'BatchMatMul' || k.name === '_FusedMatMul').map((k) => k.inputShapes.slice(0, 2) as number[][]);
+    const byKey = new Map<string, { a: number[]; b: number[]; count: number }>();
+    for (const [a, b] of shapes) {
+      const key = JSON.stringify([a, b]);
+      byKey.set(key, { a, b, count: (byKey.get(key)?.count ?? 0) + 1 });
+    }
+    let ms = 0;
+    let flops = 0;
+    for (const { a, b, count } of byKey.values()) {
+      const x = tf.randomNormal(a);
+      const y = tf.randomNormal(b);
+      const rank = a.length;
+      const batch = rank === 3 ? a[0] : 1;
+      const [n, k] = a.slice(-2);
+      const m = b[b.length - 1];
+      const t = timeIt(() => tf.tidy(() => void tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D).dataSync()), quick ? 2 : 4);
+      ms += t * count;
+      flops += 2 * batch * n * k * m * count;
+      x.dispose();
+      y.dispose();
+    }
+    return { ms, flops };
+  });
+}
+
+interface Row {
+  what: string;
+  fast: string;
+  naive: string;
+  ratio: string;
+}
+
+async function main(): Promise<void> {
+  const backend = await initBackend((process.env.ADAPTER_LAB_BACKEND as 'wasm') ?? 'auto');
+  const bert: BertConfig = {
+    vocabSize: SHAPES.vocab,
+    hiddenSize: SHAPES.hidden,
+    numLayers: SHAPES.layers,
+    numHeads: SHAPES.heads,
+    intermediateSize: SHAPES.intermediate,
+    hiddenAct: 'gelu',
+    maxPositions: 128,
+    typeVocabSize: 2,
+    layerNormEps: 1e-12,
+    hiddenDropout: 0.1,
+    attentionDropout: 0.1,
+  };
+  const rows: Row[] = [];
+  const json: Record<string, unknown> = { backend: backend.name, backendNotes: backend.notes, shapes: SHAPES, quick };
+  const tokens = SHAPES.batch * SHAPES.tokens;
+
+  // 1. Training step, houlsby adapters, against the naive formulation and the matMul limit.
+  const { model, cfg } = buildModel(bert, { type: 'houlsby', bottleneck: SHAPES.bottleneck });
+  const params = model.trainableParams();
+  const vars = [...params.values()];
+  const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
+  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const batch = syntheticBatch(SHAPES.vocab, SHAPES.batch, SHAPES.tokens, 3);
+  let stepCounter = 0;
+  const fastStep = () => void trainStep(model, batch, cfg, stepCounter++, vars, nameOfVar, optimizer, () => 1e-4);
+  const naiveCtx: ForwardContext = { training: true, hiddenDropout: 0.1, attentionDropout: 0.1, rng: new Rng(5) };
+  const naiveStep = () => {
+    const { value, grads } = tf.variableGrads(() => naiveLoss(model, batch, batch.labels, naiveCtx), vars);
+    value.dataSync();
+    value.dispose();
+    for (const g of Object.values(grads)) g.dispose();
+  };
+  const [fastMs, naiveMs] = timePair(fastStep, naiveStep, quick ? 2 : 3);
+  const limit = await matmulLimit(fastStep);
+  const stepFlops = limit.flops;
+  json.trainStep = { fastMs, naiveMs, tokensPerSecond: (tokens * 1000) / fastMs, naiveTokensPerSecond: (tokens * 1000) / naiveMs, stepFlops };
+  json.speedupVsNaive = naiveMs / fastMs;
+  json.matmul = { limitMs: limit.ms, gflops: limit.flops / limit.ms / 1e6, stepGflops: stepFlops / fastMs / 1e6 };
+  json.matmulEfficiency = limit.ms / fastMs;
+  rows.push({ what: 'train step (houlsby m=64), ms', fast: fastMs.toFixed(0), naive: naiveMs.toFixed(0), ratio: `${(naiveMs / fastMs).toFixed(2)}x` });
+  rows.push({ what: 'train tokens/s', fast: ((tokens * 1000) / fastMs).toFixed(0), naive: ((tokens * 1000) / naiveMs).toFixed(0), ratio: '' });
+  rows.push({ what: 'matMul-only time of a step, ms (the limit)', fast: limit.ms.toFixed(0), naive: '', ratio: `${(100 * (limit.ms / fastMs)).toFixed(0)}% efficiency` });
+  rows.push({ what: 'step GFLOP/s vs backend matMul GFLOP/s', fast: (stepFlops / fastMs / 1e6).toFixed(1), naive: '', ratio: `matMul ${(limit.flops / limit.ms / 1e6).toFixed(1)}` });
+  const leakBefore = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) fastStep();
+  json.leakedTensorsPerStep = (tf.memory().numTensors - leakBefore) / 3;
+
+  // 2. Evaluation throughput: no gradients, batches of 128, against the naive forward at the training batch size.
+  const evalExamples = syntheticExamples(SHAPES.vocab, quick ? 128 : 256, SHAPES.tokens, 4).map((e) => ({ ...e, inputIds: [...e.inputIds, ...Array(SHAPES.tokens - e.inputIds.length).fill(5)], tokenTypeIds: new Array(SHAPES.tokens).fill(0) }));
+  const evalTokens = evalExamples.length * SHAPES.tokens;
+  const [fastEvalMs, naiveEvalMs] = timePair(
+    () => void predict(model, evalExamples, 128),
+    () => {
+      for (const b of makeBatches(evalExamples, SHAPES.batch, { shuffle: false, padId: 0, taskType: 'classification' })) tf.tidy(() => void naiveOutputs(model, b, EVAL_CONTEXT).dataSync());
+    },
+    quick ? 1 : 3,
+  );
+  json.eval = { fastTokensPerSecond: (evalTokens * 1000) / fastEvalMs, naiveTokensPerSecond: (evalTokens * 1000) / naiveEvalMs };
+  json.evalSpeedup = naiveEvalMs / fastEvalMs;
+  rows.push({ what: 'eval tokens/s', fast: ((evalTokens * 1000) / fastEvalMs).toFixed(0), naive: ((evalTokens * 1000) / naiveEvalMs).toFixed(0), ratio: `${(naiveEvalMs / fastEvalMs).toFixed(2)}x` });
+
+  // 3. Layer ablation of the 4-layer model: shared prefixes against every span from scratch.
+  const ablationExamples = evalExamples.slice(0, quick ? 64 : 128);
+  const [fastAblation, naiveAblationMs] = timePair(
+    () => void layerAblation(model, ablationExamples, { metric: 'accuracy', batchSize: 128 }),
+    () => void naiveAblation(model, ablationExamples, { metric: 'accuracy', batchSize: 128 }),
+    quick ? 1 : 2,
+  );
+  json.ablation = { fastMs: fastAblation, naiveMs: naiveAblationMs, examples: ablationExamples.length };
+  json.ablationSpeedup = naiveAblationMs / fastAblation;
+  rows.push({ what: `layer ablation, ${ablationExamples.length} examples, ms`, fast: fastAblation.toFixed(0), naive: naiveAblationMs.toFixed(0), ratio: `${(naiveAblationMs / fastAblation).toFixed(2)}x` });
+  model.dispose();
+  optimizer.dispose();
+
+  // 4. An epoch with the lowest half of the layers frozen (leaveOut [0, 1]): cached prefix against recomputing.
+  const half = buildModel(bert, { type: 'houlsby', bottleneck: SHAPES.bottleneck, leaveOut: [0, 1], trainLayerNorm: false });
+  const hParams = half.model.trainableParams();
+  const hVars = [...hParams.values()];
+  const hNames = new Map([...hParams].map(([n, v]) => [v.name, n]));
+  const hOpt = new AdamW(hParams, { weightDecay: 0.01 });
+  const epochExamples = syntheticExamples(SHAPES.vocab, quick ? 128 : 256, SHAPES.tokens, 6);
+  const epochBatches = makeBatches(epochExamples, SHAPES.batch, { shuffle: true, rng: new Rng(7), padId: 0, taskType: 'classification' });
+  let s = 0;
+  const epoch = (cache?: FrozenPrefixCache) => {
+    for (const b of epochBatches) trainStep(half.model, b, half.cfg, s++, hVars, hNames, hOpt, () => 1e-4, cache);
+  };
+  const cacheBuild0 = performance.now();
+  const cache = new FrozenPrefixCache(half.model, half.model.frozenDepth());
+  cache.build(epochExamples, 128, 0);
+  const cacheBuildMs = performance.now() - cacheBuild0;
+  const [cachedEpoch, plainEpoch] = timePair(() => epoch(cache), () => epoch(), quick ? 1 : 2);
+  json.cache = { depth: cache.depth, buildMs: cacheBuildMs, cachedEpochMs: cachedEpoch, plainEpochMs: plainEpoch, examples: epochExamples.length };
+  json.cacheSpeedup = plainEpoch / cachedEpoch;
+  rows.push({ what: `epoch, layers 0-1 frozen, ${epochExamples.length} ex., ms`, fast: cachedEpoch.toFixed(0), naive: plainEpoch.toFixed(0), ratio: `${(plainEpoch / cachedEpoch).toFixed(2)}x (cache built once in ${cacheBuildMs.toFixed(0)} ms)` });
+  half.model.dispose();
+  hOpt.dispose();
+
+  // 5. Padding: length buckets against plain batches, and the built-in model on an example task when it exists.
+  const builtin = listBuiltinModels()[0];
+  const spamTrain = path.resolve(__dirname, '../examples/data/spam/train.jsonl');
+  if (builtin && fs.existsSync(spamTrain)) {
+    const modelDir = path.join(builtinModelsDir(), builtin);
+    const tokenizer = await loadTokenizer(modelDir);
+    const data = loadTaskData({ name: 'spam', type: 'classification', train: spamTrain, dev: spamTrain, textField: 'text', labelField: 'label' }, process.cwd());
+    const encoded = await encodeExamples(tokenizer, data.train.slice(0, quick ? 256 : 512), 128);
+    const bucketed = paddingStats(makeBatches(encoded, 32, { shuffle: true, rng: new Rng(1), padId: tokenizer.padId, taskType: 'classification' }));
+    const plain = paddingStats(makeBatches(encoded, 32, { shuffle: true, rng: new Rng(1), padId: tokenizer.padId, taskType: 'classification', bucketByLength: false }));
+    json.padding = { realTokens: bucketed.realTokens, paddedTokensBucketed: bucketed.paddedTokens, paddedTokensPlain: plain.paddedTokens };
+    rows.push({ what: 'spam: padded tokens per real token', fast: (bucketed.paddedTokens / bucketed.realTokens).toFixed(2), naive: (plain.paddedTokens / plain.realTokens).toFixed(2), ratio: `buckets vs none` });
+
+    const { encoder } = loadEncoder(modelDir);
+    const cfgB = config({ method: { type: 'houlsby', bottleneck: 64 } });
+    const rng = new Rng(3);
+    const m = methodDefinition('houlsby').create(encoder, { adapterName: 'spam', config: cfgB.method, rng });
+    const bm = new AdapterModel(encoder, m, new TaskHead('spam', 'classification', encoder.config.hiddenSize, ['ham', 'spam'], rng));
+    const bp = bm.trainableParams();
+    const bOpt = new AdamW(bp, { weightDecay: 0.01 });
+    const bBatches = makeBatches(encoded, 32, { shuffle: true, rng: new Rng(1), padId: tokenizer.padId, taskType: 'classification' }).slice(0, quick ? 3 : 6);
+    const t0 = performance.now();
+    let realTokens = 0;
+    bBatches.forEach((b, i) => {
+      trainStep(bm, b, cfgB, i, [...bp.values()], new Map([...bp].map(([n, v]) => [v.name, n])), bOpt, () => 1e-4);
+      realTokens += b.realTokens;
+    });
+    const ms = performance.now() - t0;
+    json.builtin = { model: `builtin:${builtin}`, task: 'spam', steps: bBatches.length, msPerStep: ms / bBatches.length, realTokensPerSecond: (realTokens * 1000) / ms };
+    rows.push({ what: `builtin:${builtin} houlsby on spam, real tokens/s`, fast: ((realTokens * 1000) / ms).toFixed(0), naive: '', ratio: `${(ms / bBatches.length).toFixed(0)} ms/step` });
+    bm.dispose();
+    bOpt.dispose();
+  } else {
+    json.builtin = null;
+    rows.push({ what: 'built-in model on an example task', fast: 'n/a', naive: '', ratio: 'no models/ yet' });
+  }
+
+  sampleMemory();
+  clearInterval(sampler);
+  json.peakMemory = { rssMB: peakRss / 2 ** 20, tensorMB: peakTensorBytes / 2 ** 20 };
+  rows.push({ what: 'peak memory, MB (RSS / live tensors)', fast: (peakRss / 2 ** 20).toFixed(0), naive: (peakTensorBytes / 2 ** 20).toFixed(0), ratio: '' });
+
+  const w = [46, 10, 10, 40];
+  console.log(`Adapter Lab benchmark: backend ${backend.name}; ${SHAPES.layers} layers, d ${SHAPES.hidden}, ${SHAPES.heads} heads, batch ${SHAPES.batch} x ${SHAPES.tokens} tokens, houlsby bottleneck ${SHAPES.bottleneck}\n`);
+  console.log(['', 'fast', 'naive', 'ratio'].map((h, i) => h.padEnd(w[i])).join(' '));
+  for (const r of rows) console.log([r.what, r.fast, r.naive, r.ratio].map((c, i) => c.padEnd(w[i])).join(' '));
+  console.log('\n' + JSON.stringify(json));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
