@@ -90,6 +90,10 @@ const publishGeometry: Plugin<'matrix'> = {
 function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: AblationData): void {
   chart?.destroy();
   const L = d.numLayers;
+  // One tick per layer, at the cell centres (the axes run from -0.5 to L - 0.5, so built-in ticks miss them).
+  const layerTicks = (axis: { ticks: { value: number }[] }) => {
+    axis.ticks = Array.from({ length: L }, (_, i) => ({ value: i }));
+  };
   const { min, max } = range(d);
   Chart.defaults.color = theme.foreground;
   Chart.defaults.font.family = theme.font;
@@ -120,7 +124,8 @@ function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: AblationDat
           min: -0.5,
           max: L - 0.5,
           offset: false,
-          ticks: { stepSize: 1, callback: (v) => (Number.isInteger(v) ? String(v) : '') },
+          ticks: { callback: (v) => String(v) },
+          afterBuildTicks: layerTicks,
           grid: { display: false },
           title: { display: true, text: 'last removed layer' },
         },
@@ -130,7 +135,8 @@ function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: AblationDat
           min: -0.5,
           max: L - 0.5,
           offset: false,
-          ticks: { stepSize: 1, callback: (v) => (Number.isInteger(v) ? String(v) : '') },
+          ticks: { callback: (v) => String(v) },
+          afterBuildTicks: layerTicks,
           grid: { display: false },
           title: { display: true, text: 'first removed layer' },
         },
