@@ -272,7 +272,7 @@ class Commands {
       if (!run) return;
       targets = [{ dir: run.dir, name: run.name }];
     }
-    const busy = targets.filter((t) => this.d.queue.jobForRun(t.dir));
+    const busy = targets.filter((t) => this.d.queue.jobForRun(t.dir) || this.findRun(t.dir)?.status === 'running');
     if (busy.length) {
       void vscode.window.showWarningMessage(`${busy.map((t) => t.name).join(', ')} ${busy.length === 1 ? 'is' : 'are'} running or queued: cancel first.`);
       return;

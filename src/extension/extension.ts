@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { effectiveStatus } from '../engine/runs';
 import { registerCommands } from './commands';
 import { ConfigDiagnostics } from './configs/diagnostics';
+import { hasCheckpoint } from './runs/finalize';
 import { RunQueue } from './runs/queue';
 import { RunFeedback } from './runs/runFeedback';
 import { RUNS_VIEW_ID, RunsView } from './runs/runsView';
@@ -29,9 +30,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
   const diagnostics = new ConfigDiagnostics();
   const feedback = new RunFeedback(q, output);
 
-  const setTrusted = () => void vscode.commands.executeCommand('setContext', 'adapterLab.trusted', vscode.workspace.isTrusted);
-  setTrusted();
-
   context.subscriptions.push(
     output,
     runsView,
@@ -40,7 +38,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
     diagnostics,
     feedback,
     ...registerCommands({ queue: q, runsView, panels, diagnostics, output }),
-    vscode.workspace.onDidGrantWorkspaceTrust(setTrusted),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('adapterLab.maxConcurrentRuns')) q.setMaxConcurrent(readSettings().maxConcurrentRuns);
     }),
@@ -58,9 +55,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
   return { queue: q };
 }
 
-/** Runs left "running" by a window that closed are interrupted: say so once, and offer to resume them. */
+/**
+ * Runs left "running" by a window that closed are interrupted: say so once, and offer to resume those with a
+ * checkpoint (the tree shows all of them as interrupted).
+ */
 async function offerResume(runsView: RunsView): Promise<void> {
-  const interrupted = runsView.runs.filter((r) => r.statusOnDisk === 'running' && effectiveStatus(r) === 'interrupted');
+  const interrupted = runsView.runs.filter((r) => r.statusOnDisk === 'running' && effectiveStatus(r) === 'interrupted' && hasCheckpoint(r.dir));
   if (!interrupted.length || !vscode.workspace.isTrusted) return;
   const names = interrupted.map((r) => r.name).join(', ');
   const pick = await vscode.window.showWarningMessage(

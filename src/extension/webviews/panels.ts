@@ -16,6 +16,8 @@ const LIVE_POLL_MS = 1000;
 
 class ViewPanel implements vscode.Disposable {
   private ready = false;
+  /** What the page was last sent, so that a rebuild of the tree that changed nothing here sends nothing. */
+  private lastSent = '';
   private readonly disposables: vscode.Disposable[] = [];
   private follower = new MetricsFollower();
   private live: NodeJS.Timeout | undefined;
@@ -47,10 +49,13 @@ class ViewPanel implements vscode.Disposable {
       panel.onDidDispose(() => this.dispose()),
       // A hidden webview's page is unloaded; it says `ready` again when shown.
       panel.onDidChangeViewState((e) => {
-        if (!e.webviewPanel.visible) this.ready = false;
+        if (!e.webviewPanel.visible) {
+          this.ready = false;
+          this.lastSent = '';
+        }
       }),
       host.runsView.onDidRebuild(() => {
-        if (this.kind !== 'lossCurves') this.sendInit();
+        if (this.kind !== 'lossCurves') this.sendInit(true);
       }),
     );
   }
@@ -85,9 +90,12 @@ class ViewPanel implements vscode.Disposable {
     if (this.ready) void this.panel.webview.postMessage(msg);
   }
 
-  private sendInit(): void {
+  private sendInit(onlyIfChanged = false): void {
     if (!this.ready) return;
     const payload = this.load();
+    const text = JSON.stringify(payload);
+    if (onlyIfChanged && text === this.lastSent) return;
+    this.lastSent = text;
     this.post({ type: 'init', payload, subject: this.subject });
     if (this.kind === 'lossCurves') this.followLive();
   }
