@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/random';
+import { batchedMatMul } from './kernels/batchMatMul';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -75,15 +76,15 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
   return op(...inputs) as tf.Tensor2D;
 }
 
-/** Batched matMul of [batch, n, k] by [batch, k, m] with transpose-free gradients. */
+/** Batched matMul of [batch, n, k] by [batch, k, m] with transpose-free gradients, on the SIMD kernel where it runs. */
 export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   const op = withGradient((aa: tf.Tensor3D, bb: tf.Tensor3D, save: tf.GradSaveFunc) => {
     save([aa, bb]);
     return {
-      value: tf.matMul(aa, bb),
+      value: batchedMatMul(aa, bb),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
-        tf.matMul(dy as tf.Tensor3D, transposeLast2(saved[1]) as tf.Tensor3D),
-        tf.matMul(transposeLast2(saved[0]) as tf.Tensor3D, dy as tf.Tensor3D),
+        batchedMatMul(dy as tf.Tensor3D, transposeLast2(saved[1]) as tf.Tensor3D),
+        batchedMatMul(transposeLast2(saved[0]) as tf.Tensor3D, dy as tf.Tensor3D),
       ],
     };
   });

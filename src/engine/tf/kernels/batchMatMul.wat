@@ -1,0 +1,88 @@
+;; Batched float32 matrix product for small matrices (the attention products of a transformer layer), with
+;; WebAssembly SIMD: per output row, blocks of 16 columns kept in four f32x4 accumulators, then blocks of 4, then
+;; single columns. Built into batchMatMulWasm.ts by scripts/build-kernels.mjs (wabt).
+(module
+  (memory (export "memory") 1)
+  ;; C[t] = A[t] (n x k) * B[t] (k x m), row-major float32, for t in 0..batch.
+  (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $n i32) (param $k i32) (param $m i32)
+    (local $t i32) (local $i i32) (local $j i32) (local $kk i32)
+    (local $aRow i32) (local $bPtr i32) (local $cPtr i32) (local $av v128)
+    (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128)
+    (local $sa f32) (local $accs f32)
+    (local $aT i32) (local $bT i32) (local $cT i32) (local $m16 i32) (local $m4 i32) (local $rowB i32)
+    (local.set $m16 (i32.and (local.get $m) (i32.const -16)))
+    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $rowB (i32.shl (local.get $m) (i32.const 2)))
+    (local.set $t (i32.const 0))
+    (block $doneT (loop $loopT
+      (br_if $doneT (i32.ge_u (local.get $t) (local.get $batch)))
+      (local.set $aT (i32.add (local.get $a) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $n) (local.get $k))) (i32.const 2))))
+      (local.set $bT (i32.add (local.get $b) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $k) (local.get $m))) (i32.const 2))))
+      (local.set $cT (i32.add (local.get $c) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $n) (local.get $m))) (i32.const 2))))
+      (local.set $i (i32.const 0))
+      (block $doneI (loop $loopI
+        (br_if $doneI (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $aRow (i32.add (local.get $aT) (i32.shl (i32.mul (local.get $i) (local.get $k)) (i32.const 2))))
+        (local.set $cPtr (i32.add (local.get $cT) (i32.shl (i32.mul (local.get $i) (local.get $m)) (i32.const 2))))
+        ;; blocks of 16 columns
+        (local.set $j (i32.const 0))
+        (block $doneJ (loop $loopJ
+          (br_if $doneJ (i32.ge_u (local.get $j) (local.get $m16)))
+          (local.set $acc0 (v128.const f32x4 0 0 0 0))
+          (local.set $acc1 (v128.const f32x4 0 0 0 0))
+          (local.set $acc2 (v128.const f32x4 0 0 0 0))
+          (local.set $acc3 (v128.const f32x4 0 0 0 0))
+          (local.set $bPtr (i32.add (local.get $bT) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $kk (i32.const 0))
+          (block $doneK (loop $loopK
+            (br_if $doneK (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $av (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2))))))
+            (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (local.get $av) (v128.load (local.get $bPtr)))))
+            (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (local.get $av) (v128.load offset=16 (local.get $bPtr)))))
+            (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $av) (v128.load offset=32 (local.get $bPtr)))))
+            (local.set $acc3 (f32x4.add (local.get $acc3) (f32x4.mul (local.get $av) (v128.load offset=48 (local.get $bPtr)))))
+            (local.set $bPtr (i32.add (local.get $bPtr) (local.get $rowB)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $loopK)))
+          (v128.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc0))
+          (v128.store offset=16 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc1))
+          (v128.store offset=32 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc2))
+          (v128.store offset=48 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc3))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $loopJ)))
+        ;; blocks of 4 columns
+        (block $doneJ4 (loop $loopJ4
+          (br_if $doneJ4 (i32.ge_u (local.get $j) (local.get $m4)))
+          (local.set $acc0 (v128.const f32x4 0 0 0 0))
+          (local.set $bPtr (i32.add (local.get $bT) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $kk (i32.const 0))
+          (block $doneK4 (loop $loopK4
+            (br_if $doneK4 (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2))))) (v128.load (local.get $bPtr)))))
+            (local.set $bPtr (i32.add (local.get $bPtr) (local.get $rowB)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $loopK4)))
+          (v128.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $acc0))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $loopJ4)))
+        ;; remaining columns, one at a time
+        (block $doneJ1 (loop $loopJ1
+          (br_if $doneJ1 (i32.ge_u (local.get $j) (local.get $m)))
+          (local.set $accs (f32.const 0))
+          (local.set $bPtr (i32.add (local.get $bT) (i32.shl (local.get $j) (i32.const 2))))
+          (local.set $kk (i32.const 0))
+          (block $doneK1 (loop $loopK1
+            (br_if $doneK1 (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $accs (f32.add (local.get $accs) (f32.mul (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2)))) (f32.load (local.get $bPtr)))))
+            (local.set $bPtr (i32.add (local.get $bPtr) (local.get $rowB)))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $loopK1)))
+          (f32.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $accs))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $loopJ1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $loopI)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $loopT)))
+  )
+)
