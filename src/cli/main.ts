@@ -17,6 +17,7 @@ import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
 import { loadEncoder, resolveModelDir } from '../engine/model/checkpoint';
 import { Example } from '../engine/data/types';
+import { primaryMetricFor } from '../engine/metrics/metrics';
 import { Reporter, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
 import { pretrainCommand } from '../engine/pretrain/command';
@@ -266,19 +267,21 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
   const target = resolveTarget(args[0], values['runs-dir']);
   if (target.kind !== 'run') throw new UserInputError('ablate needs a run folder (or a config with a finished run)');
   const split = splitOf(values);
-  const { model, config, prepared } = await loadForEval(target, values);
+  const loaded = await loadForEval(target, values);
+  const { model, config, prepared } = loaded;
   try {
     if (!model.method.adapterLayers.length) throw new UserInputError(`method ${model.method.type} has no per-layer adapters to remove`);
     const L = model.encoder.config.numLayers;
-    const spans = (L * (L + 1)) / 2;
-    let done = 0;
     const started = Date.now();
     out.emit({ type: 'start', command: 'ablate', runDir: target.run.dir });
+    // Loss is not a per-example metric; ablate by the task's primary metric then.
+    const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
     const result = layerAblation(model, prepared[split], {
-      metric: config.training.metric,
+      metric,
       batchSize: config.training.evalBatchSize,
       split,
-      onSpan: () => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step: ++done, totalSteps: spans, elapsedMs: Date.now() - started }),
+      padId: loaded.tokenizer.padId,
+      onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
     });
     const file = target.run.writeResult('ablation', { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: target.run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
