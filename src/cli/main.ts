@@ -15,7 +15,8 @@ import { readRows } from '../engine/data/readers';
 import { evaluate, predict } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
-import { loadEncoder, resolveModelDir } from '../engine/model/checkpoint';
+import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncoderHf } from '../engine/model/checkpoint';
+import { Rng } from '../engine/util/random';
 import { Example } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { Reporter, formatNumber } from './reporter';
@@ -33,6 +34,7 @@ Usage:
   adapter-lab ablate <config|run> [--split dev|test]
   adapter-lab info <config|run|adapter>
   adapter-lab export <run> <dir>
+  adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
   adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
 
 Options on every command:
@@ -58,6 +60,8 @@ const options = {
   model: { type: 'string' },
   'max-length': { type: 'string' },
   'batch-size': { type: 'string' },
+  out: { type: 'string' },
+  seed: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -135,6 +139,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   ablate,
   info,
   export: exportCommand,
+  'random-init': randomInitCommand,
   pretrain: pretrainCommand,
 };
 
@@ -419,5 +424,26 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   for (const f of fs.readdirSync(target.adapterDir)) fs.copyFileSync(path.join(target.adapterDir, f), path.join(dest, f));
   out.emit({ type: 'result', command: 'export', from: target.adapterDir, to: dest });
   if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: adapter_config.json, adapter.safetensors, head_config.json, model_head.safetensors)`);
+  return 0;
+}
+
+/**
+ * A randomly initialised encoder of the same shape as a model, with its tokenizer: the baseline that shows what
+ * pretraining buys (the same method and budget on both).
+ */
+async function randomInitCommand({ values, out }: Ctx): Promise<number> {
+  if (!values.model || !values.out) throw new UserInputError('random-init needs --model <dir|builtin:NAME> and --out DIR');
+  const from = resolveModelDir(values.model);
+  const dest = path.resolve(values.out);
+  if (fs.existsSync(dest) && fs.readdirSync(dest).length) throw new UserInputError(`${values.out} exists and is not empty`);
+  const seed = values.seed === undefined ? 0 : Number(values.seed);
+  if (!Number.isInteger(seed)) throw new UserInputError(`--seed must be an integer, got "${values.seed}"`);
+  const cfg = readConfig(from);
+  saveEncoderHf(dest, cfg, initEncoderArrays(cfg, new Rng(seed)), { metadata: { source: `random init (seed ${seed}) in the shape of ${values.model}` } });
+  for (const f of ['tokenizer.json', 'vocab.txt', 'tokenizer_config.json', 'special_tokens_map.json']) {
+    if (fs.existsSync(path.join(from, f))) fs.copyFileSync(path.join(from, f), path.join(dest, f));
+  }
+  out.emit({ type: 'result', command: 'random-init', model: dest, like: values.model, seed });
+  if (!out.json) out.info(`randomly initialised encoder in the shape of ${values.model} written to ${dest}`);
   return 0;
 }

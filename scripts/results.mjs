@@ -1,0 +1,187 @@
+// `npm run results`: Houlsby et al.'s Table 1 at small scale. For every example task, the dev metric of each
+// method (mean and spread over seeds) with the share of parameters it trains, and the same Houlsby adapter on a
+// randomly initialised encoder of the built-in model's shape (what pretraining buys). Every run is a real
+// `adapter-lab train`; finished runs are remembered in docs/results/results.json, so an interrupted
+// `npm run results` continues where it stopped. Writes docs/results/README.md and the README's results section.
+//
+//   npm run results                                   # all tasks, 3 seeds
+//   npm run results -- --tasks liu-opinion --seeds 1  # a subset
+//   npm run results -- --max-steps 60 --max-seq-length 64 --jobs 2   # a smaller budget, two runs at a time
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const bin = path.join(root, 'bin', 'adapter-lab.js');
+const examples = path.join(root, 'examples');
+const outDir = path.join(root, 'docs', 'results');
+const resultsFile = path.join(outDir, 'results.json');
+const workDir = path.join(root, '.adapter-lab', 'results');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+const TASKS = arg('tasks', 'liu-opinion,afinn-valence,sotu-party,spam').split(',');
+const SEEDS = Array.from({ length: Number(arg('seeds', '3')) }, (_, i) => 42 + i);
+const JOBS = Number(arg('jobs', '1'));
+const budget = {
+  maxSteps: arg('max-steps') ? Number(arg('max-steps')) : null,
+  maxSeqLength: arg('max-seq-length') ? Number(arg('max-seq-length')) : null,
+  epochs: arg('epochs') ? Number(arg('epochs')) : null,
+};
+
+/** The methods of the table, as Houlsby et al. compare them; learning rates fixed per method (no search). */
+const METHODS = [
+  { key: 'head', label: 'head only', method: { type: 'head' }, lr: 1e-3 },
+  { key: 'bitfit', label: 'BitFit', method: { type: 'bitfit' }, lr: 1e-3 },
+  { key: 'layernorm', label: 'LayerNorm', method: { type: 'layernorm' }, lr: 1e-3 },
+  { key: 'adapterbias', label: 'AdapterBias', method: { type: 'adapterbias' }, lr: 1e-3 },
+  { key: 'pfeiffer-64', label: 'Pfeiffer, m=64', method: { type: 'pfeiffer', bottleneck: 64 }, lr: 1e-3 },
+  { key: 'houlsby-8', label: 'Houlsby, m=8', method: { type: 'houlsby', bottleneck: 8 }, lr: 1e-3 },
+  { key: 'houlsby-64', label: 'Houlsby, m=64', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3 },
+  { key: 'top-2', label: 'top-2 layers', method: { type: 'top-k', k: 2 }, lr: 1e-4 },
+  { key: 'full', label: 'full fine-tuning', method: { type: 'full' }, lr: 1e-4 },
+  { key: 'houlsby-64-random', label: 'Houlsby, m=64, random encoder', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3, randomEncoder: true },
+];
+
+const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
+const budgetKey = JSON.stringify(budget);
+const save = () => {
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(resultsFile + '.tmp', JSON.stringify(results, null, 2) + '\n');
+  fs.renameSync(resultsFile + '.tmp', resultsFile);
+};
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (code) => {
+      const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      if (code !== 0) return reject(new Error(`adapter-lab ${args.join(' ')} exited ${code}: ${lines.find((l) => l.type === 'error')?.message ?? stderr.slice(-500)}`));
+      resolve(lines);
+    });
+  });
+}
+
+async function randomEncoder() {
+  const dir = path.join(workDir, 'random-tiny-bert');
+  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    await run(['random-init', '--model', 'builtin:tiny-bert', '--out', dir, '--seed', '1']);
+  }
+  return dir;
+}
+
+async function trainOne(task, m, seed) {
+  const key = `${task}/${m.key}/${seed}`;
+  const done = results.runs[key];
+  if (done && done.budget === budgetKey) return;
+  const base = JSON.parse(fs.readFileSync(path.join(examples, `${task}-houlsby.adapter.json`), 'utf8'));
+  delete base.$schema;
+  for (const split of ['train', 'dev', 'test']) if (base.task[split]) base.task[split] = path.join(examples, base.task[split]);
+  const cfg = {
+    ...base,
+    name: `${task}-${m.key}-s${seed}`,
+    model: m.randomEncoder ? await randomEncoder() : base.model,
+    method: m.method,
+    training: {
+      ...base.training,
+      learningRate: m.lr,
+      seed,
+      ...(budget.maxSteps ? { maxSteps: budget.maxSteps } : {}),
+      ...(budget.epochs ? { epochs: budget.epochs } : {}),
+      ...(budget.maxSeqLength ? { maxSeqLength: Math.min(budget.maxSeqLength, base.training.maxSeqLength) } : {}),
+    },
+    runsDir: path.join(workDir, 'runs'),
+  };
+  fs.mkdirSync(path.join(workDir, 'configs'), { recursive: true });
+  const file = path.join(workDir, 'configs', `${cfg.name}.adapter.json`);
+  fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+  const started = Date.now();
+  const lines = await run(['train', file]);
+  const result = lines.find((l) => l.type === 'result');
+  results.runs[key] = {
+    task,
+    method: m.key,
+    seed,
+    metric: result.best.metric,
+    value: result.best.value,
+    trainable: result.params.trainable,
+    base: result.params.base,
+    trainablePercent: result.params.trainablePercent,
+    seconds: (Date.now() - started) / 1000,
+    runDir: path.relative(root, result.runDir),
+    budget: budgetKey,
+  };
+  save();
+  console.log(`${key}: ${result.best.metric} ${result.best.value.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+}
+
+function table() {
+  const stats = (xs) => {
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+    return { mean, sd, n: xs.length };
+  };
+  const tasks = [...new Set(Object.values(results.runs).map((r) => r.task))].filter((t) => TASKS.includes(t));
+  const header = `| method | trained params (% of base) | ${tasks.map((t) => {
+    const metric = Object.values(results.runs).find((r) => r.task === t)?.metric;
+    return `${t} (${metric})`;
+  }).join(' | ')} |`;
+  const lines = [header, `|---|---|${tasks.map(() => '---|').join('')}`];
+  for (const m of METHODS) {
+    const rows = Object.values(results.runs).filter((r) => r.method === m.key);
+    if (!rows.length) continue;
+    const share = rows.map((r) => r.trainablePercent);
+    const cells = tasks.map((t) => {
+      const vs = rows.filter((r) => r.task === t).map((r) => r.value);
+      if (!vs.length) return '';
+      const s = stats(vs);
+      return `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)} (n=${s.n})`;
+    });
+    lines.push(`| ${m.label} | ${Math.min(...share).toFixed(2)}–${Math.max(...share).toFixed(2)}% | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+function writeReports() {
+  const b = Object.entries(budget).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(', ') || 'the example configs as they are';
+  const body =
+    `Dev metric of the best epoch, mean ± standard deviation over seeds (n = number of seeds), with the built-in\n` +
+    `encoder builtin:tiny-bert unless the row says otherwise; budget: ${b}. Regenerate with \`npm run results\`.\n\n` +
+    table() + '\n';
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'README.md'), `# Results: Houlsby et al.'s Table 1 at small scale\n\n${body}`);
+  const readme = path.join(root, 'README.md');
+  const text = fs.readFileSync(readme, 'utf8');
+  const start = '<!-- results:start -->';
+  const end = '<!-- results:end -->';
+  if (text.includes(start) && text.includes(end)) {
+    fs.writeFileSync(readme, text.slice(0, text.indexOf(start) + start.length) + '\n' + body + text.slice(text.indexOf(end)));
+  }
+  console.log('\n' + body);
+}
+
+const queue = [];
+for (const task of TASKS) for (const seed of SEEDS) for (const m of METHODS) queue.push([task, m, seed]);
+let failed = 0;
+async function worker() {
+  while (queue.length) {
+    const [task, m, seed] = queue.shift();
+    try {
+      await trainOne(task, m, seed);
+    } catch (err) {
+      failed++;
+      console.error(err.message);
+    }
+  }
+}
+await Promise.all(Array.from({ length: JOBS }, worker));
+writeReports();
+process.exit(failed ? 1 : 0);
