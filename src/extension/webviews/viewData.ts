@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { METRICS_FILE, openRun, readMetricsFrom, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
+import { openRun, readMetricsFrom, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
 import type {
   AblationData,
   AppendMessage,
@@ -56,7 +56,7 @@ export class MetricsFollower {
     const { entries, offset } = readMetricsFrom(runDir, 0);
     this.offsets.set(runDir, offset);
     const metric = record.config.training.metric;
-    return { run: runRef(record, runDir), metric, ...curvePoints(entries, metric), totalSteps: undefined };
+    return { run: runRef(record, runDir), metric, ...curvePoints(entries, metric) };
   }
 
   /** The points added to a followed run since the last call, with its current status; null if none. */
@@ -153,9 +153,4 @@ export function exportBytes(req: ExportRequest): Buffer {
     return Buffer.from(m[1], 'base64');
   }
   return Buffer.from(req.data, 'utf8');
-}
-
-/** True when a folder has a metrics file that may still grow. */
-export function hasMetrics(runDir: string): boolean {
-  return fs.existsSync(path.join(runDir, METRICS_FILE));
 }
