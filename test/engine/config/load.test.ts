@@ -92,6 +92,7 @@ describe('loadConfig: the SPEC example', () => {
       seed: 42,
       metric: 'accuracy',
       evalEverySteps: 0,
+      cacheFrozenLayers: true,
       evalBatchSize: 128,
       maxSteps: null,
     });
