@@ -160,26 +160,35 @@ async function train({ values, args, out }: Ctx): Promise<number> {
       name: point.name,
       sweep: point.assignment ? { group: config.name, assignment: point.assignment } : undefined,
     });
-    const code = await runTraining(run, false, out);
+    const code = await runTraining(run, false, out, cancel.signal);
     exitCode = Math.max(exitCode, code);
-    if (code !== 0 && points.length > 1 && code !== 1) break;
+    // A cancel (SIGINT/SIGTERM) ends the whole sweep, not just the point that was running.
+    if (cancel.signal.aborted || (code !== 0 && code !== 1)) break;
   }
   return exitCode;
 }
 
-async function runTraining(run: RunHandle, resume: boolean, out: Reporter): Promise<number> {
-  const config: ResolvedConfig = run.record.config;
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
+/** Aborted by SIGINT or SIGTERM, for the whole process: a cancelled run saves its checkpoint and ends. */
+const cancel = new AbortController();
+let cancelListening = false;
+function listenForCancel(): void {
+  if (cancelListening) return;
+  cancelListening = true;
+  const onSignal = () => cancel.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+}
+
+async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signal: AbortSignal = cancel.signal): Promise<number> {
+  const config: ResolvedConfig = run.record.config;
+  listenForCancel();
   out.emit({ type: 'start', command: 'train', runDir: run.dir });
   try {
     const outcome = await trainRun({
       config,
       run,
       resume,
-      signal: controller.signal,
+      signal,
       callbacks: {
         log: (message, level = 'info') => out.emit({ type: 'log', level, message }),
         progress: (p) => out.emit({ type: 'progress', runDir: run.dir, ...p }),
@@ -218,9 +227,6 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter): Prom
     const code = reportError(err, out, 'train');
     if (!out.json) process.stderr.write(`run folder: ${run.dir}\n`);
     return code;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
   }
 }
 
