@@ -2,7 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../src/engine/model/adapterModel';
 import { EncoderInput, ForwardContext } from '../src/engine/model/bert';
 import { EncodedExample } from '../src/engine/data/types';
-import { evaluate } from '../src/engine/analysis/evaluate';
+import { argmax } from '../src/engine/analysis/evaluate';
+import { makeBatches } from '../src/engine/data/batching';
+import { computeMetrics } from '../src/engine/metrics/metrics';
 import { EVAL_CONTEXT } from '../src/engine/experiment';
 
 /**
@@ -73,12 +75,20 @@ export function naiveLoss(model: AdapterModel, input: EncoderInput, labels: Floa
 }
 
 /**
- * The layer-removal ablation computed the plain way: the whole model evaluated from scratch for the baseline
- * and for each of the L(L+1)/2 spans.
+ * The layer-removal ablation computed the plain way: the naive model evaluated from scratch, batch by batch,
+ * for the baseline and for each of the L(L+1)/2 spans.
  */
 export function naiveAblation(model: AdapterModel, examples: EncodedExample[], opts: { metric: string; batchSize: number }): { baseline: number; matrix: (number | null)[][] } {
   const L = model.encoder.config.numLayers;
-  const value = (disabled: Set<number>) => evaluate(model, examples, opts.batchSize, { ...EVAL_CONTEXT, disabledAdapterLayers: disabled }).metrics[opts.metric];
+  const labels = examples.map((e) => e.label);
+  const value = (disabled: Set<number>) => {
+    const predictions = new Array<number>(examples.length);
+    for (const batch of makeBatches(examples, opts.batchSize, { shuffle: false, padId: 0, taskType: model.head.taskType })) {
+      const rows = tf.tidy(() => naiveOutputs(model, batch, { ...EVAL_CONTEXT, disabledAdapterLayers: disabled }).arraySync() as number[][]);
+      batch.indices.forEach((idx, r) => (predictions[idx] = model.head.taskType === 'regression' ? rows[r][0] : argmax(rows[r])));
+    }
+    return computeMetrics(model.head.taskType, predictions, labels, model.head.labels?.length)[opts.metric];
+  };
   const matrix: (number | null)[][] = Array.from({ length: L }, () => new Array<number | null>(L).fill(null));
   for (let i = 0; i < L; i++) for (let j = i; j < L; j++) matrix[i][j] = value(new Set(Array.from({ length: j - i + 1 }, (_, k) => i + k)));
   return { baseline: value(new Set()), matrix };
