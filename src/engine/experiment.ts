@@ -1,4 +1,5 @@
 import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedConfig, TaskType } from './config/types';
 import { checkAgainstModel } from './config/load';
 import { loadTaskData } from './data/load';
@@ -9,8 +10,9 @@ import { AdapterModel } from './model/adapterModel';
 import { TaskHead } from './model/head';
 import { methodDefinition } from './methods/registry';
 import { MethodOptions } from './methods/method';
-import { AdapterLabMeta, assignParams, readAdapterFolder } from './model/adapterIo';
-import { ForwardContext } from './model/bert';
+import { AdapterLabMeta, assignParams } from './model/adapterIo';
+import { readTrainedAdapter, TrainedAdapterFolder } from './model/fusionIo';
+import { BertEncoder, ForwardContext } from './model/bert';
 import { UserInputError } from './errors';
 import { Rng } from './util/random';
 
@@ -43,7 +45,7 @@ export function modelDirOf(cfg: { model: string; configFile?: string | null }): 
 }
 
 export function methodOptions(cfg: ResolvedConfig, rng: Rng): MethodOptions {
-  return { adapterName: cfg.task.name, config: cfg.method, rng };
+  return { adapterName: cfg.task.name, config: cfg.method, rng, baseModel: cfg.model };
 }
 
 /** A fresh model for training: the base encoder, the method's modules and a new head, seeded. */
@@ -56,7 +58,8 @@ export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string
   return new AdapterModel(encoder, method, head);
 }
 
-export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel): AdapterLabMeta {
+/** `fingerprint`: the base model's (model/fingerprint.ts), taken before training changed any base parameter. */
+export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel, fingerprint?: string): AdapterLabMeta {
   const c = model.encoder.config;
   return {
     model: cfg.model,
@@ -64,7 +67,7 @@ export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel): AdapterLa
     task: { name: cfg.task.name, type: cfg.task.type, labels: model.head.labels },
     maxSeqLength: cfg.training.maxSeqLength,
     adapterName: cfg.task.name,
-    base: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, vocabSize: c.vocabSize },
+    base: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, vocabSize: c.vocabSize, ...(fingerprint ? { fingerprint } : {}) },
   };
 }
 
@@ -80,7 +83,7 @@ export interface LoadedAdapter {
  * names, the method with its options, the head, and every saved value.
  */
 export async function loadAdapterModel(adapterDir: string, modelOverride?: string): Promise<LoadedAdapter> {
-  const folder = readAdapterFolder(adapterDir);
+  const folder = readTrainedAdapter(adapterDir);
   const meta = folder.meta;
   const modelRef = modelOverride ?? meta.model;
   const modelDir = resolveModelDir(modelRef, adapterDir);
@@ -93,17 +96,34 @@ export async function loadAdapterModel(adapterDir: string, modelOverride?: strin
         `${modelRef} has ${c.numLayers} layers, d=${c.hiddenSize}, vocab ${c.vocabSize}`,
     );
   }
+  try {
+    const model = modelFromAdapterFolder(encoder, folder, `adapter ${adapterDir}`, modelRef);
+    return { model, meta, modelDir, tokenizer: await loadTokenizer(modelDir) };
+  } catch (err) {
+    encoder.dispose();
+    throw err;
+  }
+}
+
+/**
+ * The model an adapter folder describes, on an encoder already loaded, with every saved value assigned. With
+ * `taskEncoder`, the base parameters the method trained get variables of their own in a new encoder that shares
+ * every other parameter with `encoder` (multi-task inference keeps one base model for several tasks).
+ */
+export function modelFromAdapterFolder(encoder: BertEncoder, folder: TrainedAdapterFolder, where: string, baseModel?: string, taskEncoder = false): AdapterModel {
+  const { meta } = folder;
   const rng = new Rng(0);
-  const methodConfig = meta.method as unknown as MethodOptions['config'];
-  const method = methodDefinition(methodConfig.type).create(encoder, { adapterName: meta.adapterName, config: methodConfig, rng });
-  const head = new TaskHead(meta.task.name, meta.task.type as TaskType, c.hiddenSize, meta.task.labels, rng);
-  const model = new AdapterModel(encoder, method, head);
-  const where = `adapter ${adapterDir}`;
+  let methodConfig = meta.method as unknown as MethodOptions['config'];
+  // A saved fusion fuses the copies of its adapters inside its own folder.
+  if (folder.fusedAdapters) methodConfig = { ...methodConfig, adapters: folder.fusedAdapters };
+  const method = methodDefinition(methodConfig.type).create(encoder, { adapterName: meta.adapterName, config: methodConfig, rng, baseModel });
+  const base = taskEncoder ? new BertEncoder(encoder.config, new Map([...encoder.params].map(([n, v]) => [n, method.trainedBaseParams.includes(n) ? tf.variable(v, false) : v]))) : encoder;
+  const head = new TaskHead(meta.task.name, meta.task.type as TaskType, encoder.config.hiddenSize, meta.task.labels, rng);
+  const model = new AdapterModel(base, method, head);
   assignParams(method.params, folder.adapterParams, where);
-  const trainedBase = new Map(method.trainedBaseParams.map((n) => [n, encoder.params.get(n)!]));
-  assignParams(trainedBase, folder.adapterParams, where);
+  assignParams(new Map(method.trainedBaseParams.map((n) => [n, base.params.get(n)!])), folder.adapterParams, where);
   assignParams(head.params, folder.headParams, where);
-  return { model, meta, modelDir, tokenizer: await loadTokenizer(modelDir) };
+  return model;
 }
 
 /** Dropout rates: the config's `training.dropout` when set, else the model's own. */

@@ -36,8 +36,13 @@ export class BottleneckAdapter {
   }
 
   apply(h: tf.Tensor2D): tf.Tensor2D {
+    return tf.add(h, this.delta(h));
+  }
+
+  /** W_up f(W_down h + b_down) + b_up: the output before the adapter's residual add (AdapterHub's `up`). */
+  delta(h: tf.Tensor2D): tf.Tensor2D {
     const down = activate(linear(h, this.v('adapter_down.0.weight'), this.v('adapter_down.0.bias')), this.nonLinearity) as tf.Tensor2D;
-    return tf.add(h, linear(down, this.v('adapter_up.weight'), this.v('adapter_up.bias')));
+    return linear(down, this.v('adapter_up.weight'), this.v('adapter_up.bias'));
   }
 }
 

@@ -12,6 +12,8 @@ export interface MethodInstance {
   readonly type: MethodType;
   /** Parameters the method adds, by name relative to the encoder (AdapterHub names where they exist). */
   readonly params: Map<string, tf.Variable>;
+  /** Parameters the method computes with but never trains (the adapters AdapterFusion fuses); absent for most. */
+  readonly fixedParams?: Map<string, tf.Variable>;
   /** Names of the encoder's own parameters the method trains. */
   readonly trainedBaseParams: string[];
   readonly hooks?: LayerHooks;
@@ -28,6 +30,8 @@ export interface MethodOptions {
   adapterName: string;
   config: MethodConfig & { nonLinearity: string; initStd: number; trainLayerNorm: boolean; leaveOut: number[]; dropLowest: number };
   rng: Rng;
+  /** The base model's reference (the config's `model`), for messages about other models. */
+  baseModel?: string;
 }
 
 export interface MethodDefinition {

@@ -4,9 +4,10 @@ import { houlsby } from './houlsby';
 import { pfeiffer } from './pfeiffer';
 import { adapterbias } from './adapterbias';
 import { bitfit, full, head, layernorm, topK } from './baselines';
+import { fusion } from './fusion';
 
-/** Every method, by its config name. Fusion comes with its own issue. */
-const methods: Partial<Record<MethodType, MethodDefinition>> = {
+/** Every method, by its config name. */
+const methods: Record<MethodType, MethodDefinition> = {
   houlsby,
   pfeiffer,
   adapterbias,
@@ -15,6 +16,7 @@ const methods: Partial<Record<MethodType, MethodDefinition>> = {
   'top-k': topK,
   full,
   head,
+  fusion,
 };
 
 export function methodDefinition(type: MethodType): MethodDefinition {

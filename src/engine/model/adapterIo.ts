@@ -26,11 +26,11 @@ export interface AdapterLabMeta {
   task: { name: string; type: 'classification' | 'regression'; labels: string[] | null };
   maxSeqLength: number;
   adapterName: string;
-  /** Hidden size and layers of the base, to refuse loading onto another model. */
-  base: { hiddenSize: number; numLayers: number; vocabSize: number };
+  /** Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts) when recorded. */
+  base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string };
 }
 
-function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap {
+export function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap {
   const out: TensorMap = new Map();
   for (const [name, v] of params) {
     const arr = { shape: v.shape, data: v.dataSync() as Float32Array };
@@ -39,7 +39,7 @@ function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap 
   return out;
 }
 
-function fromPytorch(tensors: TensorMap, prefix: string): TensorMap {
+export function fromPytorch(tensors: TensorMap, prefix: string): TensorMap {
   const out: TensorMap = new Map();
   for (const [fullName, arr] of tensors) {
     const name = fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;

@@ -95,6 +95,7 @@ export class AdapterModel {
   dispose(): void {
     this.encoder.dispose();
     for (const v of this.method.params.values()) v.dispose();
+    for (const v of this.method.fixedParams?.values() ?? []) v.dispose();
     for (const v of this.head.params.values()) v.dispose();
   }
 }

@@ -17,6 +17,10 @@ import { adapterMeta, buildModel, modelDirOf, prepareData, trainingContext } fro
 import { AdamW, clipByGlobalNorm, linearScheduleFactor } from './adamw';
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
+import { baseFingerprint } from '../model/fingerprint';
+import { saveFusionFolder } from '../model/fusionIo';
+import { isFusion } from '../methods/fusion';
+import { fusionAttention } from '../analysis/fusionAttention';
 import { Rng } from '../util/random';
 import { writeJsonAtomic } from '../util/atomicFile';
 
@@ -102,6 +106,9 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
 
   const model = buildModel(cfg, modelDir, prepared.data.labels);
   try {
+    // Before any base parameter is trained (or restored from a checkpoint): the base model's identity.
+    const fingerprint = baseFingerprint(model.encoder);
+    if (isFusion(model.method)) for (const note of model.method.fusion.notes) log(note, 'warn');
     const params = model.trainableParams();
     const names = [...params.keys()];
     const vars = [...params.values()];
@@ -239,15 +246,18 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
 
     // The adapter a run hands out is its best checkpoint.
     if (state.files.best) assignParams(params, readSafetensors(path.join(run.checkpointDir, state.files.best)).tensors, 'best checkpoint');
-    saveAdapterFolder(run.adapterDir, {
-      adapterParams: new Map([...model.method.params, ...model.method.trainedBaseParams.map((n) => [n, model.encoder.params.get(n)!] as const)]),
-      headParams: model.head.params,
-      adapterConfig: model.method.adapterConfig(),
-      headConfig: model.head.headConfig(cfg.model),
-      meta: adapterMeta(cfg, model),
-    });
+    const adapterParams = new Map([...model.method.params, ...model.method.trainedBaseParams.map((n) => [n, model.encoder.params.get(n)!] as const)]);
+    const meta = adapterMeta(cfg, model, fingerprint);
+    const method = model.method;
+    if (isFusion(method)) {
+      const fused = method.fusion.adapterNames.map((name, i) => ({ name, dir: method.fusion.sources[i] }));
+      saveFusionFolder(run.adapterDir, { fusionParams: adapterParams, headParams: model.head.params, fusionConfig: method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta, fused });
+    } else {
+      saveAdapterFolder(run.adapterDir, { adapterParams, headParams: model.head.params, adapterConfig: model.method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta });
+    }
     const final = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
     run.writeResult('eval-dev', { split: 'dev', examples: final.examples, metrics: final.metrics, best });
+    if (isFusion(method)) run.writeResult('fusion-attention', fusionAttention(model, prepared.dev, { batchSize: t.evalBatchSize, padId: tokenizer.padId }));
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
     return { status: 'done', best, steps: step };

@@ -1,0 +1,116 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, readAdapterFolder, toPytorch } from './adapterIo';
+import { readSafetensors, writeSafetensors } from './safetensors';
+import { UserInputError } from '../errors';
+import { writeJsonAtomic } from '../util/atomicFile';
+
+/**
+ * An AdapterFusion on disk, in the layout of AdapterHub's `save_adapter_fusion` (with_head) beside copies of
+ * the adapters it fuses, so that the folder loads on its own (here, and in Python with the `adapters` library):
+ *   adapter_fusion_config.json        {config (AdapterHub's DynamicFusionConfig keys), hidden_size, model_class,
+ *                                      model_name, model_type, name ("a,b,c"), version, adapter_names,
+ *                                      adapter_lab (as in adapter_config.json, plus `fused`: [{name, folder}])}
+ *   model_adapter_fusion.safetensors  bert.encoder.layer.{i}.output.adapter_fusion_layer.{a,b,c}.{query,key,value}.*
+ *                                     (PyTorch [out, in] layout)
+ *   head_config.json, model_head.safetensors   the fusion task's head
+ *   <adapter>/                        each fused adapter's own folder, copied as it was trained
+ * A Python user loads the adapters with `model.load_adapter("<dir>/<adapter>")` and then the fusion with
+ * `model.load_adapter_fusion("<dir>")`.
+ */
+
+export const FUSION_CONFIG_FILE = 'adapter_fusion_config.json';
+export const FUSION_WEIGHTS_FILE = 'model_adapter_fusion.safetensors';
+
+/** A trained adapter folder as read back; for a fusion, the folders of the adapters it fuses. */
+export interface TrainedAdapterFolder extends AdapterFolder {
+  fusedAdapters?: string[];
+}
+
+export function isFusionFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, FUSION_CONFIG_FILE));
+}
+
+/** Whether a folder holds a trained adapter of either kind (a single adapter or a fusion). */
+export function isAdapterFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'adapter_config.json')) || isFusionFolder(dir);
+}
+
+/** A fused adapter's folder name inside the fusion folder: its name when that is a plain file name. */
+function folderFor(name: string, index: number, taken: Set<string>): string {
+  let folder = /^[A-Za-z0-9][\w.-]*$/.test(name) && !name.endsWith('.json') && !name.endsWith('.safetensors') ? name : `adapter-${index}`;
+  while (taken.has(folder)) folder += '_';
+  taken.add(folder);
+  return folder;
+}
+
+export function saveFusionFolder(
+  dir: string,
+  parts: {
+    /** The fusion layers (and any base parameters the fusion trained). */
+    fusionParams: Map<string, tf.Variable>;
+    headParams: Map<string, tf.Variable>;
+    fusionConfig: Record<string, unknown>;
+    headConfig: Record<string, unknown>;
+    meta: AdapterLabMeta;
+    /** The fused adapters: their names and the folders they were read from. */
+    fused: { name: string; dir: string }[];
+  },
+): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const taken = new Set<string>();
+  const fused = parts.fused.map((f, i) => ({ name: f.name, folder: folderFor(f.name, i, taken) }));
+  parts.fused.forEach((f, i) => {
+    const to = path.join(dir, fused[i].folder);
+    if (path.resolve(f.dir) === path.resolve(to)) return; // saving a loaded fusion back in place
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.cpSync(f.dir, to, { recursive: true });
+  });
+  writeSafetensors(path.join(dir, FUSION_WEIGHTS_FILE), toPytorch(parts.fusionParams, ENCODER_PREFIX), { metadata: { format: 'pt' } });
+  writeSafetensors(path.join(dir, 'model_head.safetensors'), toPytorch(parts.headParams, ''), { metadata: { format: 'pt' } });
+  writeJsonAtomic(path.join(dir, 'head_config.json'), parts.headConfig);
+  // Written last: its presence marks a complete fusion folder.
+  writeJsonAtomic(path.join(dir, FUSION_CONFIG_FILE), {
+    config: parts.fusionConfig,
+    hidden_size: parts.meta.base.hiddenSize,
+    model_class: 'BertAdapterModel',
+    model_name: parts.meta.model,
+    model_type: 'bert',
+    name: fused.map((f) => f.name).join(','),
+    version: 'adapters.1.0.0',
+    adapter_names: fused.map((f) => f.name),
+    adapter_lab: { ...parts.meta, fused },
+  });
+}
+
+function readFusionFolder(dir: string): TrainedAdapterFolder {
+  const cfgFile = path.join(dir, FUSION_CONFIG_FILE);
+  let cfg: { adapter_lab?: AdapterLabMeta & { fused?: { name: string; folder: string }[] } };
+  try {
+    cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+  } catch (err) {
+    throw new UserInputError(`cannot parse: ${(err as Error).message}`, { file: cfgFile });
+  }
+  const meta = cfg.adapter_lab;
+  if (!meta?.fused) {
+    throw new UserInputError(`${FUSION_CONFIG_FILE} has no "adapter_lab" block: only fusions saved by Adapter Lab can be loaded back here`, { file: cfgFile });
+  }
+  const fusedAdapters = meta.fused.map((f) => path.join(dir, f.folder));
+  for (const f of fusedAdapters) {
+    if (!fs.existsSync(path.join(f, 'adapter_config.json'))) throw new UserInputError(`the fused adapter folder ${f} is missing or has no adapter_config.json`, { file: cfgFile });
+  }
+  const plainMeta: AdapterLabMeta & { fused?: unknown } = { ...meta };
+  delete plainMeta.fused;
+  return {
+    meta: plainMeta,
+    adapterParams: fromPytorch(readSafetensors(path.join(dir, FUSION_WEIGHTS_FILE)).tensors, ENCODER_PREFIX),
+    headParams: fromPytorch(readSafetensors(path.join(dir, 'model_head.safetensors')).tensors, ''),
+    fusedAdapters,
+  };
+}
+
+/** Reads a trained adapter folder of either kind: a single adapter (adapter_config.json) or a fusion. */
+export function readTrainedAdapter(dir: string): TrainedAdapterFolder {
+  return isFusionFolder(dir) && !fs.existsSync(path.join(dir, 'adapter_config.json')) ? readFusionFolder(dir) : readAdapterFolder(dir);
+}
