@@ -2,10 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../engine/config/load';
-import { expandSweep } from '../engine/config/sweep';
 import { ResolvedConfig } from '../engine/config/types';
 import { createRun, openRun, RunHandle } from '../engine/runs';
-import { BackendRequest, initBackend } from '../engine/tf/backend';
+import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError, locate } from '../engine/errors';
 import { ConfigError } from '../engine/config/load';
@@ -22,16 +21,24 @@ import { primaryMetricFor } from '../engine/metrics/metrics';
 import { Reporter, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
 import { pretrainCommand } from '../engine/pretrain/command';
+import { adapterDropTradeoff } from '../engine/analysis/drop';
+import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
+import { Predictions } from '../engine/analysis/evaluate';
+import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
+import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from './sweep';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
 
 Usage:
-  adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N]
+  adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab train --resume <run folder>
+  adapter-lab sweep <config.adapter.json> [--jobs N] [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
   adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
+  adapter-lab predict --runs RUN,RUN,... --input FILE [--logits] [--text-field F] [--pair-field F]
   adapter-lab encode --model <dir|builtin:NAME> --input FILE [--text-field F] [--pair-field F] [--max-length N]
   adapter-lab ablate <config|run> [--split dev|test]
+  adapter-lab drop <config|run> [--split dev|test] [--repeats N]
   adapter-lab info <config|run|adapter>
   adapter-lab export <run> <dir>
   adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
@@ -62,6 +69,9 @@ const options = {
   'batch-size': { type: 'string' },
   out: { type: 'string' },
   seed: { type: 'string' },
+  runs: { type: 'string' },
+  jobs: { type: 'string' },
+  repeats: { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -137,6 +147,8 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   predict: predictCommand,
   encode: encodeCommand,
   ablate,
+  drop,
+  sweep: sweepCommand,
   info,
   export: exportCommand,
   'random-init': randomInitCommand,
@@ -150,15 +162,15 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   if (values.resume) return runTraining(openRun(path.resolve(values.resume)), true, out);
   need(args, 1, 'the config file');
   const config = loadConfig(path.resolve(args[0]));
-  const maxSteps = intOption(values['max-steps'], 'max-steps');
-  if (maxSteps) config.training.maxSteps = maxSteps;
-  if (values['runs-dir']) config.runsDir = path.resolve(values['runs-dir']);
-  const points = config.sweep && Object.keys(config.sweep).length ? expandSweep(config) : [{ config, name: config.name, assignment: null }];
+  const overrides = runOverrides(values);
+  // A sweep's points train one after another here; `adapter-lab sweep` trains them side by side.
+  const sweepId = config.sweep && Object.keys(config.sweep).length ? newSweepId() : null;
+  const points = sweepId ? sweepPoints(config, overrides) : [{ config: withOverrides(config, overrides), name: config.name, assignment: {} }];
   let exitCode = 0;
-  for (const point of points) {
+  for (const [index, point] of points.entries()) {
     const run = createRun(point.config.runsDir, point.config, {
       name: point.name,
-      sweep: point.assignment ? { group: config.name, assignment: point.assignment } : undefined,
+      sweep: sweepId ? { group: config.name, assignment: point.assignment, id: sweepId, index, size: points.length } : undefined,
     });
     const code = await runTraining(run, false, out, cancel.signal);
     exitCode = Math.max(exitCode, code);
@@ -166,6 +178,25 @@ async function train({ values, args, out }: Ctx): Promise<number> {
     if (cancel.signal.aborted || (code !== 0 && code !== 1)) break;
   }
   return exitCode;
+}
+
+function runOverrides(values: Values): RunOverrides {
+  return { maxSteps: intOption(values['max-steps'], 'max-steps'), runsDir: values['runs-dir'], model: values.model };
+}
+
+async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'the config file');
+  const config = loadConfig(path.resolve(args[0]));
+  const points = sweepPoints(config, runOverrides(values));
+  const jobs = intOption(values.jobs, 'jobs') ?? 1;
+  out.emit({ type: 'start', command: 'sweep' });
+  if (!out.json) out.info(`${config.name}: ${points.length} run${points.length > 1 ? 's' : ''}, ${Math.min(jobs, points.length)} at a time`);
+  return runSweep(config.name, points, {
+    jobs,
+    cli: { command: process.execPath, args: [process.argv[1]] },
+    childArgs: values.backend ? ['--backend', values.backend] : [],
+    out,
+  });
 }
 
 /** Aborted by SIGINT or SIGTERM, for the whole process: a cancelled run saves its checkpoint and ends. */
@@ -181,6 +212,8 @@ function listenForCancel(): void {
 
 async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signal: AbortSignal = cancel.signal): Promise<number> {
   const config: ResolvedConfig = run.record.config;
+  // A run that never started (a queued sweep point) has nothing to resume: it starts from the beginning.
+  resume = resume && run.record.startedAt !== undefined;
   listenForCancel();
   out.emit({ type: 'start', command: 'train', runDir: run.dir });
   try {
@@ -308,6 +341,46 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
   }
 }
 
+/** The AdapterDrop trade-off: the metric and throughput with the lowest n layers' adapters dropped -> drop.json. */
+async function drop({ values, args, out }: Ctx): Promise<number> {
+  need(args, 1, 'a config or run folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  if (target.kind !== 'run') throw new UserInputError('drop needs a run folder (or a config with a finished run)');
+  const split = splitOf(values);
+  const repeats = intOption(values.repeats, 'repeats') ?? 3;
+  const loaded = await loadForEval(target, values);
+  const { model, config, prepared } = loaded;
+  try {
+    if (!model.method.adapterLayers.length) throw new UserInputError(`method ${model.method.type} has no per-layer adapters to drop`);
+    const examples = prepared[split];
+    if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
+    const started = Date.now();
+    const runDir = target.run.dir;
+    out.emit({ type: 'start', command: 'drop', runDir });
+    // Loss is not a per-example metric; drop by the task's primary metric then (as ablate does).
+    const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
+    const result = adapterDropTradeoff(model, examples, {
+      metric,
+      batchSize: intOption(values['batch-size'], 'batch-size') ?? config.training.evalBatchSize,
+      split,
+      padId: loaded.tokenizer.padId,
+      repeats,
+      onProgress: (step, totalSteps) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+    });
+    const file = target.run.writeResult('drop', { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
+    out.emit({ type: 'result', command: 'drop', runDir, file, metric: result.metric, baseline: result.baseline, points: result.points });
+    if (!out.json) {
+      out.info(`adapters of the lowest n layers dropped: ${result.metric} on ${split}, throughput on ${result.timing.examples} examples (median of ${repeats} runs)`);
+      for (const p of result.points) out.info(`n=${String(p.n).padEnd(3)} ${formatNumber(p.value).padStart(8)}  ${Math.round(p.tokensPerSecond).toLocaleString('en-US').padStart(9)} tokens/s`);
+      out.info(`written to ${file}`);
+    }
+    out.emit({ type: 'done', command: 'drop', status: 'done', runDir, exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // predict, encode
 
@@ -324,7 +397,9 @@ function readInputExamples(file: string, textField: string, pairField: string | 
   });
 }
 
-async function predictCommand({ values, args, out }: Ctx): Promise<number> {
+async function predictCommand(ctx: Ctx): Promise<number> {
+  if (ctx.values.runs !== undefined) return predictTasks(ctx);
+  const { values, args, out } = ctx;
   need(args, 1, 'a run or adapter folder');
   if (!values.input) throw new UserInputError('predict needs --input FILE (JSONL, CSV or TSV)');
   const target = resolveTarget(args[0], values['runs-dir']);
@@ -353,6 +428,63 @@ async function predictCommand({ values, args, out }: Ctx): Promise<number> {
     return 0;
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * Multi-task inference: several runs' (or adapter folders') tasks on the same inputs, the frozen layers below
+ * the lowest adapter of all of them computed once (src/engine/analysis/multiTask.ts). One prediction line per
+ * example and task, with the task's name and the run as given.
+ */
+async function predictTasks({ values, out }: Ctx): Promise<number> {
+  if (!values.input) throw new UserInputError('predict needs --input FILE (JSONL, CSV or TSV)');
+  const runs = values.runs!.split(',').map((r) => r.trim()).filter(Boolean);
+  if (runs.length === 0) throw new UserInputError('--runs needs run or adapter folders, separated by commas');
+  const targets = runs.map((r) => resolveTarget(r, values['runs-dir']));
+  const fieldsOf = (t: Target) => (t.kind === 'run' ? [t.config.task.textField, t.config.task.textPairField ?? undefined] : ['text', undefined]);
+  const distinct = new Set(targets.map((t) => fieldsOf(t).filter(Boolean).join('+')));
+  if (values['text-field'] === undefined && distinct.size > 1) {
+    throw new UserInputError(`the runs read different fields (${[...distinct].join(' / ')}); give --text-field (and --pair-field)`);
+  }
+  const [textField, pairField] = fieldsOf(targets[0]);
+  const tasks = await loadTaskModels(targets.map((t) => t.adapterDir));
+  try {
+    const examples = readInputExamples(values.input, values['text-field'] ?? textField!, values['pair-field'] ?? pairField);
+    const batchSize = intOption(values['batch-size'], 'batch-size') ?? 64;
+    // Tasks trained with different maximum lengths see different token sequences: one shared pass per length.
+    const byLength = new Map<number, number[]>();
+    tasks.metas.forEach((m, k) => byLength.set(m.maxSeqLength, [...(byLength.get(m.maxSeqLength) ?? []), k]));
+    const results: Predictions[] = new Array(runs.length);
+    const sharedLayers: (number | null)[] = new Array(runs.length);
+    for (const [maxLength, ks] of byLength) {
+      const encoded = await encodeExamples(tasks.tokenizer, examples, maxLength);
+      const { groups, results: byTask } = predictMultiTask(ks.map((k) => tasks.models[k]), encoded, batchSize);
+      ks.forEach((k, j) => (results[k] = byTask[j]));
+      // Layers each task computed once with others (0: the embeddings only; null: nothing shared).
+      for (const g of groups) for (const j of g.models) sharedLayers[ks[j]] = g.models.length > 1 ? g.depth : null;
+    }
+    examples.forEach((example, i) => {
+      tasks.models.forEach((model, k) => {
+        const labels = model.head.labels;
+        const logits = results[k].outputs[i];
+        const p = results[k].predictions[i];
+        out.emit({
+          type: 'prediction',
+          index: i,
+          task: tasks.metas[k].task.name,
+          run: runs[k],
+          source: example.source,
+          prediction: labels ? labels[p] : p,
+          ...(labels ? { probabilities: softmax(logits) } : {}),
+          ...(values.logits ? { logits } : {}),
+        });
+      });
+    });
+    out.emit({ type: 'result', command: 'predict', runs, tasks: tasks.metas.map((m) => m.task.name), examples: examples.length, sharedLayers });
+    out.emit({ type: 'done', command: 'predict', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    tasks.dispose();
   }
 }
 
@@ -424,12 +556,16 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 2, 'a run folder and a destination folder');
   const target = resolveTarget(args[0], values['runs-dir']);
   const dest = path.resolve(args[1]);
-  if (!fs.existsSync(path.join(target.adapterDir, 'adapter_config.json'))) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
+  if (!isAdapterFolder(target.adapterDir)) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
   if (fs.existsSync(dest) && fs.readdirSync(dest).length) throw new UserInputError(`${args[1]} exists and is not empty`);
   fs.mkdirSync(dest, { recursive: true });
-  for (const f of fs.readdirSync(target.adapterDir)) fs.copyFileSync(path.join(target.adapterDir, f), path.join(dest, f));
+  // A fusion's folder holds the fused adapters' folders.
+  fs.cpSync(target.adapterDir, dest, { recursive: true });
   out.emit({ type: 'result', command: 'export', from: target.adapterDir, to: dest });
-  if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: adapter_config.json, adapter.safetensors, head_config.json, model_head.safetensors)`);
+  const layout = isFusionFolder(dest)
+    ? 'adapter_fusion_config.json, model_adapter_fusion.safetensors, head_config.json, model_head.safetensors and a folder per fused adapter'
+    : 'adapter_config.json, adapter.safetensors, head_config.json, model_head.safetensors';
+  if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: ${layout})`);
   return 0;
 }
 

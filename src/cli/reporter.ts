@@ -36,6 +36,9 @@ export class Reporter {
       case 'prediction':
         this.line(JSON.stringify(msg));
         break;
+      case 'sweepPoint':
+        this.line(`[${msg.index + 1}/${msg.total}] ${msg.status}${msg.best ? ` (best dev ${msg.best.metric} ${formatNumber(msg.best.value)})` : ''}: ${msg.name}`);
+        break;
       default:
         break;
     }

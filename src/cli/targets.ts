@@ -4,6 +4,7 @@ import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
 import { listRuns, openRun, RunHandle } from '../engine/runs';
 import { UserInputError } from '../engine/errors';
+import { isAdapterFolder } from '../engine/model/fusionIo';
 
 /**
  * What a command's <config|run> argument names: a config file (its latest finished run), a run folder, or an
@@ -25,8 +26,8 @@ export function resolveTarget(arg: string, runsDirOverride?: string): Target {
       const run = openRun(abs);
       return { kind: 'run', run, config: run.record.config, adapterDir: run.adapterDir };
     }
-    if (fs.existsSync(path.join(abs, 'adapter_config.json'))) return { kind: 'adapter', adapterDir: abs };
-    throw new UserInputError(`${arg}: neither a run folder (run.json) nor an adapter folder (adapter_config.json)`);
+    if (isAdapterFolder(abs)) return { kind: 'adapter', adapterDir: abs };
+    throw new UserInputError(`${arg}: neither a run folder (run.json) nor an adapter folder (adapter_config.json, or adapter_fusion_config.json for a fusion)`);
   }
   const config = loadConfig(abs);
   const runsDir = runsDirOverride ? path.resolve(runsDirOverride) : config.runsDir;

@@ -49,10 +49,34 @@ export interface ResultMessage {
 export interface PredictionMessage {
   type: 'prediction';
   index: number;
+  /** Multi-task prediction (`predict --runs`): the task, and the run or adapter folder as given. */
+  task?: string;
+  run?: string;
   source?: { file: string; line: number };
   prediction: string | number;
   logits?: number[];
   probabilities?: number[];
+}
+
+/**
+ * A point of a sweep (`adapter-lab sweep`) changed state: every point once as `queued` when the sweep has
+ * created its run folders, then `running` and its end (`done`, `failed` or `cancelled`). The points' own
+ * training messages (start, progress, eval, done, with their `runDir`) come in between, as the child
+ * processes that train them print them.
+ */
+export interface SweepPointMessage {
+  type: 'sweepPoint';
+  sweepId: string;
+  /** The config's name (run.json's `sweep.group`). */
+  group: string;
+  index: number;
+  total: number;
+  name: string;
+  runDir: string;
+  assignment: Record<string, unknown>;
+  status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  exitCode?: number;
+  best?: { metric: string; value: number; epoch: number; step: number };
 }
 
 export interface ErrorMessage {
@@ -80,6 +104,7 @@ export type EngineMessage =
   | LogMessage
   | ResultMessage
   | PredictionMessage
+  | SweepPointMessage
   | ErrorMessage
   | DoneMessage;
 

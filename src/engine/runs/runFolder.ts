@@ -52,7 +52,7 @@ const TERMINAL: readonly RunStatus[] = ['done', 'failed', 'cancelled', 'interrup
 export interface CreateRunOptions {
   /** Display name (default: the config's name); also names the folder. For a sweep point: its name. */
   name?: string;
-  sweep?: { group: string; assignment: Record<string, unknown> };
+  sweep?: RunRecord['sweep'];
   /** Creation time (default: now). */
   now?: Date;
 }

@@ -42,7 +42,12 @@ export interface RunRecord {
   error?: { message: string; exitCode?: number; stderrTail?: string };
   /** The process that runs (ran) the training. */
   pid?: number;
-  sweep?: { group: string; assignment: Record<string, unknown> };
+  /**
+   * The sweep this run is a point of: `group` the config's name, `assignment` the swept fields' values
+   * (dotted path -> value); `id` tells launches of the same sweep apart, `index` of `size` is the point's place
+   * in the grid (written by `adapter-lab sweep` and by `train` on a config with sweep axes).
+   */
+  sweep?: { group: string; assignment: Record<string, unknown>; id?: string; index?: number; size?: number };
   /** Whether checkpoint/ holds a state the run can resume from. */
   resumable?: boolean;
   skippedRows?: number;
