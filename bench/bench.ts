@@ -22,6 +22,7 @@ import { trainStep } from '../src/engine/train/trainer';
 import { FrozenPrefixCache } from '../src/engine/train/frozenPrefix';
 import { predict } from '../src/engine/analysis/evaluate';
 import { layerAblation } from '../src/engine/analysis/ablation';
+import { predictMultiTask } from '../src/engine/analysis/multiTask';
 import { makeBatches, paddingStats } from '../src/engine/data/batching';
 import { Batch, EncodedExample } from '../src/engine/data/types';
 import { resolveConfig } from '../src/engine/config/load';
@@ -314,6 +315,39 @@ async function main(): Promise<void> {
   console.log(['', 'fast', 'naive', 'ratio'].map((h, i) => h.padEnd(w[i])).join(' '));
   for (const r of rows) console.log([r.what, r.fast, r.naive, r.ratio].map((c, i) => c.padEnd(w[i])).join(' '));
   console.log('\n' + JSON.stringify(json));
+  multiTaskSection(bert);
+}
+
+/**
+ * Multi-task inference (AdapterDrop's parallel setting, src/engine/analysis/multiTask.ts): three tasks' pfeiffer
+ * adapters, left out of the lowest two layers, on the same inputs in one pass that computes those two layers once,
+ * against three separate predictions. Prints the speed-up and one JSON object.
+ */
+function multiTaskSection(bert: BertConfig): void {
+  const encoder = encoderFromArrays(bert, initEncoderArrays(bert, new Rng(1)));
+  const cfg = config({ method: { type: 'pfeiffer', bottleneck: SHAPES.bottleneck, leaveOut: [0, 1], trainLayerNorm: false } });
+  const rng = new Rng(8);
+  const models = ['a', 'b', 'c'].map(
+    (task) => new AdapterModel(encoder, methodDefinition('pfeiffer').create(encoder, { adapterName: task, config: cfg.method, rng }), new TaskHead(task, 'classification', bert.hiddenSize, ['x', 'y'], rng)),
+  );
+  const examples = syntheticExamples(SHAPES.vocab, quick ? 128 : 256, SHAPES.tokens, 9);
+  const tokens = examples.reduce((n, e) => n + e.inputIds.length, 0);
+  const [sharedMs, separateMs] = timePair(
+    () => void predictMultiTask(models, examples, 128),
+    () => models.forEach((m) => void predict(m, examples, 128)),
+    quick ? 1 : 3,
+  );
+  const shared = predictMultiTask(models, examples, 128);
+  const same = JSON.stringify(shared.results.map((r) => r.outputs)) === JSON.stringify(models.map((m) => predict(m, examples, 128).outputs));
+  const sharedLayers = shared.groups[0].depth;
+  console.log(
+    `\nmulti-task inference, ${models.length} tasks sharing layers 0-${sharedLayers - 1} (their adapters in layers ${sharedLayers}-${bert.numLayers - 1}), ${examples.length} examples: ` +
+      `one shared pass ${sharedMs.toFixed(0)} ms, separate passes ${separateMs.toFixed(0)} ms, speed-up ${(separateMs / sharedMs).toFixed(2)}x` +
+      ` (${((models.length * tokens * 1000) / sharedMs).toFixed(0)} vs ${((models.length * tokens * 1000) / separateMs).toFixed(0)} task-tokens/s); predictions equal: ${same}`,
+  );
+  console.log(JSON.stringify({ multiTask: { tasks: models.length, sharedLayers, examples: examples.length, sharedMs, separateMs, speedup: separateMs / sharedMs, samePredictions: same } }));
+  for (const m of models) for (const v of [...m.method.params.values(), ...m.head.params.values()]) v.dispose();
+  encoder.dispose();
 }
 
 main().catch((err) => {
