@@ -64,7 +64,7 @@ export interface MethodConfig {
   sharedAlpha?: boolean;
   /** adapterbias: weight of the L0 (hard-concrete) penalty on L_alpha; 0 = off. */
   l0Lambda?: number;
-  /** fusion: run folders of the adapters to fuse. */
+  /** fusion: the run folders or adapter folders of the adapters to fuse (houlsby or pfeiffer, same base model). */
   adapters?: string[];
 }
 
