@@ -41,7 +41,7 @@ const sampleMemory = () => {
   peakRss = Math.max(peakRss, process.memoryUsage().rss);
   peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
 };
-const sampler = setInterval(sampleMemory, 50);
+let sampler: ReturnType<typeof setInterval> | undefined;
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -165,6 +165,8 @@ interface Row {
 
 async function main(): Promise<void> {
   const backend = await initBackend((process.env.ADAPTER_LAB_BACKEND as 'wasm') ?? 'auto');
+  // Sampled only once a backend is up: tf.memory() would otherwise start one of its own choosing.
+  sampler = setInterval(sampleMemory, 50);
   const bert: BertConfig = {
     vocabSize: SHAPES.vocab,
     hiddenSize: SHAPES.hidden,
