@@ -62,14 +62,17 @@ async function step(name: string, body: (wb: Workbench) => Promise<void>): Promi
     log(message);
     throw new Error(message);
   }
+  // Let a notification that just appeared finish sliding in before the picture.
+  await new Promise((r) => setTimeout(r, 700));
   const shot = await wb.screenshot(name);
   log(`${name}: passed in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshot ${rel(shot)}`);
 }
 
+/** The extension's output channel and the browser console's errors, beside the screenshots. */
 function saveOutputs(): void {
-  if (!server) return;
   try {
-    fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output.log'), server.extensionOutput());
+    if (server) fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output.log'), server.extensionOutput());
+    if (wb) fs.writeFileSync(path.join(ARTIFACTS, 'browser-console-errors.log'), wb.consoleErrors.join('\n') + '\n');
   } catch {
     // best effort
   }
@@ -103,7 +106,7 @@ describe.sequential('Adapter Lab in a real VS Code workbench (code-server + Chro
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     // The artifacts folder is not the project's: keep git from listing it.
     fs.writeFileSync(path.join(ROOT, 'test-results', '.gitignore'), '*\n');
-    for (const f of fs.readdirSync(ARTIFACTS)) if (f.endsWith('.png') || f === 'e2e.log' || f === 'adapter-lab-output.log') fs.rmSync(path.join(ARTIFACTS, f));
+    for (const f of fs.readdirSync(ARTIFACTS)) if (f.endsWith('.png') || (f.endsWith('.log') && f !== 'package.log')) fs.rmSync(path.join(ARTIFACTS, f));
     log(`screenshots and logs go to ${rel(ARTIFACTS)}/`);
     try {
       const { vsix } = checkInstalled();

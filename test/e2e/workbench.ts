@@ -85,7 +85,7 @@ function installRecorder(): void {
 }
 
 export class Workbench {
-  private shots = 0;
+  /** The workbench page's console errors (saved beside the screenshots). */
   readonly consoleErrors: string[] = [];
 
   private constructor(
@@ -157,7 +157,6 @@ export class Workbench {
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     const file = path.join(ARTIFACTS, `${name}.png`);
     await this.page.screenshot({ path: file, timeout: 30_000 });
-    this.shots++;
     return file;
   }
 
