@@ -5,7 +5,8 @@
  *     except the config the suite cancels, which gets a long budget so that it is surely still training;
  *   - dev/test sets cut to their first rows (evaluation and the layer ablation run over dev);
  *   - the model: builtin:tiny-bert (the examples' own) when the packaged extension carries it, else a tiny random
- *     BERT checkpoint written by test/helpers/tinyModel.ts (what the suite used before the built-in model existed).
+ *     BERT checkpoint written by test/helpers/tinyModel.ts (what the suite used before the built-in model existed);
+ *     ADAPTER_LAB_E2E_MODEL=<folder> uses that checkpoint instead.
  * Every *.adapter.json of the copy (subfolders too) gets the same model and budget. Everything else (task,
  * method, data format, the schema reference) is the examples' own.
  */
@@ -59,11 +60,16 @@ export function makeWorkspace(tmpRoot: string, builtinModel: boolean): E2eWorksp
 
   let model = 'builtin:tiny-bert';
   let modelNote = 'builtin:tiny-bert (the extension\'s own)';
-  if (!builtinModel) {
+  let fullSize = true;
+  if (process.env.ADAPTER_LAB_E2E_MODEL) {
+    // Another checkpoint (a Hugging Face layout folder), with the built-in model's budget.
+    model = path.resolve(process.env.ADAPTER_LAB_E2E_MODEL);
+    modelNote = `${model} (ADAPTER_LAB_E2E_MODEL)`;
+  } else if (!builtinModel) {
+    fullSize = false;
     model = writeTinyBert(path.join(tmpRoot, 'tiny-random-bert'), { layers: 4, hidden: 32, heads: 2, intermediate: 64, maxPositions: 64 });
     modelNote = `a tiny random BERT (${model}): the extension has no built-in model (models/tiny-bert/model.safetensors) yet`;
   }
-  const builtin = model.startsWith('builtin:');
 
   const configNames: Record<string, string> = {};
   const configs = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.adapter.json') && !f.startsWith(`data${path.sep}`));
@@ -75,7 +81,7 @@ export function makeWorkspace(tmpRoot: string, builtinModel: boolean): E2eWorksp
     Object.assign(cfg.training, {
       epochs: cancel ? 50 : 1,
       // Long enough that the tree shows the run training (its progress refreshes twice a second).
-      maxSteps: cancel ? 100_000 : builtin ? 24 : 60,
+      maxSteps: cancel ? 100_000 : fullSize ? 24 : 60,
       batchSize: 8,
       evalBatchSize: 32,
       maxSeqLength: 32,
