@@ -52,6 +52,8 @@ await esbuild.build({
     lossCurves: 'webview-ui/lossCurves/main.ts',
     ablation: 'webview-ui/ablation/main.ts',
     compare: 'webview-ui/compare/main.ts',
+    fusion: 'webview-ui/fusion/main.ts',
+    drop: 'webview-ui/drop/main.ts',
   },
   outdir: 'dist/webview',
   bundle: true,

@@ -12,10 +12,11 @@ import type { ViewKind } from '../protocol/webview';
 import { ConfigDiagnostics } from './configs/diagnostics';
 import { configFileName, METHODS, newExperimentText } from './configs/newExperiment';
 import { problemMessage } from './configs/validate';
-import { ablateJob, evalJob, exportJob, resumeJob, trainJob } from './runs/jobs';
+import { expandSweep } from '../engine/config/sweep';
+import { ablateJob, dropJob, evalJob, exportJob, resumeJob, sweepJob, trainJob } from './runs/jobs';
 import type { RunQueue } from './runs/queue';
 import type { RunsView } from './runs/runsView';
-import { formatMetric, type TreeNode } from './runs/treeModel';
+import { formatMetric, isTrainedAdapterFolder, type TreeNode } from './runs/treeModel';
 import { engineOptionsFor } from './settings';
 import type { Panels } from './webviews/panels';
 
@@ -34,6 +35,10 @@ export const COMMANDS = {
   resumeRun: 'adapterLab.resumeRun',
   refreshRuns: 'adapterLab.refreshRuns',
   showOutput: 'adapterLab.showOutput',
+  showFusionAttention: 'adapterLab.showFusionAttention',
+  runAdapterDrop: 'adapterLab.runAdapterDrop',
+  showAdapterDrop: 'adapterLab.showAdapterDrop',
+  runSweep: 'adapterLab.runSweep',
 } as const;
 
 type Arg = vscode.Uri | TreeNode | string | undefined;
@@ -72,6 +77,10 @@ export function registerCommands(d: Deps): vscode.Disposable[] {
     reg(COMMANDS.resumeRun, c.resume),
     reg(COMMANDS.refreshRuns, () => d.runsView.refresh({ rescanConfigs: true })),
     reg(COMMANDS.showOutput, () => d.output.show()),
+    reg(COMMANDS.showFusionAttention, c.showFusion),
+    reg(COMMANDS.runAdapterDrop, c.drop),
+    reg(COMMANDS.showAdapterDrop, c.showDrop),
+    reg(COMMANDS.runSweep, c.sweep),
   ];
 }
 
@@ -222,6 +231,52 @@ class Commands {
     this.d.queue.enqueue(ablateJob(run.dir, run.name, engineOptionsFor(vscode.Uri.file(run.dir))));
   }
 
+  async drop(arg?: Arg): Promise<void> {
+    if (!(await requireTrust('measure AdapterDrop'))) return;
+    const run = await this.run(arg, 'Run AdapterDrop', isFinished);
+    if (!run) return;
+    if (!isFinished(run)) {
+      void vscode.window.showWarningMessage(`${run.name} has no trained adapter yet (status: ${run.status}).`);
+      return;
+    }
+    this.d.queue.enqueue(dropJob(run.dir, run.name, engineOptionsFor(vscode.Uri.file(run.dir))));
+  }
+
+  /** Runs a config's sweep (its `sweep` axes) as one queue job: `adapter-lab sweep <config> --jobs N`. */
+  async sweep(arg?: Arg): Promise<void> {
+    if (!(await requireTrust('run a sweep'))) return;
+    const file = await this.configFile(arg);
+    if (!file) return;
+    const uri = vscode.Uri.file(file);
+    const open = vscode.workspace.textDocuments.find((doc) => doc.uri.fsPath === uri.fsPath);
+    if (open?.isDirty) await open.save();
+    let points: number;
+    let name: string;
+    try {
+      const cfg = loadConfig(file);
+      name = cfg.name;
+      points = cfg.sweep && Object.keys(cfg.sweep).length ? expandSweep(cfg).length : 0;
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        this.d.diagnostics.set(uri, fs.readFileSync(file, 'utf8'), err.problems);
+        const first = err.problems[0];
+        void vscode.window.showErrorMessage(`${path.basename(file)}${first.line ? `:${first.line}` : ''}: ${problemMessage(first)}. Fix the config to run its sweep.`);
+        return;
+      }
+      throw err;
+    }
+    if (!points) {
+      const pick = await vscode.window.showWarningMessage(
+        `${path.basename(file)} has no sweep axes: add "sweep": {"training.learningRate": [1e-4, 1e-3]} (any field, dotted) to run a grid.`,
+        'Train Once',
+      );
+      if (pick) await this.train(file);
+      return;
+    }
+    this.d.queue.enqueue(sweepJob(file, name, points, this.d.queue.concurrency, engineOptionsFor(uri)));
+    this.d.runsView.schedule(50);
+  }
+
   async exportAdapter(arg?: Arg): Promise<void> {
     if (!(await requireTrust('export'))) return;
     const run = await this.run(arg, 'Export Adapter', isFinished);
@@ -243,6 +298,12 @@ class Commands {
   // ---- managing runs -------------------------------------------------------------------------
 
   async cancel(arg?: Arg): Promise<void> {
+    if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.kind === 'sweep') {
+      const job = arg.children.map((c) => this.d.queue.jobForRun(c.run.dir)).find((j) => j !== undefined);
+      if (job) this.d.queue.cancel(job);
+      else void vscode.window.showInformationMessage(`${arg.label} is not running.`);
+      return;
+    }
     if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.kind === 'pending') {
       const job = this.d.queue.active.find((j) => j.id === arg.jobId);
       if (job) this.d.queue.cancel(job);
@@ -305,6 +366,7 @@ class Commands {
       this.d.runsView.runs.filter((r) => (configFile ? r.config.configFile === configFile : r.task === task)).map((r) => r.dir);
     for (const n of nodes) {
       if (n.kind === 'run') dirs.add(n.run.dir);
+      else if (n.kind === 'sweep') n.children.forEach((c) => dirs.add(c.run.dir));
       else if (n.kind === 'config') runsOf(n.configFile).forEach((d) => dirs.add(d));
       else if (n.kind === 'task') runsOf(null, n.label).forEach((d) => dirs.add(d));
     }
@@ -331,6 +393,18 @@ class Commands {
     const run = await this.run(arg, 'Show Ablation Heatmap', (r) => fs.existsSync(path.join(r.dir, 'ablation.json')));
     if (!run) return;
     this.d.panels.show('ablation', { runDirs: [run.dir] });
+  }
+
+  async showFusion(arg?: Arg): Promise<void> {
+    const run = await this.run(arg, 'Show Fusion Attention', (r) => fs.existsSync(path.join(r.dir, 'fusion-attention.json')));
+    if (!run) return;
+    this.d.panels.show('fusion', { runDirs: [run.dir] });
+  }
+
+  async showDrop(arg?: Arg): Promise<void> {
+    const run = await this.run(arg, 'Show AdapterDrop Trade-off', (r) => fs.existsSync(path.join(r.dir, 'drop.json')));
+    if (!run) return;
+    this.d.panels.show('drop', { runDirs: [run.dir] });
   }
 
   // ---- configs -------------------------------------------------------------------------------
@@ -377,7 +451,7 @@ class Commands {
 }
 
 function isFinished(r: RunSummary): boolean {
-  return r.status === 'done' && fs.existsSync(path.join(r.dir, 'adapter', 'adapter_config.json'));
+  return r.status === 'done' && isTrainedAdapterFolder(path.join(r.dir, 'adapter'));
 }
 
 function runPickItem(r: RunSummary): vscode.QuickPickItem & { run: RunSummary } {

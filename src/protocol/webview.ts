@@ -10,13 +10,15 @@
 /** Mirrors the engine's RunStatus (kept here so webviews need not import engine types). */
 export type RunStatusName = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
-export type ViewKind = 'lossCurves' | 'ablation' | 'compare';
+export type ViewKind = 'lossCurves' | 'ablation' | 'compare' | 'fusion' | 'drop';
 
 /** The webview panel types (WebviewPanel.viewType) and their titles. */
 export const VIEW_TYPES: Record<ViewKind, string> = {
   lossCurves: 'adapterLab.lossCurves',
   ablation: 'adapterLab.ablation',
   compare: 'adapterLab.compare',
+  fusion: 'adapterLab.fusion',
+  drop: 'adapterLab.drop',
 };
 
 /** What identifies a run in a view. */
@@ -63,8 +65,26 @@ export interface AblationData {
   examples: number;
 }
 
+/** A sweep point's place in its sweep (run.json `sweep`). */
+export interface SweepRef {
+  /** The config's name. */
+  group: string;
+  /** Dotted field -> value, e.g. {"training.learningRate": 0.001, "training.seed": 1}. */
+  assignment: Record<string, unknown>;
+  id?: string;
+  index?: number;
+  size?: number;
+}
+
 export interface CompareRow {
   run: RunRef;
+  /** The config's name (a sweep point's group). */
+  configName: string;
+  /** The seed the run trained with (training.seed). */
+  seed: number | null;
+  sweep: SweepRef | null;
+  /** Every dev metric of the best checkpoint's evaluation (e.g. accuracy, f1, mcc), for "best by metric". */
+  devMetrics: Record<string, number>;
   trainablePercent: number | null;
   trainableParams: number | null;
   baseParams: number | null;
@@ -79,10 +99,52 @@ export interface CompareData {
   rows: CompareRow[];
 }
 
+/** fusion-attention.json of an AdapterFusion run: where the fusion looks, per dev class. */
+export interface FusionAttentionData {
+  run: RunRef;
+  split: string;
+  /** Layer indices (rows of each matrix). */
+  layers: number[];
+  /** The fused adapters' names (columns). */
+  adapters: string[];
+  /** Dev classes (["all"] for regression). */
+  classes: string[];
+  /** matrix[class][layer][adapter]: mean attention over the real tokens of that class; null: no adapter there. */
+  matrix: (number | null)[][][];
+  /** overall[layer][adapter]: over every example. */
+  overall: (number | null)[][];
+  examples: number[];
+  tokens: number[];
+}
+
+export interface DropPoint {
+  /** Adapters of the lowest n layers dropped. */
+  n: number;
+  value: number;
+  tokensPerSecond: number;
+}
+
+/** drop.json (adapter-lab drop): the AdapterDrop trade-off of a run. */
+export interface DropData {
+  run: RunRef;
+  metric: string;
+  /** The metric with every adapter (n = 0). */
+  baseline: number;
+  points: DropPoint[];
+  numLayers: number;
+  adapterLayers: number[];
+  split: string;
+  examples: number;
+  backend: string | null;
+  time: string | null;
+}
+
 export type ViewData =
   | { view: 'lossCurves'; data: LossCurvesData }
   | { view: 'ablation'; data: AblationData | null; missing?: string }
-  | { view: 'compare'; data: CompareData };
+  | { view: 'compare'; data: CompareData }
+  | { view: 'fusion'; data: FusionAttentionData | null; missing?: string }
+  | { view: 'drop'; data: DropData | null; missing?: string };
 
 /** What a view shows: enough to rebuild it from disk after a reload. */
 export type ViewSubject = { runDirs: string[] };

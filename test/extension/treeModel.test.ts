@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/engine/config/load';
 import { createRun, listRuns } from '../../src/engine/runs';
-import { buildRunsTree, peekConfig, type ConfigNode, type ProblemsNode, type RunNode, type TaskNode } from '../../src/extension/runs/treeModel';
+import { buildRunsTree, peekConfig, type ConfigNode, type ProblemsNode, type RunNode, type SweepNode, type TaskNode } from '../../src/extension/runs/treeModel';
 import { tempDir, writeToyTask } from '../helpers/fixtures';
 
 /** A workspace with config files and a runs folder holding every kind of run folder the tree must survive. */
@@ -157,11 +157,14 @@ describe('the Runs tree', () => {
     expect((config.children[0] as RunNode).run.dir).toBe(run.dir);
   });
 
-  it('labels sweep points by their names', () => {
+  it('puts sweep points under a sweep node, labelled by their assignment', () => {
     const { runs, spam } = workspace();
     createRun(runs, spam, { name: 'spam-houlsby__lr=0.001', sweep: { group: 'spam-houlsby', assignment: { 'training.learningRate': 0.001 } } });
     const tree = buildRunsTree(listRuns(runs), []);
-    expect((tree[0] as TaskNode).children[0].children[0].label).toBe('spam-houlsby__lr=0.001');
+    const sweep = (tree[0] as TaskNode).children[0].children[0] as SweepNode;
+    expect(sweep.label).toBe('sweep spam-houlsby (1 run)');
+    expect(sweep.children[0].label).toBe('lr=0.001');
+    expect(sweep.children[0].tooltip).toContain('spam-houlsby__lr=0.001');
   });
 
   it('an empty or missing runs folder gives an empty tree, and a broken config still gets a row', () => {

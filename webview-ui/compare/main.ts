@@ -2,25 +2,32 @@
 /**
  * Compare runs: a table (task, method, trainable %, best dev metric, time) that sorts and filters, and the
  * trade-off chart of Houlsby et al. (2019, figure 3): best dev metric against trained parameters on a log
- * axis, one colour per method. The chart shows the rows the table shows.
+ * axis, one colour per method. The chart shows the rows the table shows. A chosen dev metric marks the best
+ * run per task (★; "Best run per task" shows only those, as Houlsby et al. picked the best on dev), and runs
+ * that differ only by seed get their mean and spread in a table below.
  */
 import { Chart, Legend, LinearScale, LogarithmicScale, PointElement, ScatterController, Tooltip, type ChartDataset } from 'chart.js';
 import type { CompareData, CompareRow, HostToWebview, ViewSubject } from '../../src/protocol/webview';
 import { clear, formatCount, formatDuration, formatMetric, formatPercent, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, post, savedState, saveState } from '../shared/host';
+import { availableMetrics, bestPerTask, metricOf, seedGroups } from '../shared/runStats';
 import { readTheme, seriesColor } from '../shared/theme';
 import { htmlTooltip } from '../shared/tooltip';
 
 Chart.register(ScatterController, PointElement, LinearScale, LogarithmicScale, Tooltip, Legend);
 
-type SortKey = 'name' | 'task' | 'method' | 'trainablePercent' | 'trainableParams' | 'best' | 'durationMs' | 'status' | 'createdAt';
+type SortKey = 'name' | 'task' | 'method' | 'trainablePercent' | 'trainableParams' | 'best' | 'chosen' | 'durationMs' | 'status' | 'createdAt';
 
 interface Ui {
   sort: SortKey;
   descending: boolean;
   filter: string;
   task: string; // '' = every task
+  /** The dev metric that picks the best run per task ('' = the most common one). */
+  metric: string;
+  /** Show only the best run of each task. */
+  bestOnly: boolean;
 }
 
 interface Point {
@@ -36,12 +43,13 @@ const COLUMNS: { key: SortKey; label: string; numeric?: boolean }[] = [
   { key: 'trainablePercent', label: 'Trainable %', numeric: true },
   { key: 'trainableParams', label: 'Trained params', numeric: true },
   { key: 'best', label: 'Best dev metric', numeric: true },
+  { key: 'chosen', label: 'Chosen metric', numeric: true },
   { key: 'durationMs', label: 'Time', numeric: true },
   { key: 'status', label: 'Status' },
 ];
 
 const saved = savedState<Ui>('compare');
-let ui: Ui = { sort: 'best', descending: true, filter: '', task: '', ...saved?.ui };
+let ui: Ui = { sort: 'best', descending: true, filter: '', task: '', metric: '', bestOnly: false, ...saved?.ui };
 let subject: ViewSubject = saved?.subject ?? { runDirs: [] };
 let rows: CompareRow[] = [];
 let chart: Chart<'scatter', Point[]> | undefined;
@@ -61,14 +69,32 @@ function value(r: CompareRow, key: SortKey): string | number | null {
       return r.run[key];
     case 'createdAt':
       return r.createdAt;
+    case 'chosen':
+      return metricOf(r, chosenMetric());
     default:
       return r[key];
   }
 }
 
-function visibleRows(): CompareRow[] {
+function chosenMetric(): string {
+  const metrics = availableMetrics(rows);
+  return ui.metric && metrics.includes(ui.metric) ? ui.metric : (metrics[0] ?? '');
+}
+
+/** The rows the filters keep, before "best run per task". */
+function filteredRows(): CompareRow[] {
   const q = ui.filter.trim().toLowerCase();
-  const out = rows.filter((r) => (!ui.task || r.run.task === ui.task) && (!q || [r.run.name, r.run.task, r.run.method, r.run.status, r.metric ?? ''].some((s) => s.toLowerCase().includes(q))));
+  return rows.filter((r) => (!ui.task || r.run.task === ui.task) && (!q || [r.run.name, r.run.task, r.run.method, r.run.status, r.metric ?? ''].some((s) => s.toLowerCase().includes(q))));
+}
+
+/** Run folders of the best run of each task (among the filtered rows) by the chosen metric. */
+function bestDirs(): Set<string> {
+  return new Set([...bestPerTask(filteredRows(), chosenMetric()).values()].map((r) => r.run.runDir));
+}
+
+function visibleRows(): CompareRow[] {
+  const best = bestDirs();
+  const out = filteredRows().filter((r) => !ui.bestOnly || best.has(r.run.runDir));
   const dir = ui.descending ? -1 : 1;
   return out.sort((a, b) => {
     const va = value(a, ui.sort);
@@ -171,21 +197,62 @@ function table(visible: CompareRow[]): HTMLElement {
       ),
     ),
   );
+  const best = bestDirs();
+  const metric = chosenMetric();
   const body = visible.map((r) =>
     h(
       'tr',
-      { 'data-testid': 'compare-row', 'data-run-dir': r.run.runDir, tabindex: 0, title: 'Double-click: loss curves', ondblclick: () => post({ type: 'openRun', runDir: r.run.runDir, show: 'lossCurves' }) },
-      h('td', { 'data-col': 'name' }, r.run.name),
+      {
+        'data-testid': 'compare-row',
+        'data-run-dir': r.run.runDir,
+        'data-best': best.has(r.run.runDir) ? 'true' : undefined,
+        className: best.has(r.run.runDir) ? 'best' : '',
+        tabindex: 0,
+        title: 'Double-click: loss curves',
+        ondblclick: () => post({ type: 'openRun', runDir: r.run.runDir, show: 'lossCurves' }),
+      },
+      h('td', { 'data-col': 'name' }, best.has(r.run.runDir) ? h('span', { className: 'best-mark', title: `best ${metric} of ${r.run.task}`, 'aria-label': `best ${metric} of ${r.run.task}` }, '★ ') : null, r.run.name),
       h('td', { 'data-col': 'task' }, r.run.task),
       h('td', { 'data-col': 'method' }, r.run.method),
       h('td', { 'data-col': 'trainablePercent', className: 'num' }, formatPercent(r.trainablePercent)),
       h('td', { 'data-col': 'trainableParams', className: 'num' }, formatCount(r.trainableParams)),
       h('td', { 'data-col': 'best', className: 'num' }, r.best !== null ? `${r.metric} ${formatMetric(r.best)}` : '—'),
+      h('td', { 'data-col': 'chosen', className: 'num' }, formatMetric(metricOf(r, metric))),
       h('td', { 'data-col': 'durationMs', className: 'num' }, formatDuration(r.durationMs)),
       h('td', { 'data-col': 'status' }, h('span', { className: `status status-${r.run.status}` }, r.run.status)),
     ),
   );
   return h('table', { className: 'compare', 'data-testid': 'compare-table', 'aria-label': 'Runs' }, h('thead', {}, head), h('tbody', {}, ...body));
+}
+
+/** Mean and spread over seeds of the filtered runs that differ only by seed. */
+function seedTable(): HTMLElement | null {
+  const metric = chosenMetric();
+  const groups = seedGroups(filteredRows(), metric);
+  if (!groups.length) return null;
+  const head = h(
+    'tr',
+    {},
+    ...['Runs differing only by seed', 'Task', 'Seeds', `Mean dev ${metric}`, 'Std (n−1)', 'Min – max'].map((t, i) => h('th', { scope: 'col', className: i >= 3 ? 'num' : '' }, t)),
+  );
+  const body = groups.map((g) =>
+    h(
+      'tr',
+      { 'data-testid': 'seed-row', 'data-n': g.n },
+      h('td', { 'data-col': 'group' }, g.label),
+      h('td', { 'data-col': 'task' }, g.task),
+      h('td', { 'data-col': 'seeds' }, `${g.n}: ${g.seeds.map((s) => (s === null ? '?' : String(s))).join(', ')}`),
+      h('td', { 'data-col': 'mean', className: 'num' }, formatMetric(g.mean)),
+      h('td', { 'data-col': 'std', className: 'num' }, `± ${formatMetric(g.std)}`),
+      h('td', { 'data-col': 'range', className: 'num' }, `${formatMetric(g.min)} – ${formatMetric(g.max)}`),
+    ),
+  );
+  return h(
+    'section',
+    { className: 'seeds' },
+    h('h2', {}, `Mean and spread over seeds (dev ${metric})`),
+    h('table', { className: 'compare', 'data-testid': 'seed-table', 'aria-label': `Mean and spread of dev ${metric} over seeds` }, h('thead', {}, head), h('tbody', {}, ...body)),
+  );
 }
 
 function csv(visible: CompareRow[]): void {
@@ -230,6 +297,35 @@ function render(): void {
     h('option', { value: '' }, 'All tasks'),
     ...tasks.map((t) => h('option', { value: t, selected: t === ui.task }, t)),
   );
+  const metric = chosenMetric();
+  const metricSelect = h(
+    'select',
+    {
+      'aria-label': 'Dev metric that picks the best run',
+      'data-testid': 'metric-select',
+      onchange: (e: Event) => {
+        ui.metric = (e.target as HTMLSelectElement).value;
+        persist();
+        render();
+      },
+    },
+    ...availableMetrics(rows).map((m) => h('option', { value: m, selected: m === metric }, `dev ${m}`)),
+  );
+  const bestOnly = h(
+    'label',
+    { className: 'check' },
+    h('input', {
+      type: 'checkbox',
+      checked: ui.bestOnly,
+      'data-testid': 'best-only',
+      onchange: (e: Event) => {
+        ui.bestOnly = (e.target as HTMLInputElement).checked;
+        persist();
+        render();
+      },
+    }),
+    'Best run per task',
+  );
   app.append(
     h(
       'header',
@@ -240,6 +336,8 @@ function render(): void {
         { className: 'toolbar', role: 'toolbar', 'aria-label': 'Filters' },
         filter,
         taskSelect,
+        h('label', {}, 'Best by', metricSelect),
+        bestOnly,
         h('span', { className: 'spacer' }),
         h('button', { type: 'button', 'data-testid': 'export-png', onclick: () => chart && exportPng(chart, theme.background, 'tradeoff.png') }, 'Export PNG'),
         h('button', { type: 'button', 'data-testid': 'export-csv', onclick: () => csv(visible) }, 'Export CSV'),
@@ -255,6 +353,8 @@ function render(): void {
   box.append(canvas);
   if (tasks.length > 1 && !ui.task) app.append(h('p', { className: 'hint' }, 'Runs of several tasks are shown: pick a task to compare their metrics on one scale.'));
   app.append(box, table(visible));
+  const seeds = seedTable();
+  if (seeds) app.append(seeds);
   buildChart(canvas, box, visible);
   if (filterFocused) {
     filter.focus();

@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 
-export type JobKind = 'train' | 'resume' | 'eval' | 'ablate' | 'export';
+export type JobKind = 'train' | 'resume' | 'eval' | 'ablate' | 'export' | 'drop' | 'sweep';
 
 export type Backend = 'auto' | 'node' | 'wasm' | 'cpu';
 
@@ -19,6 +19,11 @@ export interface JobSpec {
   runDir?: string;
   /** The config a train job trains (groups its pending row under the config in the tree). */
   configFile?: string;
+  /**
+   * How many of the queue's slots (adapterLab.maxConcurrentRuns) the job takes (default 1): a sweep trains
+   * `--jobs N` points at once in N child processes, so it takes N slots.
+   */
+  slots?: number;
 }
 
 export interface EngineOptions {
@@ -55,4 +60,26 @@ export function ablateJob(runDir: string, name: string, o: EngineOptions): JobSp
 
 export function exportJob(runDir: string, name: string, dest: string, o: EngineOptions): JobSpec {
   return { kind: 'export', label: `Export adapter of ${name}`, args: ['export', runDir, dest, ...common(o)], cwd: runDir, runDir };
+}
+
+export function dropJob(runDir: string, name: string, o: EngineOptions): JobSpec {
+  return { kind: 'drop', label: `AdapterDrop trade-off of ${name}`, args: ['drop', runDir, ...common(o)], cwd: runDir, runDir };
+}
+
+/**
+ * A sweep: one CLI process (`adapter-lab sweep <config> --jobs N`) that creates every point's run folder up front
+ * and trains N points at a time, each in its own child process. N is the queue's concurrency
+ * (adapterLab.maxConcurrentRuns), at most the number of points; the job takes N of the queue's slots, so the
+ * sweep and other jobs together never run more engine processes than the setting allows.
+ */
+export function sweepJob(configFile: string, name: string, points: number, concurrency: number, o: EngineOptions): JobSpec {
+  const jobs = Math.max(1, Math.min(Math.floor(concurrency), points));
+  return {
+    kind: 'sweep',
+    label: `Sweep ${name} (${points} run${points === 1 ? '' : 's'}, ${jobs} at a time)`,
+    args: ['sweep', configFile, '--jobs', String(jobs), '--runs-dir', o.runsDir, ...common(o)],
+    cwd: path.dirname(configFile),
+    configFile,
+    slots: jobs,
+  };
 }

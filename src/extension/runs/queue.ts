@@ -157,14 +157,19 @@ export class RunQueue {
     await Promise.all(active.map((j) => this.whenEnded(j)));
   }
 
+  /**
+   * Starts queued jobs in order while slots are free. A job takes spec.slots slots (a sweep: its --jobs); one
+   * that needs more than are free waits, and the jobs behind it wait too (first in, first out), unless nothing
+   * runs (a job wider than the whole queue still starts, alone).
+   */
   private pump(): void {
     if (this.disposed) return;
-    let running = this.all.filter((j) => j.state === 'running').length;
+    let used = this.all.filter((j) => j.state === 'running').reduce((n, j) => n + slotsOf(j), 0);
     for (const job of this.all) {
-      if (running >= this.maxConcurrent) break;
       if (job.state !== 'queued') continue;
+      if (used > 0 && used + slotsOf(job) > this.maxConcurrent) break;
       this.start(job);
-      running++;
+      used += slotsOf(job);
     }
   }
 
@@ -181,6 +186,7 @@ export class RunQueue {
         onMessage: (msg) => {
           switch (msg.type) {
             case 'start':
+            case 'sweepPoint':
               if (msg.runDir && !job.runDirs.includes(msg.runDir)) job.runDirs.push(msg.runDir);
               break;
             case 'progress':
@@ -200,7 +206,7 @@ export class RunQueue {
               break;
           }
           for (const l of this.listeners) l.onMessage?.(job, msg);
-          if (msg.type === 'start' || msg.type === 'progress' || msg.type === 'eval') this.emit(job, 'progress');
+          if (msg.type === 'start' || msg.type === 'progress' || msg.type === 'eval' || msg.type === 'sweepPoint') this.emit(job, 'progress');
         },
         onText: (line, stream) => {
           for (const l of this.listeners) l.onText?.(job, line, stream);
@@ -249,6 +255,10 @@ export class RunQueue {
       }
     }
   }
+}
+
+function slotsOf(job: Job): number {
+  return Math.max(1, Math.floor(job.spec.slots ?? 1));
 }
 
 function deadRunError(error: JobError | undefined, exit: EngineExit): { message: string; exitCode?: number; stderrTail?: string } {

@@ -87,6 +87,15 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
         item.accessibilityInformation = { label: `config ${node.label}, ${node.description}` };
         return withId(item, node);
       }
+      case 'sweep': {
+        const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Expanded);
+        item.description = node.description;
+        item.tooltip = node.tooltip;
+        item.iconPath = new vscode.ThemeIcon(node.icon.codicon === 'pass' ? 'symbol-array' : node.icon.codicon, node.icon.color ? new vscode.ThemeColor(node.icon.color) : undefined);
+        item.contextValue = node.contextValue;
+        item.accessibilityInformation = { label: `${node.label}, ${node.description}` };
+        return withId(item, node);
+      }
       case 'run': {
         const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.None);
         item.description = node.description;
@@ -201,6 +210,7 @@ export function jobOverlays(queue: RunQueue): JobOverlay[] {
     configFile: j.spec.configFile,
     runDirs: j.runDirs,
     fraction: j.progress && j.progress.totalSteps > 0 ? j.progress.step / j.progress.totalSteps : undefined,
+    sweep: j.spec.kind === 'sweep',
   }));
 }
 

@@ -1,5 +1,5 @@
 /**
- * The Runs tree as plain data: task > config > run, built from the run folders on disk (listRuns) and the
+ * The Runs tree as plain data: task > config > (sweep >) run, built from the run folders on disk (listRuns) and the
  * workspace's config files, with what the queue is doing laid over it. No vscode import: the tree provider
  * only turns these nodes into TreeItems.
  */
@@ -26,6 +26,11 @@ export interface JobOverlay {
   runDirs: string[];
   /** 0..1 when known. */
   fraction?: number;
+  /**
+   * A sweep job runs many points in one CLI process: its points' run.json say which are queued, running or
+   * done, so the job's state and progress are not laid over them.
+   */
+  sweep?: boolean;
 }
 
 export interface RunsListing {
@@ -40,7 +45,7 @@ export interface StatusIcon {
   color?: string;
 }
 
-export type TreeNode = TaskNode | ConfigNode | RunNode | PendingNode | ProblemsNode | ProblemNode;
+export type TreeNode = TaskNode | ConfigNode | SweepNode | RunNode | PendingNode | ProblemsNode | ProblemNode;
 
 export interface TaskNode {
   kind: 'task';
@@ -59,7 +64,22 @@ export interface ConfigNode {
   /** The config file, when known and present on disk. */
   configFile: string | null;
   contextValue: string;
-  children: (RunNode | PendingNode)[];
+  children: (SweepNode | RunNode | PendingNode)[];
+}
+
+/** The runs of one launch of a sweep (run.json `sweep.id`), e.g. "sweep spam-houlsby-64 (4 runs)". */
+export interface SweepNode {
+  kind: 'sweep';
+  id: string;
+  label: string;
+  description: string;
+  tooltip: string;
+  icon: StatusIcon;
+  /** `adapterLab.sweep`, plus `active` while a job works on it. */
+  contextValue: string;
+  group: string;
+  sweepId: string;
+  children: RunNode[];
 }
 
 export interface RunNode {
@@ -152,20 +172,42 @@ function formatTime(iso: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
 }
 
+/**
+ * Whether a folder holds a trained adapter of either kind: a single adapter (adapter_config.json) or an
+ * AdapterFusion (adapter_fusion_config.json). The same test as the engine's isAdapterFolder()
+ * (src/engine/model/fusionIo.ts, which test/extension/treeModel.test.ts checks it against); repeated here because
+ * that module imports TensorFlow.js, which the extension host never loads.
+ */
+export function isTrainedAdapterFolder(dir: string): boolean {
+  return fs.existsSync(path.join(dir, 'adapter_config.json')) || fs.existsSync(path.join(dir, 'adapter_fusion_config.json'));
+}
+
 /** The flags a run's context menu depends on, e.g. `adapterLab.run status:done adapter ablation`. */
 export function runContextValue(run: RunSummary, active: boolean): string {
   const flags = ['adapterLab.run', `status:${run.status}`];
   if (active) flags.push('active');
-  if (fs.existsSync(path.join(run.dir, ADAPTER_DIR, 'adapter_config.json'))) flags.push('adapter');
+  if (isTrainedAdapterFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('adapter');
   if (fs.existsSync(path.join(run.dir, 'ablation.json'))) flags.push('ablation');
+  if (fs.existsSync(path.join(run.dir, 'fusion-attention.json'))) flags.push('fusion');
+  if (fs.existsSync(path.join(run.dir, 'drop.json'))) flags.push('drop');
+  if (run.sweep) flags.push('sweep');
   if ((run.status === 'interrupted' || run.status === 'cancelled' || run.status === 'failed') && hasCheckpoint(run.dir)) flags.push('resumable');
   return flags.join(' ');
 }
 
+/** A sweep point's label inside its sweep node: its assignment (`lr=0.001,seed=1`), without the group's name. */
+function sweepPointLabel(run: RunSummary): string {
+  const prefix = `${run.sweep!.group}__`;
+  return run.name.startsWith(prefix) && run.name.length > prefix.length ? run.name.slice(prefix.length) : run.name;
+}
+
 function runNode(run: RunSummary, configName: string, overlay: JobOverlay | undefined): RunNode {
-  const label = run.name !== configName ? run.name : formatTime(run.createdAt);
+  const label = run.sweep ? sweepPointLabel(run) : run.name !== configName ? run.name : formatTime(run.createdAt);
+  const pointOfSweepJob = overlay?.sweep === true;
   const parts: string[] = [];
-  if (overlay?.state === 'running' && overlay.fraction !== undefined) parts.push(`${Math.round(overlay.fraction * 100)}%`);
+  if (pointOfSweepJob) {
+    if (run.status !== 'done') parts.push(run.status);
+  } else if (overlay?.state === 'running' && overlay.fraction !== undefined) parts.push(`${Math.round(overlay.fraction * 100)}%`);
   else if (overlay?.state === 'queued') parts.push('queued');
   else if (run.status !== 'done') parts.push(run.status);
   if (run.best) parts.push(`${run.best.metric} ${formatMetric(run.best.value)}`);
@@ -182,7 +224,8 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
   if (run.error) lines.push(`error: ${run.error.message}${run.error.exitCode !== undefined ? ` (exit code ${run.error.exitCode})` : ''}`);
   if (run.error?.stderrTail) lines.push(run.error.stderrTail);
   lines.push(run.dir);
-  const status: RunStatus = overlay?.state === 'running' ? 'running' : run.status;
+  if (run.sweep) lines.splice(1, 0, `sweep ${run.sweep.group}: ${Object.entries(run.sweep.assignment).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}${run.sweep.index !== undefined && run.sweep.size ? ` (point ${run.sweep.index + 1} of ${run.sweep.size})` : ''}`);
+  const status: RunStatus = overlay?.state === 'running' && !pointOfSweepJob ? 'running' : run.status;
   return {
     kind: 'run',
     id: `run:${run.dir}`,
@@ -218,7 +261,8 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
     g.runs.push(r);
   }
   for (const j of jobs) {
-    if (j.runDirs.length || !j.configFile) continue; // started jobs show on their runs
+    if (j.sweep && j.state === 'running' && j.runDirs.length) continue; // a started sweep shows on its points
+    if ((j.runDirs.length && !j.sweep) || !j.configFile) continue; // started jobs show on their runs
     const g = groups.get(j.configFile);
     if (g) g.pending.push(j);
   }
@@ -226,7 +270,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
   const tasks = new Map<string, ConfigNode[]>();
   for (const [k, g] of groups) {
     const runs = [...g.runs].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
-    const children: (RunNode | PendingNode)[] = [
+    const children: (SweepNode | RunNode | PendingNode)[] = [
       ...g.pending.map(
         (j): PendingNode => ({
           kind: 'pending',
@@ -238,7 +282,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
           jobId: j.jobId,
         }),
       ),
-      ...runs.map((r) => runNode(r, g.name, overlayByRun.get(r.dir))),
+      ...groupSweeps(runs.map((r) => runNode(r, g.name, overlayByRun.get(r.dir))), overlayByRun),
     ];
     const done = runs.filter((r) => r.status === 'done').length;
     const node: ConfigNode = {
@@ -275,7 +319,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
   }
   for (const task of [...tasks.keys()].sort((a, b) => a.localeCompare(b))) {
     const children = tasks.get(task)!.sort((a, b) => a.label.localeCompare(b.label));
-    const runCount = children.reduce((n, c) => n + c.children.filter((x) => x.kind === 'run').length, 0);
+    const runCount = children.reduce((n, c) => n + c.children.reduce((m, x) => m + (x.kind === 'run' ? 1 : x.kind === 'sweep' ? x.children.length : 0), 0), 0);
     nodes.push({
       kind: 'task',
       id: `task:${task}`,
@@ -285,4 +329,51 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
     });
   }
   return nodes;
+}
+
+/**
+ * Puts the runs of each sweep launch (run.json `sweep.id`, else its group) under one sweep node, at the place of
+ * its newest point; other runs stay as they are. Points in grid order.
+ */
+export function groupSweeps(nodes: RunNode[], overlayByRun: Map<string, JobOverlay> = new Map()): (SweepNode | RunNode)[] {
+  const out: (SweepNode | RunNode)[] = [];
+  const sweeps = new Map<string, SweepNode>();
+  for (const n of nodes) {
+    const sw = n.run.sweep;
+    if (!sw) {
+      out.push(n);
+      continue;
+    }
+    const sweepId = sw.id ?? `group:${sw.group}`;
+    let node = sweeps.get(sweepId);
+    if (!node) {
+      node = { kind: 'sweep', id: `sweep:${n.run.config.configFile ?? sw.group}:${sweepId}`, label: '', description: '', tooltip: '', icon: STATUS_ICONS.done, contextValue: 'adapterLab.sweep', group: sw.group, sweepId, children: [] };
+      sweeps.set(sweepId, node);
+      out.push(node);
+    }
+    node.children.push(n);
+  }
+  for (const node of sweeps.values()) {
+    const runs = node.children.map((c) => c.run);
+    node.children.sort((a, b) => (a.run.sweep?.index ?? 0) - (b.run.sweep?.index ?? 0) || a.label.localeCompare(b.label));
+    const size = Math.max(runs.length, ...runs.map((r) => r.sweep?.size ?? 0));
+    node.label = `sweep ${node.group} (${size} run${size === 1 ? '' : 's'})`;
+    const count = (s: RunStatus) => runs.filter((r) => r.status === s).length;
+    const parts: string[] = [];
+    if (count('done') !== runs.length) parts.push(`${count('done')} done`);
+    for (const s of ['running', 'queued', 'failed', 'cancelled', 'interrupted'] as RunStatus[]) if (count(s)) parts.push(`${count(s)} ${s}`);
+    const scored = runs.filter((r) => r.best);
+    if (scored.length) {
+      const metric = scored[0].best!.metric;
+      const lowerBetter = metric === 'loss' || metric === 'mse';
+      const best = scored.filter((r) => r.best!.metric === metric).reduce((a, b) => ((lowerBetter ? b.best!.value < a.best!.value : b.best!.value > a.best!.value) ? b : a));
+      parts.push(`best ${metric} ${formatMetric(best.best!.value)} (${sweepPointLabel(best)})`);
+    }
+    node.description = parts.join(' · ');
+    const axes = [...new Set(runs.flatMap((r) => Object.keys(r.sweep?.assignment ?? {})))];
+    node.tooltip = [`sweep of ${node.group}: ${runs.length} of ${size} points`, `axes: ${axes.join(', ')}`, `launch ${node.sweepId}`].join('\n');
+    node.icon = count('failed') ? STATUS_ICONS.failed : count('running') ? STATUS_ICONS.running : count('queued') ? STATUS_ICONS.queued : count('done') === runs.length ? STATUS_ICONS.done : STATUS_ICONS.cancelled;
+    if (runs.some((r) => overlayByRun.has(r.dir))) node.contextValue += ' active';
+  }
+  return out;
 }

@@ -9,9 +9,17 @@ import * as vscode from 'vscode';
 import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
 import type { RunsView } from '../runs/runsView';
 import { renderWebviewHtml } from './html';
-import { exportBytes, loadAblation, loadCompare, MetricsFollower } from './viewData';
+import { exportBytes, loadAblation, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
 
-const TITLES: Record<ViewKind, string> = { lossCurves: 'Loss Curves', ablation: 'Ablation Heatmap', compare: 'Compare Runs' };
+const TITLES: Record<ViewKind, string> = {
+  lossCurves: 'Loss Curves',
+  ablation: 'Ablation Heatmap',
+  compare: 'Compare Runs',
+  fusion: 'Fusion Attention',
+  drop: 'AdapterDrop Trade-off',
+};
+/** Views of one run: one panel per run. */
+const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop'];
 const LIVE_POLL_MS = 1000;
 
 class ViewPanel implements vscode.Disposable {
@@ -115,6 +123,18 @@ class ViewPanel implements vscode.Disposable {
       }
       case 'compare':
         return { view: 'compare', data: loadCompare(this.host.runsView.runs, this.subject.runDirs) };
+      case 'fusion': {
+        const dir = this.subject.runDirs[0];
+        const { data, missing } = dir ? loadFusionAttention(dir) : { data: null, missing: 'no run given' };
+        if (data) this.panel.title = `Fusion: ${data.run.name}`;
+        return { view: 'fusion', data, missing };
+      }
+      case 'drop': {
+        const dir = this.subject.runDirs[0];
+        const { data, missing } = dir ? loadDrop(dir) : { data: null, missing: 'no run given' };
+        if (data) this.panel.title = `AdapterDrop: ${data.run.name}`;
+        return { view: 'drop', data, missing };
+      }
     }
   }
 
@@ -192,7 +212,7 @@ export class Panels implements vscode.Disposable {
   }
 
   private key(kind: ViewKind, subject: ViewSubject): string {
-    return kind === 'ablation' ? `${kind}:${subject.runDirs[0] ?? ''}` : kind;
+    return PER_RUN.includes(kind) ? `${kind}:${subject.runDirs[0] ?? ''}` : kind;
   }
 
   private adopt(kind: ViewKind, panel: vscode.WebviewPanel, subject: ViewSubject): ViewPanel {

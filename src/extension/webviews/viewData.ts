@@ -12,7 +12,9 @@ import type {
   CompareData,
   CompareRow,
   CurvePoint,
+  DropData,
   ExportRequest,
+  FusionAttentionData,
   LossCurvesData,
   RunCurves,
   RunRef,
@@ -126,9 +128,30 @@ export function loadAblation(runDir: string): { data: AblationData | null; missi
   };
 }
 
+/** Every numeric metric of the dev evaluation of the best checkpoint (else the last dev evaluation). */
+export function bestDevMetrics(run: Pick<RunSummary, 'dir' | 'best'>): Record<string, number> {
+  let entries: MetricEntry[];
+  try {
+    entries = readMetricsFrom(run.dir, 0).entries;
+  } catch {
+    return {};
+  }
+  const evals = entries.filter((e) => e.type === 'eval' && (e.split ?? 'dev') === 'dev');
+  const chosen = (run.best ? evals.filter((e) => Number(e.step) === run.best!.step).pop() : undefined) ?? evals[evals.length - 1];
+  const out: Record<string, number> = {};
+  if (chosen) for (const [k, v] of Object.entries(chosen)) if (typeof v === 'number' && Number.isFinite(v) && !['step', 'epoch', 'examples', 'elapsedMs', 'time'].includes(k)) out[k] = v;
+  if (run.best && out[run.best.metric] === undefined) out[run.best.metric] = run.best.value;
+  return out;
+}
+
 export function compareRow(run: RunSummary): CompareRow {
+  const seed = run.config.training?.seed;
   return {
     run: runRef(run, run.dir),
+    configName: run.sweep?.group ?? run.config.name,
+    seed: typeof seed === 'number' ? seed : null,
+    sweep: run.sweep ? { ...run.sweep } : null,
+    devMetrics: bestDevMetrics(run),
     trainablePercent: run.params?.trainablePercent ?? null,
     trainableParams: run.params?.trainable ?? null,
     baseParams: run.params?.base ?? null,
@@ -143,6 +166,81 @@ export function compareRow(run: RunSummary): CompareRow {
 export function loadCompare(runs: RunSummary[], runDirs?: string[]): CompareData {
   const wanted = runDirs && runDirs.length ? new Set(runDirs) : null;
   return { rows: runs.filter((r) => !wanted || wanted.has(r.dir)).map(compareRow) };
+}
+
+function readRunJson<T>(runDir: string, file: string, missingHint: (name: string) => string): { record: RunRecord; raw: T } | { missing: string } {
+  let record: RunRecord;
+  try {
+    record = openRun(runDir).record;
+  } catch (err) {
+    return { missing: (err as Error).message };
+  }
+  const abs = path.join(runDir, file);
+  try {
+    return { record, raw: JSON.parse(fs.readFileSync(abs, 'utf8')) as T };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return { missing: code === 'ENOENT' ? missingHint(record.name) : `${abs} is unreadable: ${(err as Error).message}` };
+  }
+}
+
+const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/** The fusion attention of an AdapterFusion run (fusion-attention.json), or why there is none. */
+export function loadFusionAttention(runDir: string): { data: FusionAttentionData | null; missing?: string } {
+  const r = readRunJson<Partial<FusionAttentionData>>(runDir, 'fusion-attention.json', (name) => `${name} has no fusion attention: it is written by the training of an AdapterFusion run ("method": {"type": "fusion"}).`);
+  if ('missing' in r) return { data: null, missing: r.missing };
+  const { record, raw } = r;
+  const file = path.join(runDir, 'fusion-attention.json');
+  const layers = raw.layers;
+  const adapters = raw.adapters;
+  const classes = raw.classes;
+  const shaped = (m: unknown): m is unknown[][] =>
+    Array.isArray(m) && m.length === layers!.length && m.every((row) => Array.isArray(row) && row.length === adapters!.length);
+  if (!Array.isArray(layers) || !Array.isArray(adapters) || !Array.isArray(classes) || !Array.isArray(raw.matrix) || raw.matrix.length !== classes.length || !raw.matrix.every(shaped)) {
+    return { data: null, missing: `${file} does not hold a classes x layers x adapters attention matrix` };
+  }
+  const clean = (m: unknown[][]) => m.map((row) => row.map(numOrNull));
+  return {
+    data: {
+      run: runRef(record, runDir),
+      split: raw.split ?? 'dev',
+      layers: layers.map(Number),
+      adapters: adapters.map(String),
+      classes: classes.map(String),
+      matrix: raw.matrix.map((m) => clean(m as unknown[][])),
+      overall: shaped(raw.overall) ? clean(raw.overall) : clean(raw.matrix[0] as unknown[][]),
+      examples: Array.isArray(raw.examples) ? raw.examples.map(Number) : classes.map(() => 0),
+      tokens: Array.isArray(raw.tokens) ? raw.tokens.map(Number) : classes.map(() => 0),
+    },
+  };
+}
+
+/** The AdapterDrop trade-off of a run (drop.json), or why there is none. */
+export function loadDrop(runDir: string): { data: DropData | null; missing?: string } {
+  type Raw = Partial<Omit<DropData, 'points'>> & { points?: unknown };
+  const r = readRunJson<Raw>(runDir, 'drop.json', (name) => `${name} has no AdapterDrop measurement yet: run "Adapter Lab: Run AdapterDrop" on it.`);
+  if ('missing' in r) return { data: null, missing: r.missing };
+  const { record, raw } = r;
+  const points = Array.isArray(raw.points)
+    ? (raw.points as Record<string, unknown>[]).filter((p) => p && typeof p.n === 'number' && typeof p.value === 'number').map((p) => ({ n: p.n as number, value: p.value as number, tokensPerSecond: numOrNull(p.tokensPerSecond) ?? 0 }))
+    : [];
+  if (!points.length || typeof raw.baseline !== 'number') return { data: null, missing: `${path.join(runDir, 'drop.json')} does not hold AdapterDrop points` };
+  points.sort((a, b) => a.n - b.n);
+  return {
+    data: {
+      run: runRef(record, runDir),
+      metric: raw.metric ?? record.config.training.metric,
+      baseline: raw.baseline,
+      points,
+      numLayers: raw.numLayers ?? points.length - 1,
+      adapterLayers: raw.adapterLayers ?? [],
+      split: raw.split ?? 'dev',
+      examples: raw.examples ?? 0,
+      backend: raw.backend ?? null,
+      time: raw.time ?? null,
+    },
+  };
 }
 
 /** The bytes of an export a webview asked for (PNG from its data: URL, CSV as UTF-8 text). */
