@@ -211,7 +211,8 @@ function table(visible: CompareRow[]): HTMLElement {
         title: 'Double-click: loss curves',
         ondblclick: () => post({ type: 'openRun', runDir: r.run.runDir, show: 'lossCurves' }),
       },
-      h('td', { 'data-col': 'name' }, best.has(r.run.runDir) ? h('span', { className: 'best-mark', title: `best ${metric} of ${r.run.task}`, 'aria-label': `best ${metric} of ${r.run.task}` }, '★ ') : null, r.run.name),
+      // The ★ of the best run is drawn by CSS (tr.best), so the cell's text stays the run's name.
+      h('td', { 'data-col': 'name', title: best.has(r.run.runDir) ? `best dev ${metric} of ${r.run.task}` : undefined, 'aria-description': best.has(r.run.runDir) ? `best dev ${metric} of ${r.run.task}` : undefined }, r.run.name),
       h('td', { 'data-col': 'task' }, r.run.task),
       h('td', { 'data-col': 'method' }, r.run.method),
       h('td', { 'data-col': 'trainablePercent', className: 'num' }, formatPercent(r.trainablePercent)),
