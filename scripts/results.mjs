@@ -151,10 +151,14 @@ function table() {
 }
 
 function writeReports() {
-  const b = Object.entries(budget).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(', ') || 'the example configs as they are';
+  // Each task's budget as recorded with its runs (tasks may have been run with different budgets).
+  const describe = (key) => Object.entries(JSON.parse(key)).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(', ') || 'the example configs as they are';
+  const budgets = new Map();
+  for (const r of Object.values(results.runs)) if (TASKS.includes(r.task)) budgets.set(r.task, describe(r.budget));
+  const b = [...budgets].map(([t, d]) => `${t}: ${d}`).join('; ');
   const body =
     `Dev metric of the best epoch, mean ± standard deviation over seeds (n = number of seeds), with the built-in\n` +
-    `encoder builtin:tiny-bert unless the row says otherwise; budget: ${b}. Regenerate with \`npm run results\`.\n\n` +
+    `encoder builtin:tiny-bert unless the row says otherwise. Budgets: ${b}. Regenerate with \`npm run results\`.\n\n` +
     table() + '\n';
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'README.md'), `# Results: Houlsby et al.'s Table 1 at small scale\n\n${body}`);
