@@ -23,7 +23,8 @@ function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 }
-const TASKS = arg('tasks', 'liu-opinion,afinn-valence,sotu-party,spam').split(',');
+const ALL_TASKS = ['liu-opinion', 'afinn-valence', 'sotu-party', 'spam'];
+const TASKS = arg('tasks', ALL_TASKS.join(',')).split(',');
 const SEEDS = Array.from({ length: Number(arg('seeds', '3')) }, (_, i) => 42 + i);
 const JOBS = Number(arg('jobs', '1'));
 const budget = {
@@ -129,7 +130,8 @@ function table() {
     const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
     return { mean, sd, n: xs.length };
   };
-  const tasks = [...new Set(Object.values(results.runs).map((r) => r.task))].filter((t) => TASKS.includes(t));
+  // Every task with results, whichever invocation ran it.
+  const tasks = ALL_TASKS.filter((t) => Object.values(results.runs).some((r) => r.task === t));
   const header = `| method | trained params (% of base) | ${tasks.map((t) => {
     const metric = Object.values(results.runs).find((r) => r.task === t)?.metric;
     return `${t} (${metric})`;
@@ -154,7 +156,7 @@ function writeReports() {
   // Each task's budget as recorded with its runs (tasks may have been run with different budgets).
   const describe = (key) => Object.entries(JSON.parse(key)).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(', ') || 'the example configs as they are';
   const budgets = new Map();
-  for (const r of Object.values(results.runs)) if (TASKS.includes(r.task)) budgets.set(r.task, describe(r.budget));
+  for (const r of Object.values(results.runs)) budgets.set(r.task, describe(r.budget));
   const b = [...budgets].map(([t, d]) => `${t}: ${d}`).join('; ');
   const body =
     `Dev metric of the best epoch, mean ± standard deviation over seeds (n = number of seeds), with the built-in\n` +
