@@ -79,9 +79,9 @@ try {
   const adapter = await train(houlsbyConfig, 'houlsby-64');
   const head = await train(headConfig(), 'head-only');
   const row = (name, r) =>
-    `${name.padEnd(22)} ${`${r.best.metric} ${r.best.value.toFixed(4)}`.padEnd(20)} ${r.params.trainable.toLocaleString('en-US').padStart(10)} ${`${r.params.trainablePercent.toFixed(2)}%`.padStart(9)}   ${r.dir ?? ''}`;
+    `${name.padEnd(24)} ${`${r.best.metric} ${r.best.value.toFixed(4)}`.padEnd(20)} ${r.params.trainable.toLocaleString('en-US').padStart(10)} ${`${r.params.trainablePercent.toFixed(2)}%`.padStart(9)}   ${r.dir ?? ''}`;
   console.log(`\n${task}: best dev metric, trained parameters, share of the ${adapter.params.base.toLocaleString('en-US')} base parameters (backend ${adapter.backend})`);
-  console.log(`${'method'.padEnd(22)} ${'dev'.padEnd(20)} ${'trainable'.padStart(10)} ${'share'.padStart(9)}`);
+  console.log(`${'method'.padEnd(24)} ${'dev'.padEnd(20)} ${'trainable'.padStart(10)} ${'share'.padStart(9)}`);
   console.log(row('houlsby (bottleneck 64)', { ...adapter, dir: '' }));
   console.log(row('head only (baseline)', { ...head, dir: '' }));
   console.log(`\nruns: ${path.join(examples, '.adapter-lab', 'runs')}`);
