@@ -7,6 +7,7 @@
 //   npm run results                                   # all tasks, 3 seeds
 //   npm run results -- --tasks liu-opinion --seeds 1  # a subset
 //   npm run results -- --max-steps 60 --max-seq-length 64 --jobs 2   # a smaller budget, two runs at a time
+//   npm run results -- --report                       # rewrite the tables from the runs done so far
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -175,7 +176,8 @@ function writeReports() {
 }
 
 const queue = [];
-for (const task of TASKS) for (const seed of SEEDS) for (const m of METHODS) queue.push([task, m, seed]);
+// --report: only rewrite the tables from what results.json holds (e.g. while a long run is still going).
+if (!process.argv.includes('--report')) for (const task of TASKS) for (const seed of SEEDS) for (const m of METHODS) queue.push([task, m, seed]);
 let failed = 0;
 async function worker() {
   while (queue.length) {
