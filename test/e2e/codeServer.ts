@@ -80,7 +80,8 @@ export async function startCodeServer(
   workspace: string,
   tmpRoot: string,
   log: (line: string) => void,
-  { installVsix = true, logName = 'code-server.log' }: { installVsix?: boolean; logName?: string } = {},
+  // The log's name in test-results/e2e/; by default from tmpRoot's name, so that specs do not overwrite each other's.
+  { installVsix = true, logName = `code-server-${path.basename(tmpRoot).replace(/-[A-Za-z0-9]{6}$/, '')}.log` }: { installVsix?: boolean; logName?: string } = {},
 ): Promise<CodeServer> {
   const { entry, vsix } = checkInstalled({ vsix: installVsix });
   const userDataDir = path.join(tmpRoot, 'user-data');

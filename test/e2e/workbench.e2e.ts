@@ -106,14 +106,16 @@ describe.sequential('Adapter Lab in a real VS Code workbench (code-server + Chro
     fs.mkdirSync(ARTIFACTS, { recursive: true });
     // The artifacts folder is not the project's: keep git from listing it.
     fs.writeFileSync(path.join(ROOT, 'test-results', '.gitignore'), '*\n');
-    for (const f of fs.readdirSync(ARTIFACTS)) if (f.endsWith('.png') || (f.endsWith('.log') && f !== 'package.log')) fs.rmSync(path.join(ARTIFACTS, f));
+    // This spec's artifacts of an earlier run (not the other specs': they share the folder).
+    const mine = /^(\d\d-.*\.png|e2e\.log|adapter-lab-output\.log|browser-console-errors\.log|code-server\.log)$/;
+    for (const f of fs.readdirSync(ARTIFACTS)) if (mine.test(f)) fs.rmSync(path.join(ARTIFACTS, f));
     log(`screenshots and logs go to ${rel(ARTIFACTS)}/`);
     try {
       const { vsix } = checkInstalled();
       tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-e2e-'));
       ws = makeWorkspace(tmpRoot, vsixHasBuiltinModel(vsix));
       log(`workspace: a copy of examples/ in ${ws.dir}; model: ${ws.modelNote}; configs cut to a small budget (workspace.ts)`);
-      server = await startCodeServer(ws.dir, tmpRoot, log);
+      server = await startCodeServer(ws.dir, tmpRoot, log, { logName: 'code-server.log' });
       wb = await Workbench.open(server.url, log);
       log(`workbench open at ${server.url}`);
       // The extension's contributions arrive from the (remote) extension host: its activity-bar item first.
@@ -311,7 +313,7 @@ describe.sequential('Adapter Lab in a real VS Code workbench (code-server + Chro
       const label = rowLabelOf(folder.dir, configName);
       log(`05-cancel: cancelling ${JSON.stringify(runningRow)}`);
       const cancelSeen = async () => (await wb.rows()).some((r) => r.startsWith(`run ${label}, cancelled`)) || /\bcancelled at step \d+/.test(server!.extensionOutput());
-      await wb.rowAction(`run ${label}, running, `, 'Cancel Run', { what: 'the engine to report the run cancelled', check: cancelSeen, withinMs: 20_000 });
+      await wb.rowAction(`run ${label}, running, `, 'Cancel Run', { what: 'the engine to report the run cancelled', check: cancelSeen, withinMs: 8_000 });
       await until(`the run's row to say cancelled ("run ${label}, cancelled, ...")`, async () => {
         const rows = await wb.rows();
         return { ok: rows.some((r) => r.startsWith(`run ${label}, cancelled`)), seen: listRows(runRows(rows)) };
