@@ -34,6 +34,7 @@ import { PretrainConfig } from './config';
 import { MaskedBatch, MaskingOptions, maskBatch, packSequences, readTextLines, SpecialIds, tokenizeLines } from './data';
 import { headParamShapes, initHeadArrays, MlmModel } from './mlm';
 import { readVocab, saveTokenizerFiles, SPECIAL_TOKENS, TOKENIZER_FILES, trainWordPieceVocab } from './vocab';
+import type { TrainProgress } from '../train/trainer';
 
 export interface HeldoutPoint {
   step: number;
@@ -47,16 +48,8 @@ export interface HeldoutPoint {
   elapsedMs: number;
 }
 
-export interface PretrainProgress {
-  epoch: number;
-  epochs: number;
-  step: number;
-  totalSteps: number;
-  loss: number;
-  learningRate: number;
-  tokensPerSecond: number;
-  elapsedMs: number;
-}
+/** Progress of a pretraining step: the same fields as fine-tuning's, so the CLI reports both alike. */
+export type PretrainProgress = TrainProgress;
 
 export interface PretrainCallbacks {
   log?(message: string, level?: 'info' | 'warn'): void;
