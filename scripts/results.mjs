@@ -146,9 +146,12 @@ function table() {
       const vs = rows.filter((r) => r.task === t).map((r) => r.value);
       if (!vs.length) return '';
       const s = stats(vs);
-      return `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)} (n=${s.n})`;
+      // One seed has no spread to show.
+      return s.n > 1 ? `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)} (n=${s.n})` : `${s.mean.toFixed(3)} (n=1)`;
     });
-    lines.push(`| ${m.label} | ${Math.min(...share).toFixed(2)}–${Math.max(...share).toFixed(2)}% | ${cells.join(' | ')} |`);
+    const lo = Math.min(...share).toFixed(2);
+    const hi = Math.max(...share).toFixed(2);
+    lines.push(`| ${m.label} | ${lo === hi ? lo : `${lo}–${hi}`}% | ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }
