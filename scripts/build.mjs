@@ -11,8 +11,8 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const external = ['@tensorflow/tfjs-node', 'tokenizers', 'vscode'];
 
-await esbuild.build({
-  entryPoints: { cli: 'src/cli/index.ts' },
+/** The Node bundles (CLI and extension host) share every option but their entry point. */
+const nodeBundle = {
   outdir: 'dist',
   bundle: true,
   platform: 'node',
@@ -24,7 +24,9 @@ await esbuild.build({
   // ES build is the one that carries register_all_gradients.
   mainFields: ['module', 'main'],
   logLevel: 'warning',
-});
+};
+
+await esbuild.build({ ...nodeBundle, entryPoints: { cli: 'src/cli/index.ts' } });
 
 const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
 for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.endsWith('.wasm'))) {
@@ -33,18 +35,7 @@ for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.ends
 
 // The VS Code extension (extension host, Node): the engine's run store and config loader come along, never
 // TensorFlow.js (training happens in the CLI's child processes). `vscode` is provided by the host.
-await esbuild.build({
-  entryPoints: { extension: 'src/extension/extension.ts' },
-  outdir: 'dist',
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'cjs',
-  sourcemap: true,
-  external,
-  mainFields: ['module', 'main'],
-  logLevel: 'warning',
-});
+await esbuild.build({ ...nodeBundle, entryPoints: { extension: 'src/extension/extension.ts' } });
 
 // The webviews (browser): one self-contained script per view, Chart.js and chartjs-chart-matrix inside.
 await esbuild.build({
