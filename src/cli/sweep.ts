@@ -1,9 +1,10 @@
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { expandSweep, SweepPoint } from '../engine/config/sweep';
 import { ResolvedConfig } from '../engine/config/types';
-import { createRun, RunHandle, RunRecord } from '../engine/runs';
+import { CANCEL_REQUEST_FILE, createRun, isPointCancelRequested, RunHandle, RunRecord } from '../engine/runs';
 import { parseEngineLine, SweepPointMessage } from '../protocol/messages';
 import { Reporter, formatNumber } from './reporter';
 
@@ -14,8 +15,11 @@ import { Reporter, formatNumber } from './reporter';
  * `sweep: {group, assignment, id, index, size}` in run.json, so a view of the runs folder shows the whole sweep
  * at once and can group it. With --json, the children's JSON lines are passed on as they come (each carries its
  * `runDir`), with a `sweepPoint` message whenever a point changes state and a `result` with every point at the
- * end. Exit code 0 when every point is done, 1 when one failed or the sweep was cancelled (SIGINT/SIGTERM: the
- * running points save a checkpoint and end `cancelled`, the points not started end `cancelled` too).
+ * end. Exit code 0 when no point failed, 1 when one failed or the sweep was cancelled (SIGINT/SIGTERM: the
+ * running points save a checkpoint and end `cancelled`, the points not started end `cancelled` too). One point
+ * can be cancelled on its own with a `cancel-requested` file in its run folder (CANCEL_REQUEST_FILE; the
+ * extension's Cancel Run on a point writes it): a point not started is skipped, a running one is stopped with
+ * SIGTERM (it saves a checkpoint), and the other points go on.
  */
 
 /** Command-line settings that override a config's (and every sweep point's). */
@@ -61,6 +65,8 @@ export interface SweepRunOptions {
 }
 
 const STDERR_TAIL = 20;
+/** How often a running point's folder is checked for a cancel request. */
+const CANCEL_POLL_MS = 250;
 
 export async function runSweep(group: string, points: SweepPoint[], opts: SweepRunOptions): Promise<number> {
   const { out } = opts;
@@ -87,6 +93,13 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
       children.add(child);
       statuses[i] = 'running';
       emitPoint(i);
+      let stoppedOnRequest = false;
+      const poll = setInterval(() => {
+        if (!stoppedOnRequest && isPointCancelRequested(run.dir)) {
+          stoppedOnRequest = true;
+          child.kill('SIGTERM');
+        }
+      }, CANCEL_POLL_MS);
       let rest = '';
       child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
         const lines = (rest + chunk).split('\n');
@@ -106,10 +119,15 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
       child.on('error', (err) => stderr.push(`cannot start the training process: ${err.message}`));
       child.on('close', (code, signal) => {
         children.delete(child);
+        clearInterval(poll);
+        fs.rmSync(path.join(run.dir, CANCEL_REQUEST_FILE), { force: true });
         let record: RunRecord | undefined;
         try {
           record = run.reload();
-          if (record.status === 'running' || record.status === 'queued') {
+          if ((record.status === 'running' || record.status === 'queued') && stoppedOnRequest) {
+            // Stopped on request before it could end its run itself (SIGTERM before its handler was set).
+            record = run.update({ status: 'cancelled' });
+          } else if (record.status === 'running' || record.status === 'queued') {
             // The child died without ending its run (killed, crashed): say so in run.json.
             record = run.update({
               status: 'failed',
@@ -129,7 +147,18 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
   try {
     let next = 0;
     const worker = async () => {
-      while (!cancelled && next < total) await trainPoint(next++);
+      while (!cancelled && next < total) {
+        const i = next++;
+        if (isPointCancelRequested(runs[i].dir)) {
+          // Cancelled on its own before it started: skipped, the sweep goes on.
+          fs.rmSync(path.join(runs[i].dir, CANCEL_REQUEST_FILE), { force: true });
+          runs[i].update({ status: 'cancelled' });
+          statuses[i] = 'cancelled';
+          emitPoint(i);
+          continue;
+        }
+        await trainPoint(i);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(opts.jobs, total) }, worker));
     for (let i = 0; i < total; i++) {
@@ -143,14 +172,16 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
     process.off('SIGTERM', onSignal);
   }
 
-  const failed = statuses.filter((s) => s !== 'done').length;
+  const failed = statuses.filter((s) => s === 'failed').length;
+  const done = statuses.filter((s) => s === 'done').length;
   const summary = runs.map((r, i) => ({ runDir: r.dir, name: points[i].name, assignment: points[i].assignment, status: statuses[i], best: r.reload().best ?? null }));
   out.emit({ type: 'result', command: 'sweep', group, sweepId: id, points: summary });
   if (!out.json) {
     for (const p of summary) out.info(`${p.status.padEnd(9)} ${p.best ? `${p.best.metric} ${formatNumber(p.best.value)}` : '-'.padEnd(15)}  ${p.name}`);
-    out.info(`${total - failed} of ${total} points done${cancelled ? ' (cancelled)' : ''}; runs in ${path.dirname(runs[0].dir)}`);
+    const notDone = total - done - failed;
+    out.info(`${done} of ${total} points done${failed ? `, ${failed} failed` : ''}${notDone ? `, ${notDone} cancelled` : ''}${cancelled ? ' (sweep cancelled)' : ''}; runs in ${path.dirname(runs[0].dir)}`);
   }
-  const exitCode = failed > 0 ? 1 : 0;
+  const exitCode = failed > 0 || cancelled ? 1 : 0;
   out.emit({ type: 'done', command: 'sweep', status: cancelled ? 'cancelled' : failed ? 'failed' : 'done', exitCode });
   return exitCode;
 }

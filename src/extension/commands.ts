@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ConfigError, loadConfig } from '../engine/config/load';
 import type { MethodType } from '../engine/config/types';
-import { deleteRun, isProcessAlive, listRuns, slugify, type RunSummary } from '../engine/runs';
+import { deleteRun, isProcessAlive, listRuns, requestPointCancel, slugify, type RunSummary } from '../engine/runs';
 import type { ViewKind } from '../protocol/webview';
 import { ConfigDiagnostics } from './configs/diagnostics';
 import { configFileName, METHODS, newExperimentText } from './configs/newExperiment';
@@ -312,6 +312,16 @@ class Commands {
     const run = await this.run(arg, 'Cancel Run', (r) => r.status === 'running' || r.status === 'queued' || this.d.queue.jobForRun(r.dir) !== undefined);
     if (!run) return;
     const job = this.d.queue.jobForRun(run.dir);
+    if (job?.spec.kind === 'sweep') {
+      // One point of a sweep: the sweep process skips or stops just that point, the others go on.
+      if (run.status !== 'queued' && run.status !== 'running') {
+        void vscode.window.showInformationMessage(`${run.name} is not running (${run.status}).`);
+        return;
+      }
+      requestPointCancel(run.dir);
+      void vscode.window.showInformationMessage(`Cancelling ${run.name}; the rest of the sweep goes on (Cancel on the sweep stops all of it).`);
+      return;
+    }
     if (job) {
       this.d.queue.cancel(job);
       return;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { listRuns } from '../../src/engine/runs';
+import { CANCEL_REQUEST_FILE, listRuns, requestPointCancel } from '../../src/engine/runs';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
 
 /** `adapter-lab sweep` and `train` on a config with sweep axes, as a user runs them: the built bin, real files. */
@@ -93,6 +93,43 @@ describe('adapter-lab sweep', () => {
       ['done', 1, 1, 'toy-sweep', 2],
       ['done', 2, 1, 'toy-sweep', 2],
     ]);
+  }, 300_000);
+
+  it('a cancel request on one point stops that point (or skips it, not yet started) and the rest of the sweep goes on', async () => {
+    const dir = tempDir();
+    const config = writeSweepConfig(dir, { 'training.seed': [1, 2, 3] });
+    const raw = JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8'));
+    raw.training = { ...raw.training, epochs: 20, batchSize: 8 };
+    fs.writeFileSync(path.join(dir, config), JSON.stringify(raw));
+    const child = spawn(process.execPath, [BIN, 'sweep', config, '--jobs', '1', '--max-steps', '400', '--json'], { cwd: dir });
+    let out = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    await new Promise<void>((resolve) => {
+      let sent = false;
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const lines = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+        const queued = lines.filter((l) => l.type === 'sweepPoint' && l.status === 'queued');
+        if (!sent && lines.filter((l) => l.type === 'progress').length >= 3) {
+          sent = true;
+          // Point 0 is training, point 1 has not started: cancel both, as the extension does.
+          requestPointCancel(queued[0].runDir);
+          requestPointCancel(queued[1].runDir);
+        }
+      });
+      child.on('exit', () => resolve());
+    });
+    expect(child.exitCode, stderr).toBe(0);
+    const runs = listRuns(path.join(dir, '.adapter-lab', 'runs')).runs.sort((a, b) => a.sweep!.index! - b.sweep!.index!);
+    expect(runs.map((x) => x.status)).toEqual(['cancelled', 'cancelled', 'done']);
+    // The stopped point saved a checkpoint (resumable); the skipped one never started; no request files are left.
+    expect(runs[0].resumable).toBe(true);
+    expect(fs.existsSync(path.join(runs[0].dir, 'checkpoint', 'state.json'))).toBe(true);
+    expect(runs[1].startedAt).toBeUndefined();
+    expect(runs.some((r) => fs.existsSync(path.join(r.dir, CANCEL_REQUEST_FILE)))).toBe(false);
+    const last = JSON.parse(out.trim().split('\n').pop()!);
+    expect(last).toMatchObject({ type: 'done', command: 'sweep', status: 'done', exitCode: 0 });
   }, 300_000);
 
   it('SIGTERM cancels the running point with a checkpoint and the points not started; those can be started later', async () => {

@@ -127,6 +127,36 @@ describe('RunQueue', () => {
     expect(listRuns(runs).runs.map((r) => r.status)).toEqual(['done', 'done', 'done', 'done']);
   });
 
+  it('counts slots: a two-slot job (a sweep with --jobs 2) waits for two free slots, and jobs behind it wait too', async () => {
+    const runs = tempDir();
+    const q = makeQueue(2);
+    const single = q.enqueue(spec('hold', runs));
+    const wide = q.enqueue({ ...spec('hold', runs), slots: 2 });
+    const after = q.enqueue(spec('hold', runs));
+    await until(() => single.runDirs.length === 1, 'the one-slot job to start');
+    // One slot is free, but the two-slot job needs both; first in, first out keeps the third job behind it.
+    expect([single.state, wide.state, after.state]).toEqual(['running', 'queued', 'queued']);
+    fs.writeFileSync(path.join(runs, 'release'), '');
+    await q.whenEnded(single);
+    expect(wide.state).toBe('running');
+    // The wide job alone fills the queue: the third still waits.
+    expect(after.state).toBe('queued');
+    await Promise.all([wide, after].map((j) => q.whenEnded(j)));
+    expect(after.startedAt!).toBeGreaterThanOrEqual(wide.endedAt!);
+  });
+
+  it('a job wider than the whole queue still starts, alone', async () => {
+    const runs = tempDir();
+    const q = makeQueue(2);
+    const wide = q.enqueue({ ...spec('hold', runs), slots: 5 });
+    const next = q.enqueue(spec('hold', runs));
+    expect([wide.state, next.state]).toEqual(['running', 'queued']);
+    fs.writeFileSync(path.join(runs, 'release'), '');
+    await Promise.all([wide, next].map((j) => q.whenEnded(j)));
+    expect([wide.state, next.state]).toEqual(['done', 'done']);
+    expect(next.startedAt!).toBeGreaterThanOrEqual(wide.endedAt!);
+  });
+
   it('raising maxConcurrent starts waiting jobs at once', async () => {
     const runs = tempDir();
     const q = makeQueue(1);

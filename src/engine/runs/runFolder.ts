@@ -17,6 +17,12 @@ export const RUN_FILE = 'run.json';
 export const METRICS_FILE = 'metrics.jsonl';
 export const CHECKPOINT_DIR = 'checkpoint';
 export const ADAPTER_DIR = 'adapter';
+/**
+ * Present in a sweep point's folder when someone asked to cancel that one point: the sweep process, which owns
+ * its points, skips the point if it has not started or stops its training process if it has (the rest of the
+ * sweep goes on). A file rather than a signal, so that the request cannot race the point's start.
+ */
+export const CANCEL_REQUEST_FILE = 'cancel-requested';
 
 // ---------------------------------------------------------------------------------------------
 // Status transitions
@@ -266,6 +272,15 @@ export function isProcessAlive(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** Asks the sweep that owns a run folder to cancel that point (see CANCEL_REQUEST_FILE). */
+export function requestPointCancel(dir: string): void {
+  fs.writeFileSync(path.join(dir, CANCEL_REQUEST_FILE), `${new Date().toISOString()}\n`);
+}
+
+export function isPointCancelRequested(dir: string): boolean {
+  return fs.existsSync(path.join(dir, CANCEL_REQUEST_FILE));
 }
 
 /** The status to show: 'running' with a dead process is 'interrupted'. */
