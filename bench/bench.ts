@@ -31,6 +31,7 @@ import { loadTokenizer, encodeExamples } from '../src/engine/data/tokenizer';
 import { loadTaskData } from '../src/engine/data/load';
 import { Rng } from '../src/engine/util/random';
 import { naiveAblation, naiveLoss, naiveOutputs } from './naive';
+import { batchedMatMul } from '../src/engine/tf/kernels/simd';
 
 const quick = process.argv.includes('--quick');
 const SHAPES = { layers: 4, hidden: 256, heads: 4, intermediate: 1024, batch: 32, tokens: 64, bottleneck: 64, vocab: 8000 };
@@ -128,25 +129,34 @@ function syntheticExamples(vocab: number, n: number, maxLen: number, seed: numbe
   });
 }
 
-/** Every matMul of one step, each timed alone: the time a step would take if it were matMuls only. */
+/**
+ * Every matMul of one step, each timed alone: the time a step would take if it were matMuls only. The 2-D ones
+ * on the backend's matMul (XNNPACK on wasm); the attention products on the SIMD kernel the step uses for them
+ * (the fastest this backend has for those shapes: its own batched matMul is about 4x slower).
+ */
 function matmulLimit(step: () => void): Promise<{ ms: number; flops: number }> {
   return tf.profile(step).then((prof) => {
-    const shapes = prof.kernels.filter((k) => k.name === 'BatchMatMul' || k.name === '_FusedMatMul').map((k) => k.inputShapes.slice(0, 2) as number[][]);
-    const byKey = new Map<string, { a: number[]; b: number[]; count: number }>();
-    for (const [a, b] of shapes) {
-      const key = JSON.stringify([a, b]);
-      byKey.set(key, { a, b, count: (byKey.get(key)?.count ?? 0) + 1 });
+    const shapes = prof.kernels
+      .filter((k) => k.name === 'BatchMatMul' || k.name === '_FusedMatMul' || k.name === 'AdapterLabBatchMatMul')
+      .map((k) => ({ a: k.inputShapes[0] as number[], b: k.inputShapes[1] as number[], simd: k.name === 'AdapterLabBatchMatMul' }));
+    const byKey = new Map<string, { a: number[]; b: number[]; simd: boolean; count: number }>();
+    for (const { a, b, simd } of shapes) {
+      const key = JSON.stringify([a, b, simd]);
+      byKey.set(key, { a, b, simd, count: (byKey.get(key)?.count ?? 0) + 1 });
     }
     let ms = 0;
     let flops = 0;
-    for (const { a, b, count } of byKey.values()) {
+    for (const { a, b, simd, count } of byKey.values()) {
       const x = tf.randomNormal(a);
       const y = tf.randomNormal(b);
       const rank = a.length;
       const batch = rank === 3 ? a[0] : 1;
-      const [n, k] = a.slice(-2);
-      const m = b[b.length - 1];
-      const t = timeIt(() => tf.tidy(() => void tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D).dataSync()), quick ? 2 : 4);
+      // The kernel's forms: A B, A B^T (B stored [m, k]), A^T B (A stored [k, n]); told apart by the shapes.
+      const form = !simd || a[2] === b[1] ? {} : a[2] === b[2] ? { transposeB: true } : { transposeA: true };
+      const [n, k] = 'transposeA' in form ? [a[2], a[1]] : a.slice(-2);
+      const m = 'transposeB' in form ? b[1] : b[b.length - 1];
+      const product = simd ? () => batchedMatMul(x as tf.Tensor3D, y as tf.Tensor3D, form) : () => tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D);
+      const t = timeIt(() => tf.tidy(() => void product().dataSync()), quick ? 2 : 4);
       ms += t * count;
       flops += 2 * batch * n * k * m * count;
       x.dispose();

@@ -50,10 +50,16 @@ const METHODS = [
 
 const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
 const budgetKey = JSON.stringify(budget);
+// Runs this process finished; merged into the file as it is now, so that two `npm run results` at once (say one
+// per task) keep each other's runs.
+const mine = {};
 const save = () => {
   fs.mkdirSync(outDir, { recursive: true });
-  fs.writeFileSync(resultsFile + '.tmp', JSON.stringify(results, null, 2) + '\n');
-  fs.renameSync(resultsFile + '.tmp', resultsFile);
+  const onDisk = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
+  results.runs = { ...onDisk.runs, ...mine };
+  const tmp = `${resultsFile}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(results, null, 2) + '\n');
+  fs.renameSync(tmp, resultsFile);
 };
 
 function run(args) {
@@ -108,7 +114,7 @@ async function trainOne(task, m, seed) {
   const started = Date.now();
   const lines = await run(['train', file]);
   const result = lines.find((l) => l.type === 'result');
-  results.runs[key] = {
+  mine[key] = {
     task,
     method: m.key,
     seed,
@@ -180,7 +186,8 @@ function writeReports() {
 
 const queue = [];
 // --report: only rewrite the tables from what results.json holds (e.g. while a long run is still going).
-if (!process.argv.includes('--report')) for (const task of TASKS) for (const seed of SEEDS) for (const m of METHODS) queue.push([task, m, seed]);
+// Seed by seed across the tasks, so that a run cut short leaves every task with the same seeds done.
+if (!process.argv.includes('--report')) for (const seed of SEEDS) for (const task of TASKS) for (const m of METHODS) queue.push([task, m, seed]);
 let failed = 0;
 async function worker() {
   while (queue.length) {
@@ -194,5 +201,6 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: JOBS }, worker));
+if (!process.argv.includes('--report')) save(); // the file's runs, including other processes'
 writeReports();
 process.exit(failed ? 1 : 0);

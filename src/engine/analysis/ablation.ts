@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
-import { BertEncoder, ForwardContext } from '../model/bert';
+import { ForwardContext } from '../model/bert';
 import { EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics } from '../metrics/metrics';
@@ -15,7 +15,8 @@ import { argmax } from './evaluate';
  * Work is shared between spans instead of running the whole model L(L+1)/2 times: the states entering layer i
  * are the unablated model's for every span that starts at i, and the states after removing i..j are one layer
  * away from those after removing i..j-1. Per batch: L layers for the baseline, then for each i the removed
- * layers once and, for each j, only the layers above j.
+ * layers once and, for each j, only the layers above j. The last layer computes the first token only (all the
+ * head reads).
  */
 export interface AblationResult {
   metric: string;
@@ -49,18 +50,19 @@ export function layerAblation(
     const rows = out.arraySync() as number[][];
     batchIndices.forEach((idx, r) => (predictions[slot][idx] = regression ? rows[r][0] : argmax(rows[r])));
   };
-  const headOf = (h: tf.Tensor2D, B: number, T: number) => model.head.forward(BertEncoder.firstToken(h, B, T), EVAL_CONTEXT);
+  // The last layer's output reaches only the head, which reads the first token: states after it are [B, d].
+  const headOf = (cls: tf.Tensor2D) => model.head.forward(cls, EVAL_CONTEXT);
 
   const batches = makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType });
   let done = 0;
   for (const batch of batches) {
     const { batchSize: B, seqLen: T } = batch;
     const bias = tf.keep(enc.attentionBias(batch));
-    const layer = (i: number, h: tf.Tensor2D, ctx: ForwardContext) => enc.layer(i, h, bias, B, T, ctx);
+    const layer = (i: number, h: tf.Tensor2D, ctx: ForwardContext) => enc.layer(i, h, bias, B, T, ctx, i === L - 1);
     // States entering each layer with every adapter in place: states[i] enters layer i.
     const states: tf.Tensor2D[] = [tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)))];
     for (let i = 0; i < L; i++) states.push(tf.keep(tf.tidy(() => layer(i, states[i], on))));
-    tf.tidy(() => record(0, batch.indices, headOf(states[L], B, T)));
+    tf.tidy(() => record(0, batch.indices, headOf(states[L])));
     let slot = 1;
     for (let i = 0; i < L; i++) {
       let removed = states[i];
@@ -72,7 +74,7 @@ export function layerAblation(
         tf.tidy(() => {
           let h = from;
           for (let k = j + 1; k < L; k++) h = layer(k, h, on);
-          record(slot, batch.indices, headOf(h, B, T));
+          record(slot, batch.indices, headOf(h));
         });
         slot++;
         opts.onSpan?.(++done, spans.length * batches.length);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
-import { BertEncoder, ForwardContext } from '../model/bert';
+import { ForwardContext } from '../model/bert';
 import { EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics } from '../metrics/metrics';
@@ -78,8 +78,7 @@ export function adapterDropTradeoff(model: AdapterModel, examples: EncodedExampl
       const from = prefix;
       const rows = tf.tidy(() => {
         let h = from;
-        for (let i = n; i < L; i++) h = enc.layer(i, h, bias, B, T, on);
-        return model.head.forward(BertEncoder.firstToken(h, B, T), EVAL_CONTEXT).arraySync() as number[][];
+        return model.head.forward(enc.firstTokenOutput(h, batch, on, n), EVAL_CONTEXT).arraySync() as number[][];
       });
       batch.indices.forEach((idx, r) => (predictions[n][idx] = regression ? rows[r][0] : argmax(rows[r])));
       if (n < L) {

@@ -67,7 +67,9 @@ export function fusionAttention(model: AdapterModel, examples: EncodedExample[],
         counts[classOfRow[r]]++;
         tokens[classOfRow[r]] += examples[i].inputIds.length;
       });
-      tf.tidy(() => void model.outputs(batch, EVAL_CONTEXT));
+      // Every token's fusion attention is read, so every token runs through every layer (not `outputs`, whose
+      // last layer computes the first token only).
+      tf.tidy(() => void model.hidden(batch, EVAL_CONTEXT));
     }
   } finally {
     method.fusion.onAttention = null;

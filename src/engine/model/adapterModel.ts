@@ -54,10 +54,10 @@ export class AdapterModel {
     return this.encoder.forward(input, this.withHooks(ctx));
   }
 
-  /** Head outputs on the first token: [B, C]. */
+  /** Head outputs on the first token: [B, C] (the last layer computed for that token only). */
   outputs(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
-    const cls = BertEncoder.firstToken(this.hidden(input, ctx), input.batchSize, input.seqLen);
-    return this.head.forward(cls, ctx);
+    const withHooks = this.withHooks(ctx);
+    return this.head.forward(this.encoder.firstTokenOutput(this.encoder.embed(input, withHooks), input, withHooks), ctx);
   }
 
   /**
@@ -65,8 +65,7 @@ export class AdapterModel {
    * encoder, then the head. With `from` = 0 and h = embed(input) this is `outputs`.
    */
   outputsFrom(h: tf.Tensor2D, from: number, input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
-    const hidden = this.encoder.layers(h, input, this.withHooks(ctx), from);
-    return this.head.forward(BertEncoder.firstToken(hidden, input.batchSize, input.seqLen), ctx);
+    return this.head.forward(this.encoder.firstTokenOutput(h, input, this.withHooks(ctx), from), ctx);
   }
 
   /** Task loss plus the method's penalty, if any; from cached hidden states when `prefix` is given. */

@@ -130,35 +130,42 @@ export class BertEncoder {
     if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions}`);
     const d = this.config.hiddenSize;
     const ids = tf.tensor1d(input.inputIds, 'int32');
-    const types = tf.tensor1d(input.tokenTypeIds, 'int32');
     // Positions are 0..T-1 in every row: a slice of the table broadcast over the batch, not a gather.
     const positionTable = this.p<tf.Rank.R2>('embeddings.position_embeddings.weight');
     const positions = tf.slice(positionTable, [0, 0], [T, d]);
     const words = tf.reshape(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), [B, T, d]);
-    const sum = tf.reshape(
-      tf.add(tf.add(words, positions), tf.reshape(embeddingLookup(this.p('embeddings.token_type_embeddings.weight'), types), [B, T, d])),
-      [B * T, d],
-    ) as tf.Tensor2D;
+    // Single-sentence input (every segment id 0): row 0 broadcast, the same values as a gather of it.
+    const typeTable = this.p<tf.Rank.R2>('embeddings.token_type_embeddings.weight');
+    const segments = input.tokenTypeIds.every((t) => t === 0)
+      ? tf.slice(typeTable, [0, 0], [1, d])
+      : tf.reshape(embeddingLookup(typeTable, tf.tensor1d(input.tokenTypeIds, 'int32')), [B, T, d]);
+    const sum = tf.reshape(tf.add(tf.add(words, positions), segments), [B * T, d]) as tf.Tensor2D;
     const normed = layerNorm(sum, this.p('embeddings.LayerNorm.weight'), this.p('embeddings.LayerNorm.bias'), this.config.layerNormEps);
     return this.drop(normed, ctx.hiddenDropout, ctx);
   }
 
-  /** Multi-head self-attention up to and including the output projection: [B*T, d] -> [B*T, d]. */
-  selfAttention(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext): tf.Tensor2D {
+  /**
+   * Multi-head self-attention up to and including the output projection: [B*T, d] -> [B*T, d]. With
+   * `firstTokenOnly`, only the first token of each row queries (keys and values still come from every token):
+   * [B*T, d] -> [B, d], exactly those rows of the full result.
+   */
+  selfAttention(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext, firstTokenOnly = false): tf.Tensor2D {
     const { hiddenSize: d, numHeads: H } = this.config;
     const dh = d / H;
     const p = `encoder.layer.${i}.attention`;
-    // [B*T, d] -> [B*H, T, dh]
-    const heads = (x: tf.Tensor2D) => tf.reshape(tf.transpose(tf.reshape(x, [B, T, H, dh]), [0, 2, 1, 3]), [B * H, T, dh]) as tf.Tensor3D;
-    const q = heads(linear(h, this.p(`${p}.self.query.weight`), this.p(`${p}.self.query.bias`)));
-    // K goes straight to [B*H, dh, T]: one transpose instead of two.
-    const kT = tf.reshape(tf.transpose(tf.reshape(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)), [B, T, H, dh]), [0, 2, 3, 1]), [B * H, dh, T]) as tf.Tensor3D;
-    const v = heads(linear(h, this.p(`${p}.self.value.weight`), this.p(`${p}.self.value.bias`)));
-    const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, kT), 1 / Math.sqrt(dh)), [B, H, T, T]), bias);
+    const Tq = firstTokenOnly ? 1 : T;
+    // [B*t, d] -> [B*H, t, dh]
+    const heads = (x: tf.Tensor2D, t: number) => tf.reshape(tf.transpose(tf.reshape(x, [B, t, H, dh]), [0, 2, 1, 3]), [B * H, t, dh]) as tf.Tensor3D;
+    const queries = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
+    const q = heads(linear(queries, this.p(`${p}.self.query.weight`), this.p(`${p}.self.query.bias`)), Tq);
+    const k = heads(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)), T);
+    const v = heads(linear(h, this.p(`${p}.self.value.weight`), this.p(`${p}.self.value.bias`)), T);
+    // Q K^T with K as it is: the kernel reads K's rows, so K is never transposed in memory.
+    const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, k, true), 1 / Math.sqrt(dh)), [B, H, Tq, T]), bias);
     let probs = tf.softmax(scores) as tf.Tensor4D;
     if (ctx.training && ctx.attentionDropout > 0 && ctx.rng) probs = dropout(probs, ctx.attentionDropout, ctx.rng.seed()) as tf.Tensor4D;
-    const context = batchMatMul(tf.reshape(probs, [B * H, T, T]) as tf.Tensor3D, v);
-    const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, H, T, dh]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
+    const context = batchMatMul(tf.reshape(probs, [B * H, Tq, T]) as tf.Tensor3D, v);
+    const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, H, Tq, dh]), [0, 2, 1, 3]), [B * Tq, d]) as tf.Tensor2D;
     return linear(merged, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
   }
 
@@ -168,13 +175,19 @@ export class BertEncoder {
     return linear(inner as tf.Tensor2D, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
   }
 
-  /** One transformer layer, with the adapter hooks before each residual add and LayerNorm. */
-  layer(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext): tf.Tensor2D {
+  /**
+   * One transformer layer, with the adapter hooks before each residual add and LayerNorm: [B*T, d] -> [B*T, d].
+   * With `firstTokenOnly`, [B*T, d] -> [B, d]: the first token's output only. Everything after the attention
+   * is row by row (the hooks too), so those rows equal the full layer's; for the last layer under a head that
+   * reads the first token, this skips the query, output, feed-forward and module work of T - 1 tokens of T.
+   */
+  layer(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext, firstTokenOnly = false): tf.Tensor2D {
     const p = `encoder.layer.${i}`;
     const hooksOn = ctx.hooks && !ctx.disabledAdapterLayers?.has(i);
-    let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx), ctx.hiddenDropout, ctx);
+    let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx, firstTokenOnly), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterAttention) attn = ctx.hooks!.afterAttention(i, attn, ctx);
-    const h1 = layerNorm(tf.add(attn, h), this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps);
+    const residual = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
+    const h1 = layerNorm(tf.add(attn, residual), this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps);
     let ffn = this.drop(this.feedForward(i, h1), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterFeedForward) ffn = ctx.hooks!.afterFeedForward(i, ffn, ctx);
     return layerNorm(tf.add(ffn, h1), this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), this.config.layerNormEps);
@@ -186,6 +199,19 @@ export class BertEncoder {
     let x = h;
     for (let i = from; i < to; i++) x = this.layer(i, x, bias, input.batchSize, input.seqLen, ctx);
     return x;
+  }
+
+  /**
+   * The first token's final hidden state [B, d] from the states entering layer `from`: layers from..L-2 in
+   * full, the last for the first token only (what a head on [CLS] reads; the same values as firstToken of the
+   * full forward pass, at a fraction of the last layer's cost).
+   */
+  firstTokenOutput(h: tf.Tensor2D, input: EncoderInput, ctx: ForwardContext, from = 0): tf.Tensor2D {
+    const L = this.config.numLayers;
+    const { batchSize: B, seqLen: T } = input;
+    if (from >= L) return BertEncoder.firstToken(h, B, T);
+    const below = this.layers(h, input, ctx, from, L - 1);
+    return this.layer(L - 1, below, this.attentionBias(input), B, T, ctx, true);
   }
 
   /** The whole encoder: the final hidden states [B*T, d]. */

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/random';
-import { batchedMatMul } from './kernels/batchMatMul';
+import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, usesFusedActivation } from './kernels/simd';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -27,12 +27,19 @@ export function needsGradient(t: tf.Tensor | null | undefined): boolean {
   return t instanceof tf.Variable ? t.trainable : true;
 }
 
-/** Transpose of the last two axes, materialised so the following matMul takes the fast path. */
-function transposeLast2(t: tf.Tensor): tf.Tensor {
-  const perm = t.shape.map((_, i) => i);
-  const r = perm.length;
-  [perm[r - 2], perm[r - 1]] = [perm[r - 1], perm[r - 2]];
-  return tf.transpose(t, perm);
+/**
+ * What a gradient function reads, saved the cheap way. tfjs's save() clones every tensor (a full copy on
+ * wasm) so that it outlives the forward pass's tidy; variables outlive it anyway, so they are read directly and
+ * only computed tensors are saved. `keep` returns, in order, each tensor as the gradient function should read
+ * it (from the saved list, or the variable itself).
+ */
+function saveForBackward(save: tf.GradSaveFunc, tensors: (tf.Tensor | null)[]): (saved: tf.Tensor[]) => (tf.Tensor | null)[] {
+  const computed = tensors.filter((t): t is tf.Tensor => t !== null && !(t instanceof tf.Variable));
+  save(computed);
+  return (saved) => {
+    let k = 0;
+    return tensors.map((t) => (t === null ? null : t instanceof tf.Variable ? t : saved[k++]));
+  };
 }
 
 /**
@@ -62,12 +69,14 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
     const ww = trainW ? (args[1] as tf.Tensor2D) : w;
     const bb = trainB ? (args[trainW ? 2 : 1] as tf.Tensor1D) : b;
     // Everything gradFunc reads must be saved: tfjs disposes the forward pass's other tensors before backprop.
-    save([xx, ww]);
+    // x is read only for dW: a frozen weight's input is not kept.
+    const restore = saveForBackward(save, [trainW ? xx : null, ww]);
     return {
       value: forward(xx, ww, bb),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(saved[1] as tf.Tensor2D))];
-        if (trainW) grads.push(tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D));
+        const [xs, ws] = restore(saved) as [tf.Tensor2D | null, tf.Tensor2D];
+        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(ws))];
+        if (trainW) grads.push(tf.matMul(tf.transpose(xs!), dy as tf.Tensor2D));
         if (trainB) grads.push(columnSum(dy as tf.Tensor2D));
         return grads;
       },
@@ -76,16 +85,18 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
   return op(...inputs) as tf.Tensor2D;
 }
 
-/** Batched matMul of [batch, n, k] by [batch, k, m] with transpose-free gradients, on the SIMD kernel where it runs. */
-export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+/**
+ * Batched matMul of [batch, n, k] by [batch, k, m] (or by B^T for B stored [batch, m, k], with transposeB), on
+ * the SIMD kernel where it runs, with gradients in the kernel's own forms: no operand is transposed in memory.
+ */
+export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeB = false): tf.Tensor3D {
+  // The wasm kernel has a registered gradient; elsewhere the same gradient formulas through customGrad.
+  if (batchedMatMulHasKernelGradient(a.shape[0])) return batchedMatMul(a, b, { transposeB });
   const op = withGradient((aa: tf.Tensor3D, bb: tf.Tensor3D, save: tf.GradSaveFunc) => {
     save([aa, bb]);
     return {
-      value: batchedMatMul(aa, bb),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => [
-        batchedMatMul(dy as tf.Tensor3D, transposeLast2(saved[1]) as tf.Tensor3D),
-        batchedMatMul(transposeLast2(saved[0]) as tf.Tensor3D, dy as tf.Tensor3D),
-      ],
+      value: batchedMatMul(aa, bb, { transposeB }),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => batchedMatMulGrads(saved[0] as tf.Tensor3D, saved[1] as tf.Tensor3D, dy as tf.Tensor3D, { transposeA: false, transposeB }),
     };
   });
   return op(a, b) as tf.Tensor3D;
@@ -96,7 +107,7 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
  * so a trained table gets its gradient from scatterND, which sums the rows of repeated ids.
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
-  if (!needsGradient(table)) return tf.gather(table, ids);
+  if (!needsGradient(table)) return frozenLookup(table, ids);
   const op = withGradient((t: tf.Tensor2D, save: tf.GradSaveFunc) => {
     // Saved, not closed over: tfjs disposes the forward pass's intermediates unless they are saved.
     save([ids]);
@@ -106,6 +117,32 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
     };
   });
   return op(table) as tf.Tensor2D;
+}
+
+/** A frozen table's rows as read last, by table (the dataId changes when a variable is assigned). */
+const frozenTables = new WeakMap<tf.Tensor, { dataId: object; values: Float32Array }>();
+
+/**
+ * Row lookup in a frozen table, copying rows in JS from a copy of the table read once: tfjs's wasm gather
+ * walks element by element (about 15 ms for 2,048 rows of 256, against well under 1 ms for the row copies).
+ * Native TensorFlow gathers fast itself.
+ */
+function frozenLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (tf.getBackend() === 'tensorflow' || table.dtype !== 'float32') return tf.gather(table, ids);
+  let cached = frozenTables.get(table);
+  if (!cached || cached.dataId !== table.dataId) {
+    cached = { dataId: table.dataId, values: table.dataSync() as Float32Array };
+    frozenTables.set(table, cached);
+  }
+  const [rows, d] = table.shape;
+  const idv = ids.dataSync();
+  const out = new Float32Array(idv.length * d);
+  for (let i = 0; i < idv.length; i++) {
+    const id = idv[i];
+    if (!(id >= 0 && id < rows)) throw new Error(`embedding lookup: id ${id} is outside the table's ${rows} rows`);
+    out.set(cached.values.subarray(id * d, id * d + d), i * d);
+  }
+  return tf.tensor2d(out, [idv.length, d]);
 }
 
 /**
@@ -129,11 +166,11 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
     const centered = tf.sub(xx, mean);
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps));
     const xhat = tf.mul(centered, rstd);
-    save([xhat, rstd, gg]);
+    const restore = saveForBackward(save, [xhat, rstd, gg]);
     return {
       value: tf.add(tf.mul(xhat, gg), bb),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xh, rs, gm] = saved;
+        const [xh, rs, gm] = restore(saved) as tf.Tensor[];
         const g = tf.mul(dy, gm);
         const dx = tf.mul(rs, tf.sub(tf.sub(g, tf.mean(g, -1, true)), tf.mul(xh, tf.mean(tf.mul(g, xh), -1, true))));
         const grads: tf.Tensor[] = [dx];
@@ -158,8 +195,8 @@ export function activate(x: tf.Tensor, fn: string): tf.Tensor {
       const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));
       return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
     }
-    case 'quick_gelu': // x * sigmoid(1.702 x): cheaper than erf on wasm
-      return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+    case 'quick_gelu': // x * sigmoid(1.702 x)
+      return usesFusedActivation(x) ? fusedActivation(x, 'quick_gelu') : tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
     case 'relu':
       return tf.relu(x);
     case 'swish':
@@ -173,10 +210,12 @@ export function activate(x: tf.Tensor, fn: string): tf.Tensor {
 }
 
 /**
- * Exact GELU, x * Phi(x), with its gradient Phi(x) + x * phi(x) written out: the forward pass saves Phi(x), so
- * the backward pass needs no second erf (erf is among the costliest elementwise ops on wasm).
+ * Exact GELU, x * Phi(x). On the wasm backend one SIMD kernel each way (kernels/activations.wat), saving only
+ * x. Elsewhere tfjs ops, with the gradient Phi(x) + x * phi(x) written out: the forward pass saves Phi(x), so
+ * the backward pass needs no second erf.
  */
 function gelu(x: tf.Tensor): tf.Tensor {
+  if (usesFusedActivation(x)) return fusedActivation(x, 'gelu'); // gradient registered with the kernel
   const op = withGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
     save([xx, cdf]);

@@ -17,7 +17,7 @@ describe('AdapterDrop', () => {
   it('the trade-off: n = 0 equals plain evaluation, and every n equals evaluation with those adapters dropped', async () => {
     const dir = tempDir();
     // Large adapters, so that dropping them changes predictions.
-    const cfg = toyConfig(dir, tinyModelDir(modelOptions), { method: { type: 'houlsby', bottleneck: 8, initStd: 0.5 }, training: { epochs: 1, maxSteps: 4 } });
+    const cfg = toyConfig(dir, tinyModelDir(modelOptions), { method: { type: 'houlsby', bottleneck: 8, initStd: 1 }, training: { epochs: 1, maxSteps: 4 } });
     const run = createRun(cfg.runsDir, cfg);
     await trainRun({ config: cfg, run });
     const { model, tokenizer } = await loadAdapterModel(run.adapterDir);

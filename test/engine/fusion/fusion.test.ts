@@ -84,8 +84,9 @@ describe('AdapterFusion', () => {
       expect(adapters).toEqual([0, 1]);
       rows.push(...(probs.arraySync() as number[][]));
     };
-    logits(fusion);
     const input = fixedInput(fusion.encoder.config.vocabSize);
+    // The full forward pass (outputs() runs the last layer for the first token only).
+    tf.tidy(() => void fusion.hidden(input, EVAL_CONTEXT));
     expect(rows).toHaveLength(L * input.batchSize * input.seqLen);
     for (const row of rows) {
       expect(row.every((p) => p >= 0)).toBe(true);

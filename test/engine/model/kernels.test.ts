@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchedMatMul, usesSimdKernel } from '../../../src/engine/tf/kernels/batchMatMul';
+import { batchedMatMul, fusedActivation, fusedActivationGrad, usesFusedActivation, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { activate, batchMatMul } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
 describe('the WebAssembly SIMD batched matMul kernel', () => {
@@ -27,7 +28,131 @@ describe('the WebAssembly SIMD batched matMul kernel', () => {
     });
   }
 
+  for (const [batch, n, k, m] of [
+    [128, 64, 64, 64],
+    [6, 37, 15, 37],
+    [3, 5, 7, 3],
+    [2, 1, 1, 1],
+  ]) {
+    it(`the transposed forms A B^T and A^T B equal tf.matMul, [${batch},${n},${k}] x [${batch},${k},${m}]`, () => {
+      const a = tf.randomNormal([batch, n, k], 0, 1, 'float32', 7) as tf.Tensor3D;
+      const bT = tf.randomNormal([batch, m, k], 0, 1, 'float32', 8) as tf.Tensor3D;
+      const aT = tf.randomNormal([batch, k, n], 0, 1, 'float32', 9) as tf.Tensor3D;
+      const b = tf.randomNormal([batch, k, m], 0, 1, 'float32', 10) as tf.Tensor3D;
+      expect(maxAbsDiff(batchedMatMul(a, bT, { transposeB: true }).dataSync(), tf.matMul(a, bT, false, true).dataSync())).toBeLessThan(1e-4);
+      expect(maxAbsDiff(batchedMatMul(aT, b, { transposeA: true }).dataSync(), tf.matMul(aT, b, true, false).dataSync())).toBeLessThan(1e-4);
+    });
+  }
+
+  it('gradients of every form equal tfjs\'s matMul gradients', () => {
+    const a = tf.randomNormal([4, 6, 5], 0, 1, 'float32', 11) as tf.Tensor3D;
+    const b = tf.randomNormal([4, 5, 7], 0, 1, 'float32', 12) as tf.Tensor3D;
+    const bT = tf.transpose(b, [0, 2, 1]) as tf.Tensor3D;
+    const aT = tf.transpose(a, [0, 2, 1]) as tf.Tensor3D;
+    const w = tf.randomNormal([4, 6, 7], 0, 1, 'float32', 13);
+    const loss = (f: (x: tf.Tensor3D, y: tf.Tensor3D) => tf.Tensor) => (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(f(x as tf.Tensor3D, y as tf.Tensor3D), w));
+    const cases: [tf.Tensor3D, tf.Tensor3D, (x: tf.Tensor3D, y: tf.Tensor3D) => tf.Tensor, (x: tf.Tensor3D, y: tf.Tensor3D) => tf.Tensor][] = [
+      [a, b, (x, y) => batchMatMul(x, y), (x, y) => tf.matMul(x, y)],
+      [a, bT, (x, y) => batchMatMul(x, y, true), (x, y) => tf.matMul(x, y, false, true)],
+      [aT, b, (x, y) => batchedMatMul(x, y, { transposeA: true }), (x, y) => tf.matMul(x, y, true, false)],
+    ];
+    for (const [x, y, ours, ref] of cases) {
+      const g = tf.grads(loss(ours))([x, y]);
+      const r = tf.grads(loss(ref))([x, y]);
+      expect(maxAbsDiff(g[0].dataSync(), r[0].dataSync())).toBeLessThan(1e-4);
+      expect(maxAbsDiff(g[1].dataSync(), r[1].dataSync())).toBeLessThan(1e-4);
+    }
+  });
+
+  it('reads and writes tensors in place on the wasm backend: results equal after the heap grows', () => {
+    const a = tf.randomNormal([8, 16, 16], 0, 1, 'float32', 3) as tf.Tensor3D;
+    const b = tf.randomNormal([8, 16, 16], 0, 1, 'float32', 4) as tf.Tensor3D;
+    const before = batchedMatMul(a, b).dataSync().slice();
+    // Allocate enough that the backend's memory grows: the kernel instance shares that memory and sees it.
+    const big = tf.zeros([64 * 1024 * 1024 / 4]);
+    expect(maxAbsDiff(batchedMatMul(a, b).dataSync(), before)).toBe(0);
+    big.dispose();
+  });
+});
+
+describe('the WebAssembly SIMD activation kernels', () => {
+  beforeAll(useBackend);
+
+  // Every range the approximations switch behaviour in: 0, tiny, the polynomial's core, the tails, the clamps.
+  const xs = new Float32Array([
+    0, -0, 1e-8, -1e-8, 1e-3, -1e-3, 0.5, -0.5, 1, -1, 2, -2, 3.5, -3.5, 6, -6, 10, -10, 30, -30, 100, -100,
+    ...Array.from({ length: 4001 }, (_, i) => -20 + i * 0.01),
+  ]);
+  const phi = (x: number) => 0.5 * (1 + erf(x / Math.SQRT2));
+  const dPhi = (x: number) => Math.exp((-x * x) / 2) / Math.sqrt(2 * Math.PI);
+  const sig = (x: number) => 1 / (1 + Math.exp(-x));
+  const exact = {
+    gelu: { f: (x: number) => x * phi(x), df: (x: number) => phi(x) + x * dPhi(x) },
+    quick_gelu: { f: (x: number) => x * sig(1.702 * x), df: (x: number) => sig(1.702 * x) + 1.702 * x * sig(1.702 * x) * (1 - sig(1.702 * x)) },
+  } as const;
+
+  it('are in use on this backend', () => {
+    expect(usesFusedActivation(tf.zeros([4]))).toBe(true);
+  });
+
+  for (const fn of ['gelu', 'quick_gelu'] as const) {
+    it(`${fn} and its gradient match the float64 formulas within float32 precision, at every length`, () => {
+      for (const n of [xs.length, 4, 5, 7, 13]) {
+        const x = tf.tensor1d(xs.slice(xs.length - n));
+        const dy = tf.tensor1d(Array.from({ length: n }, (_, i) => 1 + (i % 3)));
+        const y = fusedActivation(x, fn).dataSync();
+        const dx = fusedActivationGrad(x, dy, fn).dataSync();
+        const xv = x.dataSync();
+        const dyv = dy.dataSync();
+        for (let i = 0; i < n; i++) {
+          const tol = 2e-6 * Math.max(1, Math.abs(xv[i]));
+          expect(Math.abs(y[i] - exact[fn].f(xv[i])), `${fn}(${xv[i]})`).toBeLessThan(tol);
+          expect(Math.abs(dx[i] - dyv[i] * exact[fn].df(xv[i])), `${fn}'(${xv[i]})`).toBeLessThan(3 * tol);
+        }
+      }
+    });
+  }
+
+  it('activate() with the kernels equals tfjs ops, values and gradients, on a 2-D tensor', () => {
+    const x = tf.randomNormal([33, 17], 0, 3, 'float32', 5);
+    const viaOps = {
+      gelu: (t: tf.Tensor) => tf.mul(tf.mul(t, 0.5), tf.add(1, tf.erf(tf.div(t, Math.SQRT2)))),
+      quick_gelu: (t: tf.Tensor) => tf.mul(t, tf.sigmoid(tf.mul(t, 1.702))),
+    };
+    for (const fn of ['gelu', 'quick_gelu'] as const) {
+      const w = tf.randomNormal([33, 17], 0, 1, 'float32', 6);
+      const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(activate(t, fn), w)))(x);
+      const ref = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(viaOps[fn](t), w)))(x);
+      expect(maxAbsDiff(activate(x, fn).dataSync(), viaOps[fn](x).dataSync())).toBeLessThan(1e-5);
+      expect(maxAbsDiff(ours.dataSync(), ref.dataSync())).toBeLessThan(1e-4);
+    }
+  });
+
   it('the committed binary is built from the committed .wat source', () => {
     execFileSync(process.execPath, [path.resolve(__dirname, '../../../scripts/build-kernels.mjs'), '--check'], { stdio: 'pipe' });
   });
 });
+
+/** erf in float64 (W. J. Cody's rational approximations are overkill here: a 1e-12 series/continued fraction). */
+function erf(x: number): number {
+  const z = Math.abs(x);
+  let r: number;
+  if (z < 3) {
+    // Maclaurin series, converges fast for |x| < 3 in float64
+    let term = z;
+    let sum = z;
+    for (let n = 1; n < 200; n++) {
+      term *= (-z * z) / n;
+      const add = term / (2 * n + 1);
+      sum += add;
+      if (Math.abs(add) < 1e-17) break;
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    // continued fraction for erfc
+    let f = 0;
+    for (let n = 60; n >= 1; n--) f = (n / 2) / (z + f);
+    r = 1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f);
+  }
+  return x < 0 ? -r : r;
+}

@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { EVAL_CONTEXT, prepareData } from '../../../src/engine/experiment';
+import { BertEncoder } from '../../../src/engine/model/bert';
 import { layerAblation } from '../../../src/engine/analysis/ablation';
 import { trainRun } from '../../../src/engine/train/trainer';
 import { createRun, readMetrics } from '../../../src/engine/runs';
@@ -20,6 +21,7 @@ describe('fast paths equal the naive formulation', () => {
     // (full fine-tuning is left out: the naive embedding gradient needs UnsortedSegmentSum, which wasm lacks.)
     { type: 'top-k', k: 2 },
     { type: 'bitfit' },
+    { type: 'layernorm' },
   ]) {
     it(`${method.type}: same loss and same gradients`, () => {
       const model = toyModel(tempDir(), tinyModelDir(modelOptions), method);
@@ -38,6 +40,25 @@ describe('fast paths equal the naive formulation', () => {
       }
     });
   }
+
+  it('the last layer computed for the first token only gives the first token of the full forward pass', () => {
+    for (const method of [{ type: 'adapterbias' }, { type: 'houlsby', bottleneck: 8, initStd: 0.3 }]) {
+      const model = toyModel(tempDir(), tinyModelDir(modelOptions), method);
+      const input = fixedInput(model.encoder.config.vocabSize, 4, 9);
+      // Padding in some rows: the keys and values of every token still count, padding still masked.
+      input.attentionMask.fill(0, 9 - 3, 9);
+      const ctx = model.withHooks(EVAL_CONTEXT);
+      const full = tf.tidy(() => BertEncoder.firstToken(model.hidden(input, EVAL_CONTEXT), 4, 9).dataSync());
+      const short = tf.tidy(() => model.encoder.firstTokenOutput(model.encoder.embed(input, ctx), input, ctx).dataSync());
+      expect(short.length).toBe(full.length);
+      expect(maxAbsDiff(short, full), method.type).toBeLessThan(1e-5);
+      const h1 = tf.tidy(() => model.encoder.layers(model.encoder.embed(input, ctx), input, ctx, 0, 1));
+      const fromOne = tf.tidy(() => model.encoder.firstTokenOutput(h1, input, ctx, 1).dataSync());
+      expect(maxAbsDiff(fromOne, full), `${method.type} from layer 1`).toBeLessThan(1e-5);
+      h1.dispose();
+      model.dispose();
+    }
+  });
 
   it('the shared-prefix layer ablation equals evaluating every span from scratch', async () => {
     const dir = tempDir();

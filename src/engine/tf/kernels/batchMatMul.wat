@@ -1,10 +1,14 @@
-;; Batched float32 matrix product for small matrices (the attention products of a transformer layer), with
-;; WebAssembly SIMD: per output row, blocks of 16 columns kept in four f32x4 accumulators, then blocks of 4, then
-;; single columns. Built into batchMatMulWasm.ts by scripts/build-kernels.mjs (wabt).
+;; Batched float32 matrix products for small matrices (the attention products of a transformer layer and their
+;; gradients), with WebAssembly SIMD, in the three forms backprop needs, so no operand is ever transposed in memory:
+;;   bmm     C = A B      and, with A's strides swapped, C = A^T B: per output row, blocks of 16 columns kept in
+;;                        four f32x4 accumulators, then blocks of 4, then single columns;
+;;   bmm_nt  C = A B^T    dot products of rows, four columns of C at a time.
+;; Offsets are bytes in the imported memory. Built into batchMatMulWasm.ts by scripts/build-kernels.mjs (wabt).
 (module
-  (memory (export "memory") 1)
-  ;; C[t] = A[t] (n x k) * B[t] (k x m), row-major float32, for t in 0..batch.
-  (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $n i32) (param $k i32) (param $m i32)
+  (import "env" "memory" (memory 1))
+  ;; C[t] = A[t] (n x k) * B[t] (k x m), row-major float32, for t in 0..batch. Element (i, kk) of A[t] is at
+  ;; i * $sI + kk * $sK bytes: ($sI, $sK) = (4k, 4) reads A as stored, (4, 4n) reads a stored k x n matrix transposed.
+  (func (export "bmm") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $n i32) (param $k i32) (param $m i32) (param $sI i32) (param $sK i32)
     (local $t i32) (local $i i32) (local $j i32) (local $kk i32)
     (local $aRow i32) (local $bPtr i32) (local $cPtr i32) (local $av v128)
     (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128)
@@ -22,7 +26,7 @@
       (local.set $i (i32.const 0))
       (block $doneI (loop $loopI
         (br_if $doneI (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $aRow (i32.add (local.get $aT) (i32.shl (i32.mul (local.get $i) (local.get $k)) (i32.const 2))))
+        (local.set $aRow (i32.add (local.get $aT) (i32.mul (local.get $i) (local.get $sI))))
         (local.set $cPtr (i32.add (local.get $cT) (i32.shl (i32.mul (local.get $i) (local.get $m)) (i32.const 2))))
         ;; blocks of 16 columns
         (local.set $j (i32.const 0))
@@ -36,7 +40,7 @@
           (local.set $kk (i32.const 0))
           (block $doneK (loop $loopK
             (br_if $doneK (i32.ge_u (local.get $kk) (local.get $k)))
-            (local.set $av (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2))))))
+            (local.set $av (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.mul (local.get $kk) (local.get $sK))))))
             (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (local.get $av) (v128.load (local.get $bPtr)))))
             (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (local.get $av) (v128.load offset=16 (local.get $bPtr)))))
             (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $av) (v128.load offset=32 (local.get $bPtr)))))
@@ -58,7 +62,7 @@
           (local.set $kk (i32.const 0))
           (block $doneK4 (loop $loopK4
             (br_if $doneK4 (i32.ge_u (local.get $kk) (local.get $k)))
-            (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2))))) (v128.load (local.get $bPtr)))))
+            (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (f32x4.splat (f32.load (i32.add (local.get $aRow) (i32.mul (local.get $kk) (local.get $sK))))) (v128.load (local.get $bPtr)))))
             (local.set $bPtr (i32.add (local.get $bPtr) (local.get $rowB)))
             (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
             (br $loopK4)))
@@ -73,11 +77,99 @@
           (local.set $kk (i32.const 0))
           (block $doneK1 (loop $loopK1
             (br_if $doneK1 (i32.ge_u (local.get $kk) (local.get $k)))
-            (local.set $accs (f32.add (local.get $accs) (f32.mul (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2)))) (f32.load (local.get $bPtr)))))
+            (local.set $accs (f32.add (local.get $accs) (f32.mul (f32.load (i32.add (local.get $aRow) (i32.mul (local.get $kk) (local.get $sK)))) (f32.load (local.get $bPtr)))))
             (local.set $bPtr (i32.add (local.get $bPtr) (local.get $rowB)))
             (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
             (br $loopK1)))
           (f32.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $accs))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $loopJ1)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $loopI)))
+      (local.set $t (i32.add (local.get $t) (i32.const 1)))
+      (br $loopT)))
+  )
+
+  ;; C[t] = A[t] (n x k) * B[t]^T, B[t] stored m x k: C[i, j] = dot(row i of A, row j of B).
+  (func (export "bmm_nt") (param $a i32) (param $b i32) (param $c i32) (param $batch i32) (param $n i32) (param $k i32) (param $m i32)
+    (local $t i32) (local $i i32) (local $j i32) (local $kk i32) (local $k4 i32) (local $m4 i32) (local $rowBytes i32)
+    (local $aT i32) (local $bT i32) (local $cT i32) (local $aRow i32) (local $b0 i32) (local $cPtr i32)
+    (local $av v128) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32) (local $x f32)
+    (local.set $k4 (i32.and (local.get $k) (i32.const -4)))
+    (local.set $m4 (i32.and (local.get $m) (i32.const -4)))
+    (local.set $rowBytes (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $t (i32.const 0))
+    (block $doneT (loop $loopT
+      (br_if $doneT (i32.ge_u (local.get $t) (local.get $batch)))
+      (local.set $aT (i32.add (local.get $a) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $n) (local.get $k))) (i32.const 2))))
+      (local.set $bT (i32.add (local.get $b) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $m) (local.get $k))) (i32.const 2))))
+      (local.set $cT (i32.add (local.get $c) (i32.shl (i32.mul (local.get $t) (i32.mul (local.get $n) (local.get $m))) (i32.const 2))))
+      (local.set $i (i32.const 0))
+      (block $doneI (loop $loopI
+        (br_if $doneI (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $aRow (i32.add (local.get $aT) (i32.mul (local.get $i) (local.get $rowBytes))))
+        (local.set $cPtr (i32.add (local.get $cT) (i32.shl (i32.mul (local.get $i) (local.get $m)) (i32.const 2))))
+        ;; four columns of C (four rows of B) at a time
+        (local.set $j (i32.const 0))
+        (block $doneJ (loop $loopJ
+          (br_if $doneJ (i32.ge_u (local.get $j) (local.get $m4)))
+          (local.set $b0 (i32.add (local.get $bT) (i32.mul (local.get $j) (local.get $rowBytes))))
+          (local.set $acc0 (v128.const f32x4 0 0 0 0))
+          (local.set $acc1 (v128.const f32x4 0 0 0 0))
+          (local.set $acc2 (v128.const f32x4 0 0 0 0))
+          (local.set $acc3 (v128.const f32x4 0 0 0 0))
+          (local.set $kk (i32.const 0))
+          (block $doneK (loop $loopK
+            (br_if $doneK (i32.ge_u (local.get $kk) (local.get $k4)))
+            (local.set $av (v128.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2)))))
+            (local.set $acc0 (f32x4.add (local.get $acc0) (f32x4.mul (local.get $av)
+              (v128.load (i32.add (local.get $b0) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $acc1 (f32x4.add (local.get $acc1) (f32x4.mul (local.get $av)
+              (v128.load (i32.add (i32.add (local.get $b0) (local.get $rowBytes)) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $acc2 (f32x4.add (local.get $acc2) (f32x4.mul (local.get $av)
+              (v128.load (i32.add (i32.add (local.get $b0) (i32.shl (local.get $rowBytes) (i32.const 1))) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $acc3 (f32x4.add (local.get $acc3) (f32x4.mul (local.get $av)
+              (v128.load (i32.add (i32.add (local.get $b0) (i32.mul (local.get $rowBytes) (i32.const 3))) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 4)))
+            (br $loopK)))
+          (local.set $s0 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc0)) (f32x4.extract_lane 1 (local.get $acc0)))
+                                  (f32.add (f32x4.extract_lane 2 (local.get $acc0)) (f32x4.extract_lane 3 (local.get $acc0)))))
+          (local.set $s1 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc1)) (f32x4.extract_lane 1 (local.get $acc1)))
+                                  (f32.add (f32x4.extract_lane 2 (local.get $acc1)) (f32x4.extract_lane 3 (local.get $acc1)))))
+          (local.set $s2 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc2)) (f32x4.extract_lane 1 (local.get $acc2)))
+                                  (f32.add (f32x4.extract_lane 2 (local.get $acc2)) (f32x4.extract_lane 3 (local.get $acc2)))))
+          (local.set $s3 (f32.add (f32.add (f32x4.extract_lane 0 (local.get $acc3)) (f32x4.extract_lane 1 (local.get $acc3)))
+                                  (f32.add (f32x4.extract_lane 2 (local.get $acc3)) (f32x4.extract_lane 3 (local.get $acc3)))))
+          ;; the last k mod 4 terms
+          (block $doneKt (loop $loopKt
+            (br_if $doneKt (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $x (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2)))))
+            (local.set $s0 (f32.add (local.get $s0) (f32.mul (local.get $x) (f32.load (i32.add (local.get $b0) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $s1 (f32.add (local.get $s1) (f32.mul (local.get $x) (f32.load (i32.add (i32.add (local.get $b0) (local.get $rowBytes)) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $s2 (f32.add (local.get $s2) (f32.mul (local.get $x) (f32.load (i32.add (i32.add (local.get $b0) (i32.shl (local.get $rowBytes) (i32.const 1))) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $s3 (f32.add (local.get $s3) (f32.mul (local.get $x) (f32.load (i32.add (i32.add (local.get $b0) (i32.mul (local.get $rowBytes) (i32.const 3))) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $loopKt)))
+          (f32.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $s0))
+          (f32.store offset=4 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $s1))
+          (f32.store offset=8 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $s2))
+          (f32.store offset=12 (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $s3))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $loopJ)))
+        ;; remaining columns, one at a time
+        (block $doneJ1 (loop $loopJ1
+          (br_if $doneJ1 (i32.ge_u (local.get $j) (local.get $m)))
+          (local.set $b0 (i32.add (local.get $bT) (i32.mul (local.get $j) (local.get $rowBytes))))
+          (local.set $s0 (f32.const 0))
+          (local.set $kk (i32.const 0))
+          (block $doneK1 (loop $loopK1
+            (br_if $doneK1 (i32.ge_u (local.get $kk) (local.get $k)))
+            (local.set $s0 (f32.add (local.get $s0) (f32.mul (f32.load (i32.add (local.get $aRow) (i32.shl (local.get $kk) (i32.const 2))))
+                                                          (f32.load (i32.add (local.get $b0) (i32.shl (local.get $kk) (i32.const 2)))))))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $loopK1)))
+          (f32.store (i32.add (local.get $cPtr) (i32.shl (local.get $j) (i32.const 2))) (local.get $s0))
           (local.set $j (i32.add (local.get $j) (i32.const 1)))
           (br $loopJ1)))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))

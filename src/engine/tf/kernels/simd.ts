@@ -1,0 +1,255 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { activationsWasmBase64 } from './activationsWasm';
+import { batchMatMulWasmBase64 } from './batchMatMulWasm';
+
+/**
+ * Hand-written WebAssembly SIMD kernels (the .wat files beside this one) for what tfjs's wasm backend does
+ * slowly:
+ * - batched products of small matrices (the attention products: examples x heads matrices of 64 x 64), which
+ *   tfjs runs through a plain loop at about 1.7 GFLOP/s while 2-D matMuls go through XNNPACK;
+ * - GELU and quick GELU with their gradients, one pass over memory each instead of five to eight tfjs ops
+ *   (exact GELU also needs tfjs's erf, the costliest elementwise kernel on wasm).
+ *
+ * On the wasm backend the kernels are registered as tfjs kernels and instantiated on the backend's own memory,
+ * so they read and write tensors where they lie: no copies. On the cpu backend (the fallback) the batched
+ * matMul copies through a private memory and the activations use tfjs ops. Native TensorFlow keeps its own.
+ */
+
+type Bmm = (a: number, b: number, c: number, batch: number, n: number, k: number, m: number, sI: number, sK: number) => void;
+type BmmNT = (a: number, b: number, c: number, batch: number, n: number, k: number, m: number) => void;
+type Unary = (x: number, y: number, n: number) => void;
+type UnaryGrad = (x: number, dy: number, dx: number, n: number) => void;
+
+interface Kernels {
+  memory: WebAssembly.Memory;
+  bmm: Bmm;
+  bmm_nt: BmmNT;
+  gelu: Unary;
+  gelu_grad: UnaryGrad;
+  quick_gelu: Unary;
+  quick_gelu_grad: UnaryGrad;
+}
+
+export type FusedActivation = 'gelu' | 'quick_gelu';
+
+const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module } = {};
+let simdSupported: boolean | undefined;
+
+function compile(): boolean {
+  if (simdSupported !== undefined) return simdSupported;
+  try {
+    modules.bmm = new WebAssembly.Module(Buffer.from(batchMatMulWasmBase64, 'base64'));
+    modules.activations = new WebAssembly.Module(Buffer.from(activationsWasmBase64, 'base64'));
+    simdSupported = true;
+  } catch {
+    simdSupported = false; // no WebAssembly SIMD here: tfjs's own kernels are used
+  }
+  return simdSupported;
+}
+
+function instantiate(memory: WebAssembly.Memory): Kernels {
+  const env = { env: { memory } };
+  const b = new WebAssembly.Instance(modules.bmm!, env).exports;
+  const a = new WebAssembly.Instance(modules.activations!, env).exports;
+  return {
+    memory,
+    bmm: b.bmm as Bmm,
+    bmm_nt: b.bmm_nt as BmmNT,
+    gelu: a.gelu as Unary,
+    gelu_grad: a.gelu_grad as UnaryGrad,
+    quick_gelu: a.quick_gelu as Unary,
+    quick_gelu_grad: a.quick_gelu_grad as UnaryGrad,
+  };
+}
+
+export function simdKernelAvailable(): boolean {
+  return compile();
+}
+
+// ---- the wasm backend: kernels on the backend's own memory ---------------------------------------------
+
+/** What these kernels use of tfjs's wasm backend (BackendWasm): its heap and where each tensor lies in it. */
+interface WasmBackendLike {
+  wasm: { asm?: { memory?: WebAssembly.Memory }; wasmMemory?: WebAssembly.Memory };
+  dataIdMap: { get(dataId: unknown): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+}
+
+const onBackend = new WeakMap<object, Kernels | null>();
+
+function kernelsOn(backend: WasmBackendLike): Kernels | null {
+  if (onBackend.has(backend)) return onBackend.get(backend)!;
+  const memory = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
+  const kernels = compile() && memory instanceof WebAssembly.Memory ? instantiate(memory) : null;
+  onBackend.set(backend, kernels);
+  return kernels;
+}
+
+const BMM = 'AdapterLabBatchMatMul';
+const ACT = 'AdapterLabActivation';
+const ACT_GRAD = 'AdapterLabActivationGrad';
+
+interface BmmAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+/** [batch, n, k] x [batch, k, m] with op(A) = A^T when transposeA (A stored [batch, k, n]), likewise B. */
+function bmmShapes(a: number[], b: number[], { transposeA, transposeB }: BmmAttrs): { batch: number; n: number; k: number; m: number } {
+  const [batch, a1, a2] = a;
+  const [n, k] = transposeA ? [a2, a1] : [a1, a2];
+  const [kb, m] = transposeB ? [b[2], b[1]] : [b[1], b[2]];
+  if (b[0] !== batch || kb !== k || (transposeA && transposeB)) {
+    throw new Error(`batchedMatMul: shapes [${a}]${transposeA ? '^T' : ''} and [${b}]${transposeB ? '^T' : ''} do not match`);
+  }
+  return { batch, n, k, m };
+}
+
+/**
+ * The gradients of C = op(A) op(B), each again one of the kernel's forms (no operand transposed in memory):
+ * A B: dA = dC B^T, dB = A^T dC; A B^T: dA = dC B, dB = dC^T A; A^T B: dA = B dC^T, dB = A dC.
+ */
+export function batchedMatMulGrads(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, { transposeA, transposeB }: BmmAttrs): [tf.Tensor3D, tf.Tensor3D] {
+  if (transposeB) return [batchedMatMul(dc, b), batchedMatMul(dc, a, { transposeA: true })];
+  if (transposeA) return [batchedMatMul(b, dc, { transposeB: true }), batchedMatMul(a, dc)];
+  return [batchedMatMul(dc, b, { transposeB: true }), batchedMatMul(a, dc, { transposeA: true })];
+}
+
+function register(): void {
+  if (tf.getKernel(BMM, 'wasm')) return;
+  const offset = (backend: WasmBackendLike, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+  tf.registerKernel({
+    kernelName: BMM,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as unknown as WasmBackendLike;
+      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      const flags = attrs as unknown as BmmAttrs;
+      const { batch, n, k, m } = bmmShapes(a.shape, b.shape, flags);
+      const out = be.makeOutput([batch, n, m], 'float32');
+      const kern = kernelsOn(be)!;
+      if (flags.transposeB) kern.bmm_nt(offset(be, a), offset(be, b), offset(be, out), batch, n, k, m);
+      else kern.bmm(offset(be, a), offset(be, b), offset(be, out), batch, n, k, m, flags.transposeA ? 4 : 4 * k, flags.transposeA ? 4 * n : 4);
+      return out;
+    },
+  });
+  // Registered gradients: the tape keeps the inputs as they are (customGrad's save() would copy them).
+  tf.registerGradient({
+    kernelName: BMM,
+    inputsToSave: ['a', 'b'],
+    gradFunc: (dy, saved, attrs) => {
+      const [a, b] = saved as tf.Tensor3D[];
+      const flags = attrs as unknown as BmmAttrs;
+      return { a: () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flags)[0], b: () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flags)[1] };
+    },
+  });
+  tf.registerGradient({
+    kernelName: ACT,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved, attrs) => ({ x: () => fusedActivationGrad(saved[0], dy as tf.Tensor, (attrs as { fn: FusedActivation }).fn) }),
+  });
+  tf.registerKernel({
+    kernelName: ACT,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as unknown as WasmBackendLike;
+      const { x } = inputs as { x: tf.TensorInfo };
+      const fn = (attrs as { fn: FusedActivation }).fn;
+      const out = be.makeOutput(x.shape, 'float32');
+      kernelsOn(be)![fn](offset(be, x), offset(be, out), tf.util.sizeFromShape(x.shape));
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: ACT_GRAD,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const be = backend as unknown as WasmBackendLike;
+      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
+      const fn = (attrs as { fn: FusedActivation }).fn;
+      const out = be.makeOutput(x.shape, 'float32');
+      kernelsOn(be)![`${fn}_grad`](offset(be, x), offset(be, dy), offset(be, out), tf.util.sizeFromShape(x.shape));
+      return out;
+    },
+  });
+}
+
+/** Whether the kernels run on the current backend's own memory (the wasm backend, with SIMD). */
+function onWasmBackend(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  if (kernelsOn(tf.backend() as unknown as WasmBackendLike) === null) return false;
+  register();
+  return true;
+}
+
+// ---- the cpu backend: a private memory, with copies --------------------------------------------------
+
+let privateKernels: Kernels | undefined;
+
+/** A B on the kernel through a private memory (operands stored as multiplied). */
+function bmmWithCopies(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+  privateKernels ??= instantiate(new WebAssembly.Memory({ initial: 1 }));
+  const kern = privateKernels;
+  const [batch, n, k] = a.shape;
+  const m = b.shape[2];
+  const aSize = batch * n * k;
+  const bSize = batch * k * m;
+  const cSize = batch * n * m;
+  const bytes = 4 * (aSize + bSize + cSize);
+  if (kern.memory.buffer.byteLength < bytes) kern.memory.grow(Math.ceil((bytes - kern.memory.buffer.byteLength) / 65536));
+  const heap = new Float32Array(kern.memory.buffer);
+  heap.set(a.dataSync() as Float32Array, 0);
+  heap.set(b.dataSync() as Float32Array, aSize);
+  kern.bmm(0, 4 * aSize, 4 * (aSize + bSize), batch, n, k, m, 4 * k, 4);
+  return tf.tensor3d(heap.slice(aSize + bSize, aSize + bSize + cSize), [batch, n, m]);
+}
+
+// ---- what the ops use ------------------------------------------------------------------------------
+
+/** Whether batchedMatMul uses the SIMD kernel on the current backend. */
+export function usesSimdKernel(): boolean {
+  const backend = tf.getBackend();
+  return (backend === 'wasm' || backend === 'cpu') && simdKernelAvailable();
+}
+
+/** Transpose of the last two axes, materialised. */
+function transposeLast2(t: tf.Tensor3D): tf.Tensor3D {
+  return tf.transpose(t, [0, 2, 1]);
+}
+
+/**
+ * op(A) op(B) for [batch, n, k] x [batch, k, m] -> [batch, n, m], where op transposes the last two axes of an
+ * operand stored transposed (transposeA: A is [batch, k, n]; transposeB: B is [batch, m, k]; not both).
+ * Differentiable on the wasm backend (registered gradient); callers elsewhere use ops.batchMatMul.
+ */
+export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D, flags: Partial<BmmAttrs> = {}): tf.Tensor3D {
+  const attrs: BmmAttrs = { transposeA: flags.transposeA ?? false, transposeB: flags.transposeB ?? false };
+  const { batch } = bmmShapes(a.shape, b.shape, attrs);
+  if (batch > 1 && onWasmBackend()) return tf.engine().runKernel(BMM, { a, b }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor3D;
+  if (batch === 1 || !usesSimdKernel()) {
+    // tfjs's transposed-operand matMul is about ten times slower on wasm than a plain one after a transpose.
+    if (tf.getBackend() === 'tensorflow') return tf.matMul(a, b, attrs.transposeA, attrs.transposeB);
+    return tf.matMul(attrs.transposeA ? transposeLast2(a) : a, attrs.transposeB ? transposeLast2(b) : b);
+  }
+  return bmmWithCopies(attrs.transposeA ? transposeLast2(a) : a, attrs.transposeB ? transposeLast2(b) : b);
+}
+
+/** Whether batchedMatMul is differentiable by its registered gradient (the wasm kernel) on this backend. */
+export function batchedMatMulHasKernelGradient(batch: number): boolean {
+  return batch > 1 && onWasmBackend();
+}
+
+/** Whether fusedActivation runs for a float32 tensor of this size on the current backend. */
+export function usesFusedActivation(x: tf.Tensor): boolean {
+  return x.dtype === 'float32' && x.size >= 4 && onWasmBackend();
+}
+
+/** y = f(x) in one pass. Only where usesFusedActivation(x). */
+export function fusedActivation(x: tf.Tensor, fn: FusedActivation): tf.Tensor {
+  return tf.engine().runKernel(ACT, { x }, { fn }) as tf.Tensor;
+}
+
+/** dx = dy f'(x) in one pass. Only where usesFusedActivation(x). */
+export function fusedActivationGrad(x: tf.Tensor, dy: tf.Tensor, fn: FusedActivation): tf.Tensor {
+  return tf.engine().runKernel(ACT_GRAD, { x, dy }, { fn }) as tf.Tensor;
+}
