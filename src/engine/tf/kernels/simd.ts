@@ -115,62 +115,65 @@ export function batchedMatMulGrads(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor
   return [batchedMatMul(dc, b, { transposeB: true }), batchedMatMul(a, dc, { transposeA: true })];
 }
 
-function register(): void {
-  if (tf.getKernel(BMM, 'wasm')) return;
-  const offset = (backend: WasmBackendLike, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset;
+/**
+ * Registers a kernel of ours for the wasm backend: it allocates the float32 output in the backend's heap and
+ * hands `run` the byte offsets of the inputs (in `names` order) and of the output.
+ */
+function registerWasmKernel(
+  kernelName: string,
+  names: string[],
+  outShape: (shapes: number[][], attrs: tf.NamedAttrMap) => number[],
+  run: (kern: Kernels, inputs: number[], out: number, shapes: number[][], attrs: tf.NamedAttrMap) => void,
+): void {
   tf.registerKernel({
-    kernelName: BMM,
+    kernelName,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
+    kernelFunc: ({ inputs, backend, attrs = {} }) => {
       const be = backend as unknown as WasmBackendLike;
-      const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
-      const flags = attrs as unknown as BmmAttrs;
-      const { batch, n, k, m } = bmmShapes(a.shape, b.shape, flags);
-      const out = be.makeOutput([batch, n, m], 'float32');
-      const kern = kernelsOn(be)!;
-      if (flags.transposeB) kern.bmm_nt(offset(be, a), offset(be, b), offset(be, out), batch, n, k, m);
-      else kern.bmm(offset(be, a), offset(be, b), offset(be, out), batch, n, k, m, flags.transposeA ? 4 : 4 * k, flags.transposeA ? 4 * n : 4);
+      const offset = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
+      const ins = names.map((n) => inputs[n] as tf.TensorInfo);
+      const shapes = ins.map((t) => t.shape);
+      const out = be.makeOutput(outShape(shapes, attrs), 'float32');
+      run(kernelsOn(be)!, ins.map(offset), offset(out), shapes, attrs);
       return out;
     },
   });
+}
+
+function register(): void {
+  if (tf.getKernel(BMM, 'wasm')) return;
+  const flagsOf = (attrs: tf.NamedAttrMap) => attrs as unknown as BmmAttrs;
+  const fnOf = (attrs: tf.NamedAttrMap) => (attrs as { fn: FusedActivation }).fn;
+  registerWasmKernel(
+    BMM,
+    ['a', 'b'],
+    ([a, b], attrs) => {
+      const { batch, n, m } = bmmShapes(a, b, flagsOf(attrs));
+      return [batch, n, m];
+    },
+    (kern, [a, b], out, [aShape, bShape], attrs) => {
+      const flags = flagsOf(attrs);
+      const { batch, n, k, m } = bmmShapes(aShape, bShape, flags);
+      if (flags.transposeB) kern.bmm_nt(a, b, out, batch, n, k, m);
+      else kern.bmm(a, b, out, batch, n, k, m, flags.transposeA ? 4 : 4 * k, flags.transposeA ? 4 * n : 4);
+    },
+  );
+  registerWasmKernel(ACT, ['x'], ([x]) => x, (kern, [x], out, [shape], attrs) => kern[fnOf(attrs)](x, out, tf.util.sizeFromShape(shape)));
+  registerWasmKernel(ACT_GRAD, ['x', 'dy'], ([x]) => x, (kern, [x, dy], out, [shape], attrs) => kern[`${fnOf(attrs)}_grad`](x, dy, out, tf.util.sizeFromShape(shape)));
   // Registered gradients: the tape keeps the inputs as they are (customGrad's save() would copy them).
   tf.registerGradient({
     kernelName: BMM,
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved as tf.Tensor3D[];
-      const flags = attrs as unknown as BmmAttrs;
-      return { a: () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flags)[0], b: () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flags)[1] };
+      const grads = () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flagsOf(attrs));
+      return { a: () => grads()[0], b: () => grads()[1] };
     },
   });
   tf.registerGradient({
     kernelName: ACT,
     inputsToSave: ['x'],
-    gradFunc: (dy, saved, attrs) => ({ x: () => fusedActivationGrad(saved[0], dy as tf.Tensor, (attrs as { fn: FusedActivation }).fn) }),
-  });
-  tf.registerKernel({
-    kernelName: ACT,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const be = backend as unknown as WasmBackendLike;
-      const { x } = inputs as { x: tf.TensorInfo };
-      const fn = (attrs as { fn: FusedActivation }).fn;
-      const out = be.makeOutput(x.shape, 'float32');
-      kernelsOn(be)![fn](offset(be, x), offset(be, out), tf.util.sizeFromShape(x.shape));
-      return out;
-    },
-  });
-  tf.registerKernel({
-    kernelName: ACT_GRAD,
-    backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const be = backend as unknown as WasmBackendLike;
-      const { x, dy } = inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
-      const fn = (attrs as { fn: FusedActivation }).fn;
-      const out = be.makeOutput(x.shape, 'float32');
-      kernelsOn(be)![`${fn}_grad`](offset(be, x), offset(be, dy), offset(be, out), tf.util.sizeFromShape(x.shape));
-      return out;
-    },
+    gradFunc: (dy, saved, attrs) => ({ x: () => fusedActivationGrad(saved[0], dy as tf.Tensor, fnOf(attrs)) }),
   });
 }
 
