@@ -5,7 +5,13 @@
  * view's data (so nothing is posted into a page that cannot receive it yet). Loss curves then receive
  * `append` while their runs train. A webview's persisted state (getState/setState) is a {@link ViewState}:
  * it names what the view shows, so the extension can rebuild it after a reload (WebviewPanelSerializer).
+ *
+ * The result files' shapes (ablation.json, fusion-attention.json, drop.json) are the engine's own types, imported
+ * as types only: erased at build, so no engine code reaches a webview bundle.
  */
+import type { AblationResult } from '../engine/analysis/ablation';
+import type { DropPoint, DropResult } from '../engine/analysis/drop';
+import type { FusionAttentionResult } from '../engine/analysis/fusionAttention';
 
 /** Mirrors the engine's RunStatus (kept here so webviews need not import engine types). */
 export type RunStatusName = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
@@ -52,17 +58,9 @@ export interface LossCurvesData {
   runs: RunCurves[];
 }
 
-export interface AblationData {
+/** ablation.json of a run (the engine's AblationResult), with the run it belongs to. */
+export interface AblationData extends AblationResult {
   run: RunRef;
-  metric: string;
-  /** The metric with every adapter in place. */
-  baseline: number;
-  /** L x L, upper triangular: matrix[i][j] (i <= j) is the metric with the adapters of layers i..j removed. */
-  matrix: (number | null)[][];
-  adapterLayers: number[];
-  numLayers: number;
-  split: string;
-  examples: number;
 }
 
 /** A sweep point's place in its sweep (run.json `sweep`). */
@@ -99,42 +97,16 @@ export interface CompareData {
   rows: CompareRow[];
 }
 
-/** fusion-attention.json of an AdapterFusion run: where the fusion looks, per dev class. */
-export interface FusionAttentionData {
+/** fusion-attention.json of an AdapterFusion run (the engine's FusionAttentionResult): where the fusion looks, per dev class. */
+export interface FusionAttentionData extends FusionAttentionResult {
   run: RunRef;
-  split: string;
-  /** Layer indices (rows of each matrix). */
-  layers: number[];
-  /** The fused adapters' names (columns). */
-  adapters: string[];
-  /** Dev classes (["all"] for regression). */
-  classes: string[];
-  /** matrix[class][layer][adapter]: mean attention over the real tokens of that class; null: no adapter there. */
-  matrix: (number | null)[][][];
-  /** overall[layer][adapter]: over every example. */
-  overall: (number | null)[][];
-  examples: number[];
-  tokens: number[];
 }
 
-export interface DropPoint {
-  /** Adapters of the lowest n layers dropped. */
-  n: number;
-  value: number;
-  tokensPerSecond: number;
-}
+export type { DropPoint };
 
-/** drop.json (adapter-lab drop): the AdapterDrop trade-off of a run. */
-export interface DropData {
+/** drop.json (adapter-lab drop): the AdapterDrop trade-off of a run (the engine's DropResult, timing aside). */
+export interface DropData extends Omit<DropResult, 'timing'> {
   run: RunRef;
-  metric: string;
-  /** The metric with every adapter (n = 0). */
-  baseline: number;
-  points: DropPoint[];
-  numLayers: number;
-  adapterLayers: number[];
-  split: string;
-  examples: number;
   backend: string | null;
   time: string | null;
 }

@@ -5,22 +5,16 @@
  * j; the diagonal removes one layer, the corner (0, L-1) removes every adapter. Hover a cell for its exact
  * value and its drop from the baseline (every adapter in place).
  */
-import { Chart, LinearScale, Tooltip, type Plugin } from 'chart.js';
-import { MatrixController, MatrixElement } from 'chartjs-chart-matrix';
+import { Chart } from 'chart.js';
 import type { AblationData, HostToWebview, ViewSubject } from '../../src/protocol/webview';
 import { clear, formatMetric, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, savedState, saveState } from '../shared/host';
 import { mix, readTheme } from '../shared/theme';
-import { htmlTooltip } from '../shared/tooltip';
+import { heatmap, type HeatCell } from '../shared/heatmap';
 
-Chart.register(MatrixController, MatrixElement, LinearScale, Tooltip);
-
-interface Cell {
-  x: number; // last removed layer j
-  y: number; // first removed layer i
-  v: number;
-}
+/** x: last removed layer j; y: first removed layer i. */
+type Cell = HeatCell;
 
 type Ui = { showValues: boolean };
 
@@ -55,115 +49,37 @@ function spanText(i: number, j: number, L: number): string {
   return i === j ? `layer ${i}'s adapters removed` : `layers ${i}–${j}'s adapters removed`;
 }
 
-/** Writes each cell's value into it when the cells are big enough to hold it. */
-const cellValues: Plugin<'matrix'> = {
-  id: 'cellValues',
-  afterDatasetsDraw(c) {
-    if (!ui.showValues) return;
-    const meta = c.getDatasetMeta(0);
-    const ctx = c.ctx;
-    ctx.save();
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    ctx.font = `11px ${theme.font}`;
-    meta.data.forEach((el, k) => {
-      const width = (el as unknown as { width: number }).width;
-      if (width < 34) return;
-      const { x, y } = (el as unknown as { getCenterPoint(final: boolean): { x: number; y: number } }).getCenterPoint(true);
-      const cell = (c.data.datasets[0].data as Cell[])[k];
-      ctx.fillStyle = '#ffffff';
-      ctx.fillText(cell.v.toFixed(width < 48 ? 2 : 3), x, y);
-    });
-    ctx.restore();
-  },
-};
-
-/** Publishes the plot area on the canvas, so tests and assistive tools can find a cell's position. */
-const publishGeometry: Plugin<'matrix'> = {
-  id: 'publishGeometry',
-  afterRender(c) {
-    const a = c.chartArea;
-    c.canvas.dataset.chartArea = [a.left, a.top, a.right, a.bottom].map((v) => v.toFixed(1)).join(',');
-  },
-};
-
 function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: AblationData): void {
   chart?.destroy();
   const L = d.numLayers;
-  // One tick per layer, at the cell centres (the axes run from -0.5 to L - 0.5, so built-in ticks miss them).
-  const layerTicks = (axis: { ticks: { value: number }[] }) => {
-    axis.ticks = Array.from({ length: L }, (_, i) => ({ value: i }));
-  };
   const { min, max } = range(d);
   Chart.defaults.color = theme.foreground;
   Chart.defaults.font.family = theme.font;
   canvas.dataset.layers = String(L);
-  chart = new Chart<'matrix', Cell[]>(canvas, {
-    type: 'matrix',
-    data: {
-      datasets: [
-        {
-          label: `dev ${d.metric}`,
-          data: cells(d),
-          backgroundColor: (ctx) => colorOf((ctx.raw as Cell | undefined)?.v ?? min, min, max),
-          borderColor: theme.background,
-          borderWidth: 1,
-          width: ({ chart: c }) => (c.chartArea ? c.chartArea.width / L - 1 : 0),
-          height: ({ chart: c }) => (c.chartArea ? c.chartArea.height / L - 1 : 0),
-        },
-      ],
-    },
-    options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      scales: {
-        x: {
-          type: 'linear',
-          position: 'top',
-          min: -0.5,
-          max: L - 0.5,
-          offset: false,
-          ticks: { callback: (v) => String(v) },
-          afterBuildTicks: layerTicks,
-          grid: { display: false },
-          title: { display: true, text: 'last removed layer' },
-        },
-        y: {
-          type: 'linear',
-          reverse: true,
-          min: -0.5,
-          max: L - 0.5,
-          offset: false,
-          ticks: { callback: (v) => String(v) },
-          afterBuildTicks: layerTicks,
-          grid: { display: false },
-          title: { display: true, text: 'first removed layer' },
-        },
-      },
-      plugins: {
-        tooltip: {
-          enabled: false,
-          external: htmlTooltip(host, 'chart-tooltip'),
-          callbacks: {
-            title: (items) => {
-              const c = items[0]?.raw as Cell | undefined;
-              return c ? spanText(c.y, c.x, L) : '';
-            },
-            label: (item) => {
-              const c = item.raw as Cell;
-              const drop = d.baseline - c.v;
-              return [
-                `first removed layer ${c.y}, last removed layer ${c.x}`,
-                `${d.metric}: ${formatMetric(c.v)}`,
-                `drop from baseline: ${drop >= 0 ? '' : '+'}${formatMetric(Math.abs(drop))}${drop < 0 ? ' (better)' : ''} (baseline ${formatMetric(d.baseline)})`,
-              ];
-            },
-          },
-        },
+  chart = heatmap(canvas, {
+    label: `dev ${d.metric}`,
+    cells: cells(d),
+    columns: L,
+    rows: L,
+    color: (v) => colorOf(v, min, max),
+    border: theme.background,
+    font: theme.font,
+    x: { title: 'last removed layer', tick: String },
+    y: { title: 'first removed layer', tick: String },
+    showValues: () => ui.showValues,
+    formatValue: (v, width) => v.toFixed(width < 48 ? 2 : 3),
+    tooltip: {
+      host,
+      title: (c) => spanText(c.y, c.x, L),
+      lines: (c) => {
+        const drop = d.baseline - c.v;
+        return [
+          `first removed layer ${c.y}, last removed layer ${c.x}`,
+          `${d.metric}: ${formatMetric(c.v)}`,
+          `drop from baseline: ${drop >= 0 ? '' : '+'}${formatMetric(Math.abs(drop))}${drop < 0 ? ' (better)' : ''} (baseline ${formatMetric(d.baseline)})`,
+        ];
       },
     },
-    plugins: [cellValues, publishGeometry],
   });
 }
 

@@ -5,22 +5,16 @@
  * x fused adapters (columns), one per dev class (a selector; "all classes" is every example), each row summing
  * to 1. Hover a cell for its exact value.
  */
-import { Chart, LinearScale, Tooltip, type Plugin } from 'chart.js';
-import { MatrixController, MatrixElement } from 'chartjs-chart-matrix';
+import { Chart } from 'chart.js';
 import type { FusionAttentionData, HostToWebview, ViewSubject } from '../../src/protocol/webview';
 import { clear, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, savedState, saveState } from '../shared/host';
 import { mix, readTheme } from '../shared/theme';
-import { htmlTooltip } from '../shared/tooltip';
+import { heatmap, type HeatCell } from '../shared/heatmap';
 
-Chart.register(MatrixController, MatrixElement, LinearScale, Tooltip);
-
-interface Cell {
-  x: number; // adapter index
-  y: number; // row index (into data.layers)
-  v: number;
-}
+/** x: adapter index; y: row index (into data.layers). */
+type Cell = HeatCell;
 
 /** `klass`: a class index, or -1 for every example (overall). */
 type Ui = { klass: number; showValues: boolean };
@@ -55,36 +49,6 @@ function colorOf(v: number): string {
   return mix(LOW, theme.good, Math.sqrt(Math.min(1, Math.max(0, v))));
 }
 
-const cellValues: Plugin<'matrix'> = {
-  id: 'cellValues',
-  afterDatasetsDraw(c) {
-    if (!ui.showValues) return;
-    const meta = c.getDatasetMeta(0);
-    const ctx = c.ctx;
-    ctx.save();
-    ctx.textAlign = 'center';
-    ctx.textBaseline = 'middle';
-    ctx.font = `11px ${theme.font}`;
-    meta.data.forEach((el, k) => {
-      const { width, height } = el as unknown as { width: number; height: number };
-      if (width < 34 || height < 14) return;
-      const { x, y } = (el as unknown as { getCenterPoint(final: boolean): { x: number; y: number } }).getCenterPoint(true);
-      ctx.fillStyle = '#ffffff';
-      ctx.fillText(fmt((c.data.datasets[0].data as Cell[])[k].v), x, y);
-    });
-    ctx.restore();
-  },
-};
-
-/** Publishes the plot area and the grid's size on the canvas, so tests and assistive tools find a cell. */
-const publishGeometry: Plugin<'matrix'> = {
-  id: 'publishGeometry',
-  afterRender(c) {
-    const a = c.chartArea;
-    c.canvas.dataset.chartArea = [a.left, a.top, a.right, a.bottom].map((v) => v.toFixed(1)).join(',');
-  },
-};
-
 function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: FusionAttentionData): void {
   chart?.destroy();
   const R = d.layers.length;
@@ -93,71 +57,23 @@ function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, d: FusionAtten
   Chart.defaults.font.family = theme.font;
   canvas.dataset.rows = String(R);
   canvas.dataset.columns = String(A);
-  chart = new Chart<'matrix', Cell[]>(canvas, {
-    type: 'matrix',
-    data: {
-      datasets: [
-        {
-          label: 'fusion attention',
-          data: cells(currentMatrix(d)),
-          backgroundColor: (ctx) => colorOf((ctx.raw as Cell | undefined)?.v ?? 0),
-          borderColor: theme.background,
-          borderWidth: 1,
-          width: ({ chart: c }) => (c.chartArea ? c.chartArea.width / A - 1 : 0),
-          height: ({ chart: c }) => (c.chartArea ? c.chartArea.height / R - 1 : 0),
-        },
-      ],
+  chart = heatmap(canvas, {
+    label: 'fusion attention',
+    cells: cells(currentMatrix(d)),
+    columns: A,
+    rows: R,
+    color: colorOf,
+    border: theme.background,
+    font: theme.font,
+    x: { title: 'fused adapter', tick: (i) => d.adapters[i] ?? '', autoSkip: false, maxRotation: 30 },
+    y: { title: 'layer', tick: (i) => String(d.layers[i] ?? '') },
+    showValues: () => ui.showValues,
+    formatValue: fmt,
+    tooltip: {
+      host,
+      title: (c) => `layer ${d.layers[c.y]}, adapter ${d.adapters[c.x]}`,
+      lines: (c) => [`attention: ${fmt(c.v)} (${(c.v * 100).toFixed(1)}%)`, `class: ${className(d)}`],
     },
-    options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      scales: {
-        x: {
-          type: 'linear',
-          position: 'top',
-          min: -0.5,
-          max: A - 0.5,
-          offset: false,
-          ticks: { callback: (v) => d.adapters[Number(v)] ?? '', autoSkip: false, maxRotation: 30 },
-          afterBuildTicks: (axis) => {
-            axis.ticks = Array.from({ length: A }, (_, i) => ({ value: i }));
-          },
-          grid: { display: false },
-          title: { display: true, text: 'fused adapter' },
-        },
-        y: {
-          type: 'linear',
-          reverse: true,
-          min: -0.5,
-          max: R - 0.5,
-          offset: false,
-          ticks: { callback: (v) => String(d.layers[Number(v)] ?? '') },
-          afterBuildTicks: (axis) => {
-            axis.ticks = Array.from({ length: R }, (_, i) => ({ value: i }));
-          },
-          grid: { display: false },
-          title: { display: true, text: 'layer' },
-        },
-      },
-      plugins: {
-        tooltip: {
-          enabled: false,
-          external: htmlTooltip(host, 'chart-tooltip'),
-          callbacks: {
-            title: (items) => {
-              const c = items[0]?.raw as Cell | undefined;
-              return c ? `layer ${d.layers[c.y]}, adapter ${d.adapters[c.x]}` : '';
-            },
-            label: (item) => {
-              const c = item.raw as Cell;
-              return [`attention: ${fmt(c.v)} (${(c.v * 100).toFixed(1)}%)`, `class: ${className(d)}`];
-            },
-          },
-        },
-      },
-    },
-    plugins: [cellValues, publishGeometry],
   });
   canvas.setAttribute(
     'aria-label',
