@@ -210,8 +210,10 @@ export class BertEncoder {
     const L = this.config.numLayers;
     const { batchSize: B, seqLen: T } = input;
     if (from >= L) return BertEncoder.firstToken(h, B, T);
-    const below = this.layers(h, input, ctx, from, L - 1);
-    return this.layer(L - 1, below, this.attentionBias(input), B, T, ctx, true);
+    const bias = this.attentionBias(input);
+    let x = h;
+    for (let i = from; i < L; i++) x = this.layer(i, x, bias, B, T, ctx, i === L - 1);
+    return x;
   }
 
   /** The whole encoder: the final hidden states [B*T, d]. */
