@@ -80,7 +80,12 @@ const onBackend = new WeakMap<object, Kernels | null>();
 function kernelsOn(backend: WasmBackendLike): Kernels | null {
   if (onBackend.has(backend)) return onBackend.get(backend)!;
   const memory = backend.wasm?.asm?.memory ?? backend.wasm?.wasmMemory;
-  const kernels = compile() && memory instanceof WebAssembly.Memory ? instantiate(memory) : null;
+  let kernels: Kernels | null = null;
+  try {
+    if (compile() && memory instanceof WebAssembly.Memory) kernels = instantiate(memory);
+  } catch {
+    // a memory our modules cannot import (a shared one, of a threaded build): tfjs's own kernels are used
+  }
   onBackend.set(backend, kernels);
   return kernels;
 }
