@@ -10,6 +10,8 @@
  *   "output": "../../models/tiny-bert",       the Hugging Face model folder written at the end
  *   "vocabSize": 8000,                        WordPiece vocabulary size, the 5 special tokens included
  *   "vocab": "vocab.txt",                     optional: use this vocabulary instead of learning one
+ *   "initFrom": "builtin:tiny-bert",          optional: continue from this model (its weights, MLM head and
+ *                                             vocabulary) instead of a random start; same model shape
  *   "model": { "layers": 4, "hidden": 256, "heads": 4, "intermediate": 1024, "maxPositions": 128 },
  *   "training": { "steps": 1000, "batchSize": 32, "maxSeqLength": 64, "learningRate": 5e-4,
  *                 "warmupSteps": 100, "seed": 1, "evalEvery": 100, "checkpointEvery": 50 },
@@ -21,6 +23,7 @@ import * as path from 'node:path';
 import { findNodeAtLocation, parseTree, printParseErrorCode, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import { ConfigError, type ConfigProblem } from '../config/load';
 import { UserInputError } from '../errors';
+import { readConfig, resolveModelDir } from '../model/checkpoint';
 
 export interface PretrainModelConfig {
   layers: number;
@@ -69,6 +72,12 @@ export interface PretrainConfig {
    * vocabulary is how a run is repeated exactly.
    */
   vocab: string | null;
+  /**
+   * A model folder (absolute) to start from instead of a random initialisation: its encoder and MLM head
+   * weights, and its vocabulary (vocab is then that folder's vocab.txt). The model section must match its shape.
+   * The optimizer starts afresh, with the training section's schedule.
+   */
+  initFrom: string | null;
   model: PretrainModelConfig;
   training: PretrainTrainingConfig;
   float16: boolean;
@@ -105,7 +114,7 @@ const TRAINING_FIELDS: Record<keyof PretrainTrainingConfig, [Rule, unknown]> = {
   heldoutSequences: [{ kind: 'int', min: 1 }, 256],
 };
 
-const TOP_FIELDS = ['$schema', 'name', 'train', 'heldout', 'output', 'checkpointDir', 'vocabSize', 'vocab', 'model', 'training', 'float16'];
+const TOP_FIELDS = ['$schema', 'name', 'train', 'heldout', 'output', 'checkpointDir', 'vocabSize', 'vocab', 'initFrom', 'model', 'training', 'float16'];
 
 function describe(rule: Rule): string {
   switch (rule.kind) {
@@ -223,8 +232,19 @@ export function validatePretrainConfig(raw: unknown, baseDir: string, file?: str
   const checkpointRel = str('checkpointDir', false);
   const checkpointDir = checkpointRel ? resolve(checkpointRel) : output ? path.join(output, 'checkpoint') : '';
 
+  const initRel = str('initFrom', false);
+  let initFrom: string | null = null;
+  if (initRel) {
+    try {
+      initFrom = resolveModelDir(initRel, baseDir);
+    } catch (err) {
+      problem('initFrom', err instanceof Error ? err.message : String(err));
+    }
+    if (initFrom && !fs.existsSync(path.join(initFrom, 'vocab.txt'))) problem('initFrom', `${initFrom} has no vocab.txt to continue with`);
+  }
   const vocabRel = str('vocab', false);
-  const vocab = vocabRel ? resolve(vocabRel) : null;
+  if (vocabRel && initRel) problem('vocab', 'give vocab or initFrom, not both: initFrom brings its own vocabulary');
+  const vocab = vocabRel ? resolve(vocabRel) : initFrom && fs.existsSync(path.join(initFrom, 'vocab.txt')) ? path.join(initFrom, 'vocab.txt') : null;
   let vocabTokens: string[] | null = null;
   if (vocab) {
     if (!fs.existsSync(vocab)) problem('vocab', `file not found: ${vocab}`);
@@ -280,6 +300,23 @@ export function validatePretrainConfig(raw: unknown, baseDir: string, file?: str
   if (training.warmupSteps !== undefined && training.steps && training.warmupSteps >= training.steps) {
     problem('training.warmupSteps', `must be less than training.steps (${training.steps})`);
   }
+  if (initFrom) {
+    // Continuing needs the same shape: every model field against the folder's config.json.
+    const from = readConfig(initFrom);
+    const theirs: Record<keyof PretrainModelConfig, unknown> = {
+      layers: from.numLayers,
+      hidden: from.hiddenSize,
+      heads: from.numHeads,
+      intermediate: from.intermediateSize,
+      maxPositions: from.maxPositions,
+      hiddenAct: from.hiddenAct,
+      dropout: model.dropout,
+    };
+    for (const [k, v] of Object.entries(theirs)) {
+      const ours = model[k as keyof PretrainModelConfig];
+      if (ours !== undefined && ours !== v) problem(`model.${k}`, `${JSON.stringify(ours)} differs from ${JSON.stringify(v)} of initFrom (${initRel}): continuing needs the same shape`);
+    }
+  }
   if (problems.length) throw new ConfigError(problems);
-  return { name, train, heldout, output, checkpointDir, vocabSize, vocab, model, training, float16, file };
+  return { name, train, heldout, output, checkpointDir, vocabSize, vocab, initFrom, model, training, float16, file };
 }

@@ -337,6 +337,21 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
   const bertCfg = encoderConfigOf(cfg, data.vocab.length);
 
   let state: PretrainState;
+  const freshState = (): PretrainState => ({
+    version: 1,
+    name: cfg.name,
+    step: 0,
+    optimizerStep: 0,
+    seed: t.seed,
+    totalSteps: t.steps,
+    vocabSize: data.vocab.length,
+    evals: [],
+    lossSum: 0,
+    lossCount: 0,
+    elapsedMs: 0,
+    stepMsSum: 0,
+  });
+
   let model: MlmModel;
   let optimizerState: TensorMap | null = null;
   if (resume) {
@@ -349,27 +364,22 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
     model = mlmModelFromArrays(bertCfg, ck.arrays, true);
     optimizerState = ck.optimizerState;
     log(`resuming at step ${state.step} of ${t.steps}`);
+  } else if (cfg.initFrom) {
+    // Continue from a model: its weights as they are (the MLM head too), trainable; a fresh optimizer.
+    const start = loadMlmModel(cfg.initFrom);
+    const arrays: TensorMap = new Map();
+    for (const [name, v] of start.allParams()) arrays.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
+    start.dispose();
+    model = mlmModelFromArrays(bertCfg, arrays, true);
+    log(`starting from ${cfg.initFrom} (its weights, MLM head and vocabulary)`);
+    state = freshState();
   } else {
     const rng = new Rng(t.seed);
     const arrays = initEncoderArrays(bertCfg, rng);
     for (const [n, a] of initHeadArrays(bertCfg.hiddenSize, bertCfg.vocabSize, rng)) arrays.set(n, a);
     model = mlmModelFromArrays(bertCfg, arrays, true);
-    state = {
-      version: 1,
-      name: cfg.name,
-      step: 0,
-      optimizerStep: 0,
-      seed: t.seed,
-      totalSteps: t.steps,
-      vocabSize: data.vocab.length,
-      evals: [],
-      lossSum: 0,
-      lossCount: 0,
-      elapsedMs: 0,
-      stepMsSum: 0,
-    };
+    state = freshState();
   }
-
   const params = model.allParams();
   const names = [...params.keys()];
   const vars = [...params.values()];
@@ -497,6 +507,7 @@ function saveModel(cfg: PretrainConfig, model: MlmModel, data: PreparedData, sta
       heldout: rel(cfg.heldout),
       vocabSize: cfg.vocabSize,
       vocab: cfg.vocab ? rel(cfg.vocab) : 'learnt from the training text (tokenizers WordPiece trainer)',
+      ...(cfg.initFrom ? { initFrom: `${rel(cfg.initFrom)} (its weights, MLM head and vocabulary at the start; a fresh optimizer)` } : {}),
       model: cfg.model,
       training: cfg.training,
       float16: cfg.float16,

@@ -170,6 +170,24 @@ describe('pretraining', () => {
     for (const [name, arr] of a) expect([...b.get(name)!.data], name).toEqual([...arr.data]);
   });
 
+  it('continues from a saved model (initFrom): its weights, head and vocabulary, where the first run ended', async () => {
+    const cfg = configIn(dir, 'continued', { initFrom: 'full' }, { steps: 20, warmupSteps: 2, evalEvery: 10 });
+    expect(cfg.vocab).toBe(path.join(fullCfg.output, 'vocab.txt'));
+    const run = await runPretrain({ config: cfg });
+    expect(run.status).toBe('done');
+    // Step 0 of the continued run is the first run's final model on the same held-out positions.
+    const end = fullRun.evals[fullRun.evals.length - 1];
+    expect(run.evals[0].loss).toBeCloseTo(end.loss, 5);
+    expect(run.evals[0].accuracy).toBe(end.accuracy);
+    expect(readVocab(cfg.output)).toEqual(readVocab(fullCfg.output));
+    const log = JSON.parse(fs.readFileSync(path.join(cfg.output, 'pretrain-log.json'), 'utf8'));
+    expect(log.recipe.initFrom).toMatch(/^full \(/);
+    // A different shape is refused, field by field, before anything runs.
+    expect(() => configIn(dir, 'wrong-shape', { initFrom: 'full', model: { ...tinyPretrainConfig().model as object, hidden: 48 } })).toThrow(/model\.hidden: 48 differs from 32 of initFrom/);
+    expect(() => configIn(dir, 'both', { initFrom: 'full', vocab: 'vocab/vocab.txt' })).toThrow(/vocab: give vocab or initFrom, not both/);
+    expect(() => configIn(dir, 'nowhere', { initFrom: 'no-such-model' })).toThrow(/initFrom: no config\.json in model folder/);
+  });
+
   it('stores float16 weights on request: half the size, nearly the same held-out loss', async () => {
     const cfg = configIn(dir, 'half', { vocab: 'vocab/vocab.txt', vocabSize: 120, float16: true });
     const run = await runPretrain({ config: cfg });
