@@ -7,7 +7,7 @@
  */
 import { Chart } from 'chart.js';
 import type { AblationData, HostToWebview, ViewSubject } from '../../src/protocol/webview';
-import { clear, formatMetric, h } from '../shared/dom';
+import { checkbox, clear, formatMetric, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, savedState, saveState } from '../shared/host';
 import { mix, readTheme } from '../shared/theme';
@@ -133,21 +133,11 @@ function render(missing?: string): void {
       h(
         'div',
         { className: 'toolbar', role: 'toolbar', 'aria-label': 'Heatmap options' },
-        h(
-          'label',
-          { className: 'check' },
-          h('input', {
-            type: 'checkbox',
-            checked: ui.showValues,
-            'data-testid': 'show-values',
-            onchange: (e: Event) => {
-              ui.showValues = (e.target as HTMLInputElement).checked;
-              saveState('ablation', subject, ui);
-              chart?.update('none');
-            },
-          }),
-          'Values in cells',
-        ),
+        checkbox('Values in cells', 'show-values', ui.showValues, (on) => {
+          ui.showValues = on;
+          saveState('ablation', subject, ui);
+          chart?.update('none');
+        }),
         h('span', { className: 'spacer' }),
         h('button', { type: 'button', 'data-testid': 'export-png', onclick: () => chart && exportPng(chart, theme.background, `ablation-${d.run.name}.png`) }, 'Export PNG'),
         h('button', { type: 'button', 'data-testid': 'export-csv', onclick: () => exportCsv(`ablation-${d.run.name}.csv`, ['first_removed_layer', 'last_removed_layer', d.metric, 'drop_from_baseline'], csvRows(d)) }, 'Export CSV'),

@@ -8,7 +8,7 @@
  */
 import { Chart, Legend, LinearScale, LogarithmicScale, PointElement, ScatterController, Tooltip, type ChartDataset } from 'chart.js';
 import type { CompareData, CompareRow, HostToWebview, ViewSubject } from '../../src/protocol/webview';
-import { clear, formatCount, formatDuration, formatMetric, formatPercent, h } from '../shared/dom';
+import { checkbox, clear, formatCount, formatDuration, formatMetric, formatPercent, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, post, savedState, saveState } from '../shared/host';
 import { availableMetrics, bestPerTask, metricOf, seedGroups } from '../shared/runStats';
@@ -312,21 +312,11 @@ function render(): void {
     },
     ...availableMetrics(rows).map((m) => h('option', { value: m, selected: m === metric }, `dev ${m}`)),
   );
-  const bestOnly = h(
-    'label',
-    { className: 'check' },
-    h('input', {
-      type: 'checkbox',
-      checked: ui.bestOnly,
-      'data-testid': 'best-only',
-      onchange: (e: Event) => {
-        ui.bestOnly = (e.target as HTMLInputElement).checked;
-        persist();
-        render();
-      },
-    }),
-    'Best run per task',
-  );
+  const bestOnly = checkbox('Best run per task', 'best-only', ui.bestOnly, (on) => {
+    ui.bestOnly = on;
+    persist();
+    render();
+  });
   app.append(
     h(
       'header',

@@ -7,7 +7,7 @@
  */
 import { Chart } from 'chart.js';
 import type { FusionAttentionData, HostToWebview, ViewSubject } from '../../src/protocol/webview';
-import { clear, h } from '../shared/dom';
+import { checkbox, clear, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, savedState, saveState } from '../shared/host';
 import { mix, readTheme } from '../shared/theme';
@@ -149,21 +149,11 @@ function render(missing?: string): void {
         'div',
         { className: 'toolbar', role: 'toolbar', 'aria-label': 'Heatmap options' },
         h('label', {}, 'Class', select),
-        h(
-          'label',
-          { className: 'check' },
-          h('input', {
-            type: 'checkbox',
-            checked: ui.showValues,
-            'data-testid': 'show-values',
-            onchange: (e: Event) => {
-              ui.showValues = (e.target as HTMLInputElement).checked;
-              saveState('fusion', subject, ui);
-              chart?.update('none');
-            },
-          }),
-          'Values in cells',
-        ),
+        checkbox('Values in cells', 'show-values', ui.showValues, (on) => {
+          ui.showValues = on;
+          saveState('fusion', subject, ui);
+          chart?.update('none');
+        }),
         h('span', { className: 'spacer' }),
         h('button', { type: 'button', 'data-testid': 'export-png', onclick: () => chart && exportPng(chart, theme.background, `fusion-attention-${d.run.name}.png`) }, 'Export PNG'),
         h('button', { type: 'button', 'data-testid': 'export-csv', onclick: () => exportCsv(`fusion-attention-${d.run.name}.csv`, ['class', 'layer', 'adapter', 'attention'], csvRows(d)) }, 'Export CSV'),

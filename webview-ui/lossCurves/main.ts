@@ -6,7 +6,7 @@
  */
 import { Chart, Legend, LinearScale, LineController, LineElement, LogarithmicScale, PointElement, Tooltip, type ChartDataset } from 'chart.js';
 import type { AppendMessage, CurvePoint, HostToWebview, LossCurvesData, RunCurves, ViewSubject } from '../../src/protocol/webview';
-import { clear, formatMetric, h } from '../shared/dom';
+import { checkbox, clear, formatMetric, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, savedState, saveState } from '../shared/host';
 import { smooth } from '../shared/smoothing';
@@ -224,21 +224,11 @@ function controls(): HTMLElement {
     },
   });
   const check = (label: string, testId: string, value: boolean, set: (v: boolean) => void) =>
-    h(
-      'label',
-      { className: 'check' },
-      h('input', {
-        type: 'checkbox',
-        checked: value,
-        'data-testid': testId,
-        onchange: (e: Event) => {
-          set((e.target as HTMLInputElement).checked);
-          persist();
-          refreshChart();
-        },
-      }),
-      label,
-    );
+    checkbox(label, testId, value, (on) => {
+      set(on);
+      persist();
+      refreshChart();
+    });
   return h(
     'div',
     { className: 'toolbar', role: 'toolbar', 'aria-label': 'Loss curve options' },

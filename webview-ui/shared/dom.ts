@@ -14,6 +14,16 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Attrs = 
   return el;
 }
 
+/** A labelled checkbox (`.check`), calling onChange with its new state. */
+export function checkbox(label: string, testId: string, checked: boolean, onChange: (checked: boolean) => void): HTMLLabelElement {
+  return h(
+    'label',
+    { className: 'check' },
+    h('input', { type: 'checkbox', checked, 'data-testid': testId, onchange: (e: Event) => onChange((e.target as HTMLInputElement).checked) }),
+    label,
+  );
+}
+
 export function clear(el: Element): void {
   while (el.firstChild) el.removeChild(el.firstChild);
 }
