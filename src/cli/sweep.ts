@@ -1,10 +1,9 @@
 import * as crypto from 'node:crypto';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { expandSweep, SweepPoint } from '../engine/config/sweep';
 import { ResolvedConfig } from '../engine/config/types';
-import { CANCEL_REQUEST_FILE, createRun, isPointCancelRequested, RunHandle, RunRecord } from '../engine/runs';
+import { clearPointCancelRequest, createRun, isPointCancelRequested, RunHandle, RunRecord } from '../engine/runs';
 import { parseEngineLine, SweepPointMessage } from '../protocol/messages';
 import { Reporter, formatNumber } from './reporter';
 
@@ -120,7 +119,7 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
       child.on('close', (code, signal) => {
         children.delete(child);
         clearInterval(poll);
-        fs.rmSync(path.join(run.dir, CANCEL_REQUEST_FILE), { force: true });
+        clearPointCancelRequest(run.dir);
         let record: RunRecord | undefined;
         try {
           record = run.reload();
@@ -151,7 +150,7 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
         const i = next++;
         if (isPointCancelRequested(runs[i].dir)) {
           // Cancelled on its own before it started: skipped, the sweep goes on.
-          fs.rmSync(path.join(runs[i].dir, CANCEL_REQUEST_FILE), { force: true });
+          clearPointCancelRequest(runs[i].dir);
           runs[i].update({ status: 'cancelled' });
           statuses[i] = 'cancelled';
           emitPoint(i);

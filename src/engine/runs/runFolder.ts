@@ -283,6 +283,11 @@ export function isPointCancelRequested(dir: string): boolean {
   return fs.existsSync(path.join(dir, CANCEL_REQUEST_FILE));
 }
 
+/** Removes a point's cancel request once the sweep has acted on it. */
+export function clearPointCancelRequest(dir: string): void {
+  fs.rmSync(path.join(dir, CANCEL_REQUEST_FILE), { force: true });
+}
+
 /** The status to show: 'running' with a dead process is 'interrupted'. */
 export function effectiveStatus(record: Pick<RunRecord, 'status' | 'pid'>): RunStatus {
   if (record.status === 'running' && typeof record.pid === 'number' && !isProcessAlive(record.pid)) return 'interrupted';
