@@ -32,5 +32,9 @@ import { naiveLoss } from './naive';
   const shapes = new Map<string, [number, number]>();
   for (const k of prof.kernels) if (k.name === 'BatchMatMul' || k.name === '_FusedMatMul') { const key = k.name + ' ' + JSON.stringify(k.inputShapes.slice(0, 2)); const e = shapes.get(key) ?? [0, 0]; shapes.set(key, [e[0] + 1, e[1] + (k.kernelTimeMs as number)]); }
   for (const [key, [n, t]] of [...shapes].sort((a, b) => b[1][1] - a[1][1])) console.log(key.padEnd(60), n, t.toFixed(1));
+  // The other kernels by input shapes: where the passes over memory outside the matMuls go.
+  const others = new Map<string, [number, number]>();
+  for (const k of prof.kernels) if (!['BatchMatMul', '_FusedMatMul', 'AdapterLabBatchMatMul'].includes(k.name)) { const key = k.name + ' ' + JSON.stringify(k.inputShapes); const e = others.get(key) ?? [0, 0]; others.set(key, [e[0] + 1, e[1] + (k.kernelTimeMs as number)]); }
+  for (const [key, [n, t]] of [...others].sort((a, b) => b[1][1] - a[1][1]).slice(0, 40)) console.log(key.slice(0, 80).padEnd(80), n, t.toFixed(1));
   console.log('kernels', prof.kernels.length);
 })();

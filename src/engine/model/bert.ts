@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { BertConfig } from './config';
-import { activate, batchMatMul, dropout, embeddingLookup, layerNorm, linear } from '../tf/ops';
+import { activate, batchMatMul, dropout, embeddingLookup, layerNorm, linear, releaseFrozenTransposes } from '../tf/ops';
 import { Rng } from '../util/random';
 
 /**
@@ -187,10 +187,10 @@ export class BertEncoder {
     let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx, firstTokenOnly), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterAttention) attn = ctx.hooks!.afterAttention(i, attn, ctx);
     const residual = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
-    const h1 = layerNorm(tf.add(attn, residual), this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps);
+    const h1 = layerNorm(attn, this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps, residual);
     let ffn = this.drop(this.feedForward(i, h1), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterFeedForward) ffn = ctx.hooks!.afterFeedForward(i, ffn, ctx);
-    return layerNorm(tf.add(ffn, h1), this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), this.config.layerNormEps);
+    return layerNorm(ffn, this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), this.config.layerNormEps, h1);
   }
 
   /** Runs layers [from, to) on hidden states h. */
@@ -234,6 +234,8 @@ export class BertEncoder {
   }
 
   dispose(): void {
+    const own = new Set(this.params.values());
+    releaseFrozenTransposes((w) => own.has(w));
     for (const v of this.params.values()) v.dispose();
   }
 }

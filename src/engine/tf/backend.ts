@@ -54,11 +54,32 @@ async function tryNode(notes: string[]): Promise<boolean> {
 async function tryWasm(notes: string[]): Promise<boolean> {
   try {
     loaders.wasm();
+    shareMemoryInWasmIdentity();
     return await tf.setBackend('wasm');
   } catch (err) {
     notes.push(`wasm backend unavailable: ${firstLine(err)}`);
     return false;
   }
+}
+
+/**
+ * tfjs-backend-wasm's Identity kernel copies its input, and tfjs runs Identity for every tf.clone and for every
+ * tensor a gradient function saves (customGrad's save() and registered gradients' inputsToSave alike): a full
+ * pass over memory per saved activation, on every training step. Tensor memory is never written after a kernel
+ * has produced it (the wasm backend's own Reshape shares it too), so Identity shares it, counting the reference,
+ * as tfjs's cpu backend does.
+ */
+function shareMemoryInWasmIdentity(): void {
+  tf.unregisterKernel(tf.Identity, 'wasm');
+  tf.registerKernel({
+    kernelName: tf.Identity,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs.x as tf.TensorInfo;
+      (backend as unknown as { incRef(dataId: object): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+    },
+  });
 }
 
 async function tryCpu(notes: string[]): Promise<boolean> {

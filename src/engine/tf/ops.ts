@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/random';
-import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, usesFusedActivation } from './kernels/simd';
+import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, fusedColumnSum, fusedLayerNorm, usesFusedActivation, usesRowKernels } from './kernels/simd';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -43,10 +43,11 @@ function saveForBackward(save: tf.GradSaveFunc, tensors: (tf.Tensor | null)[]): 
 }
 
 /**
- * Sum over rows, [n, d] -> [d], as a 1 x n by n x d matMul: a reduction over a non-last axis makes tfjs
- * transpose first, while a 2-D matMul runs through the fast matMul kernel.
+ * Sum over rows, [n, d] -> [d]: one SIMD pass on the wasm backend; elsewhere a 1 x n by n x d matMul (a
+ * reduction over a non-last axis makes tfjs transpose first, while a 2-D matMul runs through the fast kernel).
  */
 export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
+  if (usesRowKernels(x)) return fusedColumnSum(x);
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
 }
 
@@ -75,7 +76,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
       value: forward(xx, ww, bb),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = restore(saved) as [tf.Tensor2D | null, tf.Tensor2D];
-        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, tf.transpose(ws))];
+        const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, transposedWeight(ws))];
         if (trainW) grads.push(tf.matMul(tf.transpose(xs!), dy as tf.Tensor2D));
         if (trainB) grads.push(columnSum(dy as tf.Tensor2D));
         return grads;
@@ -83,6 +84,35 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
     };
   });
   return op(...inputs) as tf.Tensor2D;
+}
+
+/** Transposes of frozen weights by weight, kept from one training step to the next. */
+const frozenTransposes = new Map<tf.Variable, { dataId: object; transposed: tf.Tensor2D }>();
+
+/**
+ * W^T for dx = dy W^T. A frozen weight's transpose is made once and kept: tfjs's wasm matMul (XNNPACK) packs
+ * its right operand into an operator cached by tensor, so a fresh W^T every step costs a transpose and a
+ * packing pass per linear, while a kept one is packed once. Kept until the weight is reassigned or disposed
+ * (releaseFrozenTransposes, or the sweep here when another is made).
+ */
+function transposedWeight(w: tf.Tensor2D): tf.Tensor2D {
+  if (!(w instanceof tf.Variable) || w.trainable) return tf.transpose(w);
+  let entry = frozenTransposes.get(w);
+  if (!entry || entry.dataId !== w.dataId) {
+    releaseFrozenTransposes((v) => v === w || v.isDisposed);
+    entry = { dataId: w.dataId, transposed: tf.keep(tf.transpose(w)) };
+    frozenTransposes.set(w, entry);
+  }
+  return entry.transposed;
+}
+
+/** Disposes the kept transposes of the frozen weights that `which` picks (all by default). */
+export function releaseFrozenTransposes(which: (w: tf.Variable) => boolean = () => true): void {
+  for (const [w, entry] of frozenTransposes) {
+    if (!which(w)) continue;
+    entry.transposed.dispose();
+    frozenTransposes.delete(w);
+  }
 }
 
 /**
@@ -146,12 +176,16 @@ function frozenLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
 }
 
 /**
- * LayerNorm over the last axis, as BERT computes it (biased variance, eps inside the square root), with its
- * closed-form gradient: with g = dy * gamma and xhat the normalised input,
- * dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
- * About half the ops of the autodiff gradient, which matters on wasm where each op is a pass over memory.
+ * LayerNorm over the last axis of x, or of x + residual (BERT's add-and-norm), as BERT computes it (biased
+ * variance, eps inside the square root), with its closed-form gradient: with g = dy * gamma and xhat the
+ * normalised input, dx = rstd * (g - mean(g) - xhat * mean(g * xhat)), dgamma = sum(dy * xhat), dbeta = sum(dy).
+ * On the wasm backend one SIMD kernel each way (kernels/rows.wat, the add folded in); elsewhere tfjs ops, about
+ * half those of the autodiff gradient.
  */
-export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor2D {
+export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, residual: tf.Tensor2D | null = null): tf.Tensor2D {
+  if (residual && !tf.util.arraysEqual(residual.shape, x.shape)) throw new Error(`layerNorm: residual [${residual.shape}] does not match x [${x.shape}]`);
+  if (usesRowKernels(x)) return fusedLayerNorm(x, gamma, beta, eps, residual);
+  if (residual) return layerNorm(tf.add(x, residual), gamma, beta, eps);
   const trainGamma = needsGradient(gamma);
   const trainBeta = needsGradient(beta);
   const inputs: tf.Tensor[] = [x];

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchedMatMul, fusedActivation, fusedActivationGrad, usesFusedActivation, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
-import { activate, batchMatMul } from '../../../src/engine/tf/ops';
+import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, usesFusedActivation, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { activate, batchMatMul, layerNorm } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
 describe('the WebAssembly SIMD batched matMul kernel', () => {
@@ -130,6 +130,82 @@ describe('the WebAssembly SIMD activation kernels', () => {
 
   it('the committed binary is built from the committed .wat source', () => {
     execFileSync(process.execPath, [path.resolve(__dirname, '../../../scripts/build-kernels.mjs'), '--check'], { stdio: 'pipe' });
+  });
+});
+
+describe('the WebAssembly SIMD row kernels (LayerNorm, column sum)', () => {
+  beforeAll(useBackend);
+
+  /** LayerNorm of x (+ r) as tfjs ops, differentiated by tfjs's autodiff: the reference. */
+  const layerNormByOps = (x: tf.Tensor, r: tf.Tensor | null, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => {
+    const s = r ? tf.add(x, r) : x;
+    const centered = tf.sub(s, tf.mean(s, -1, true));
+    const variance = tf.mean(tf.square(centered), -1, true);
+    return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  };
+
+  it('are in use on this backend for widths that are multiples of 4', () => {
+    expect(usesRowKernels(tf.zeros([3, 8]))).toBe(true);
+    expect(usesRowKernels(tf.zeros([3, 6]))).toBe(false);
+  });
+
+  for (const [rows, d] of [
+    [37, 256],
+    [5, 4],
+    [1, 12],
+  ]) {
+    for (const withResidual of [false, true]) {
+      it(`layerNorm ${withResidual ? 'of x + r ' : ''}on [${rows}, ${d}]: values and the gradients of x, r, gamma and beta equal tfjs's`, () => {
+        // Rows far from zero mean and unit scale, so a wrong mean or variance shows.
+        const x = tf.add(tf.mul(tf.randomNormal([rows, d], 0, 1, 'float32', 21), 3), 5) as tf.Tensor2D;
+        const r = tf.randomNormal([rows, d], 0, 2, 'float32', 22) as tf.Tensor2D;
+        const gamma = tf.randomNormal([d], 1, 0.5, 'float32', 23) as tf.Tensor1D;
+        const beta = tf.randomNormal([d], 0, 0.5, 'float32', 24) as tf.Tensor1D;
+        const w = tf.randomNormal([rows, d], 0, 1, 'float32', 25);
+        const eps = 1e-12;
+        const res = withResidual ? r : null;
+        const ours = layerNorm(x, gamma, beta, eps, res);
+        expect(maxAbsDiff(ours.dataSync(), layerNormByOps(x, res, gamma, beta, eps).dataSync())).toBeLessThan(1e-4);
+        const inputs = withResidual ? { x, r, gamma, beta } : { x, gamma, beta };
+        const names = Object.keys(inputs);
+        const args = (ts: tf.Tensor[]) => Object.fromEntries(names.map((n, i) => [n, ts[i]])) as Record<string, tf.Tensor>;
+        const g = tf.grads((...ts: tf.Tensor[]) => {
+          const a = args(ts);
+          return tf.sum(tf.mul(layerNorm(a.x as tf.Tensor2D, a.gamma as tf.Tensor1D, a.beta as tf.Tensor1D, eps, (a.r as tf.Tensor2D) ?? null), w));
+        })(Object.values(inputs));
+        const ref = tf.grads((...ts: tf.Tensor[]) => {
+          const a = args(ts);
+          return tf.sum(tf.mul(layerNormByOps(a.x, a.r ?? null, a.gamma, a.beta, eps), w));
+        })(Object.values(inputs));
+        names.forEach((n, i) => expect(maxAbsDiff(g[i].dataSync(), ref[i].dataSync()), n).toBeLessThan(2e-4));
+      });
+    }
+  }
+
+  it('columnSum equals tf.sum over the rows', () => {
+    for (const [rows, d] of [
+      [2048, 256],
+      [3, 4],
+    ]) {
+      const x = tf.randomNormal([rows, d], 0, 1, 'float32', 26) as tf.Tensor2D;
+      expect(maxAbsDiff(fusedColumnSum(x).dataSync(), tf.sum(x, 0).dataSync())).toBeLessThan(1e-3);
+    }
+  });
+});
+
+describe('the wasm backend\'s Identity (every tf.clone, every tensor saved for a gradient)', () => {
+  beforeAll(useBackend);
+
+  it('shares memory with a reference count: a clone keeps its values after the original is disposed', () => {
+    const x = tf.tensor1d([1, 2, 3, 4]);
+    const buffers = tf.memory().numDataBuffers;
+    const y = tf.clone(x);
+    expect(tf.memory().numDataBuffers).toBe(buffers); // no copy
+    x.dispose();
+    expect(Array.from(y.dataSync())).toEqual([1, 2, 3, 4]);
+    const z = tf.add(y, 1);
+    y.dispose();
+    expect(Array.from(z.dataSync())).toEqual([2, 3, 4, 5]);
   });
 });
 

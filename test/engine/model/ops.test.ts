@@ -34,6 +34,24 @@ describe('ops with hand-written gradients', () => {
     expect(maxAbsDiff(grads[b.name].dataSync(), ref[b.name].dataSync())).toBeLessThan(1e-4);
   });
 
+  it('linear with a frozen weight: the input gradient follows the weight when it is reassigned (the kept W^T is renewed)', () => {
+    const x = v2([5, 4], 11);
+    const w = v2([4, 3], 12, false);
+    const gradOf = (f: () => tf.Tensor) => () => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(f())), [x]);
+      value.dispose();
+      return grads[x.name];
+    };
+    const gradOfX = gradOf(() => linear(x, w, null));
+    const refOfX = gradOf(() => tf.matMul(x, w));
+    expect(maxAbsDiff(gradOfX().dataSync(), refOfX().dataSync())).toBeLessThan(1e-4);
+    const tensorsAfterFirst = tf.memory().numTensors;
+    gradOfX().dispose();
+    expect(tf.memory().numTensors).toBe(tensorsAfterFirst); // kept, not made again
+    w.assign(rand([4, 3], 13));
+    expect(maxAbsDiff(gradOfX().dataSync(), refOfX().dataSync())).toBeLessThan(1e-4);
+  });
+
   it('batchMatMul: gradients of both operands equal autodiff', () => {
     const a = v3([2, 3, 4], 5);
     const c = v3([2, 4, 5], 6);

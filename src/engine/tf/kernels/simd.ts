@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activationsWasmBase64 } from './activationsWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
+import { rowsWasmBase64 } from './rowsWasm';
 
 /**
  * Hand-written WebAssembly SIMD kernels (the .wat files beside this one) for what tfjs's wasm backend does
@@ -8,7 +9,10 @@ import { batchMatMulWasmBase64 } from './batchMatMulWasm';
  * - batched products of small matrices (the attention products: examples x heads matrices of 64 x 64), which
  *   tfjs runs through a plain loop at about 1.7 GFLOP/s while 2-D matMuls go through XNNPACK;
  * - GELU and quick GELU with their gradients, one pass over memory each instead of five to eight tfjs ops
- *   (exact GELU also needs tfjs's erf, the costliest elementwise kernel on wasm).
+ *   (exact GELU also needs tfjs's erf, the costliest elementwise kernel on wasm);
+ * - LayerNorm (with the residual add before it folded in) and its gradient, one pass each instead of about ten
+ *   and fifteen tfjs ops, and the column sum of a bias gradient (tfjs would run a matMul by a row of ones, and
+ *   XNNPACK packs its fresh right operand first).
  *
  * On the wasm backend the kernels are registered as tfjs kernels and instantiated on the backend's own memory,
  * so they read and write tensors where they lie: no copies. On the cpu backend (the fallback) the batched
@@ -19,6 +23,9 @@ type Bmm = (a: number, b: number, c: number, batch: number, n: number, k: number
 type BmmNT = (a: number, b: number, c: number, batch: number, n: number, k: number, m: number) => void;
 type Unary = (x: number, y: number, n: number) => void;
 type UnaryGrad = (x: number, dy: number, dx: number, n: number) => void;
+type LayerNormFn = (x: number, r: number, res: number, gamma: number, beta: number, y: number, rows: number, d: number, eps: number) => void;
+type LayerNormGradFn = (x: number, r: number, res: number, gamma: number, dy: number, ds: number, dgamma: number, dbeta: number, rows: number, d: number, eps: number) => void;
+type ColumnSumFn = (x: number, y: number, rows: number, d: number) => void;
 
 interface Kernels {
   memory: WebAssembly.Memory;
@@ -28,11 +35,14 @@ interface Kernels {
   gelu_grad: UnaryGrad;
   quick_gelu: Unary;
   quick_gelu_grad: UnaryGrad;
+  layer_norm: LayerNormFn;
+  layer_norm_grad: LayerNormGradFn;
+  column_sum: ColumnSumFn;
 }
 
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
-const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module } = {};
+const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module; rows?: WebAssembly.Module } = {};
 let simdSupported: boolean | undefined;
 
 function compile(): boolean {
@@ -40,6 +50,7 @@ function compile(): boolean {
   try {
     modules.bmm = new WebAssembly.Module(Buffer.from(batchMatMulWasmBase64, 'base64'));
     modules.activations = new WebAssembly.Module(Buffer.from(activationsWasmBase64, 'base64'));
+    modules.rows = new WebAssembly.Module(Buffer.from(rowsWasmBase64, 'base64'));
     simdSupported = true;
   } catch {
     simdSupported = false; // no WebAssembly SIMD here: tfjs's own kernels are used
@@ -51,6 +62,7 @@ function instantiate(memory: WebAssembly.Memory): Kernels {
   const env = { env: { memory } };
   const b = new WebAssembly.Instance(modules.bmm!, env).exports;
   const a = new WebAssembly.Instance(modules.activations!, env).exports;
+  const r = new WebAssembly.Instance(modules.rows!, env).exports;
   return {
     memory,
     bmm: b.bmm as Bmm,
@@ -59,6 +71,9 @@ function instantiate(memory: WebAssembly.Memory): Kernels {
     gelu_grad: a.gelu_grad as UnaryGrad,
     quick_gelu: a.quick_gelu as Unary,
     quick_gelu_grad: a.quick_gelu_grad as UnaryGrad,
+    layer_norm: r.layer_norm as LayerNormFn,
+    layer_norm_grad: r.layer_norm_grad as LayerNormGradFn,
+    column_sum: r.column_sum as ColumnSumFn,
   };
 }
 
@@ -93,6 +108,10 @@ function kernelsOn(backend: WasmBackendLike): Kernels | null {
 const BMM = 'AdapterLabBatchMatMul';
 const ACT = 'AdapterLabActivation';
 const ACT_GRAD = 'AdapterLabActivationGrad';
+const LN = 'AdapterLabLayerNorm';
+const ADD_LN = 'AdapterLabAddLayerNorm';
+const LN_GRAD = 'AdapterLabLayerNormGrad';
+const COLUMN_SUM = 'AdapterLabColumnSum';
 
 interface BmmAttrs {
   transposeA: boolean;
@@ -114,21 +133,27 @@ function bmmShapes(a: number[], b: number[], { transposeA, transposeB }: BmmAttr
  * The gradients of C = op(A) op(B), each again one of the kernel's forms (no operand transposed in memory):
  * A B: dA = dC B^T, dB = A^T dC; A B^T: dA = dC B, dB = dC^T A; A^T B: dA = B dC^T, dB = A dC.
  */
-export function batchedMatMulGrads(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, { transposeA, transposeB }: BmmAttrs): [tf.Tensor3D, tf.Tensor3D] {
-  if (transposeB) return [batchedMatMul(dc, b), batchedMatMul(dc, a, { transposeA: true })];
-  if (transposeA) return [batchedMatMul(b, dc, { transposeB: true }), batchedMatMul(a, dc)];
-  return [batchedMatMul(dc, b, { transposeB: true }), batchedMatMul(a, dc, { transposeA: true })];
+export function batchedMatMulGrads(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, flags: BmmAttrs): [tf.Tensor3D, tf.Tensor3D] {
+  return [batchedMatMulGrad(a, b, dc, flags, 0), batchedMatMulGrad(a, b, dc, flags, 1)];
+}
+
+/** One of batchedMatMulGrads: dA (which = 0) or dB (which = 1). */
+function batchedMatMulGrad(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, { transposeA, transposeB }: BmmAttrs, which: 0 | 1): tf.Tensor3D {
+  if (transposeB) return which === 0 ? batchedMatMul(dc, b) : batchedMatMul(dc, a, { transposeA: true });
+  if (transposeA) return which === 0 ? batchedMatMul(b, dc, { transposeB: true }) : batchedMatMul(a, dc);
+  return which === 0 ? batchedMatMul(dc, b, { transposeB: true }) : batchedMatMul(a, dc, { transposeA: true });
 }
 
 /**
- * Registers a kernel of ours for the wasm backend: it allocates the float32 output in the backend's heap and
- * hands `run` the byte offsets of the inputs (in `names` order) and of the output.
+ * Registers a kernel of ours for the wasm backend: it allocates the float32 outputs in the backend's heap and
+ * hands `run` the byte offsets of the inputs (in `names` order) and of the outputs (one per shape `outShapes`
+ * gives; a kernel with one output returns it alone).
  */
 function registerWasmKernel(
   kernelName: string,
   names: string[],
-  outShape: (shapes: number[][], attrs: tf.NamedAttrMap) => number[],
-  run: (kern: Kernels, inputs: number[], out: number, shapes: number[][], attrs: tf.NamedAttrMap) => void,
+  outShapes: (shapes: number[][], attrs: tf.NamedAttrMap) => number[][],
+  run: (kern: Kernels, inputs: number[], outs: number[], shapes: number[][], attrs: tf.NamedAttrMap) => void,
 ): void {
   tf.registerKernel({
     kernelName,
@@ -138,9 +163,9 @@ function registerWasmKernel(
       const offset = (t: tf.TensorInfo) => be.dataIdMap.get(t.dataId).memoryOffset;
       const ins = names.map((n) => inputs[n] as tf.TensorInfo);
       const shapes = ins.map((t) => t.shape);
-      const out = be.makeOutput(outShape(shapes, attrs), 'float32');
-      run(kernelsOn(be)!, ins.map(offset), offset(out), shapes, attrs);
-      return out;
+      const outs = outShapes(shapes, attrs).map((shape) => be.makeOutput(shape, 'float32'));
+      run(kernelsOn(be)!, ins.map(offset), outs.map(offset), shapes, attrs);
+      return outs.length === 1 ? outs[0] : outs;
     },
   });
 }
@@ -154,31 +179,73 @@ function register(): void {
     ['a', 'b'],
     ([a, b], attrs) => {
       const { batch, n, m } = bmmShapes(a, b, flagsOf(attrs));
-      return [batch, n, m];
+      return [[batch, n, m]];
     },
-    (kern, [a, b], out, [aShape, bShape], attrs) => {
+    (kern, [a, b], [out], [aShape, bShape], attrs) => {
       const flags = flagsOf(attrs);
       const { batch, n, k, m } = bmmShapes(aShape, bShape, flags);
       if (flags.transposeB) kern.bmm_nt(a, b, out, batch, n, k, m);
       else kern.bmm(a, b, out, batch, n, k, m, flags.transposeA ? 4 : 4 * k, flags.transposeA ? 4 * n : 4);
     },
   );
-  registerWasmKernel(ACT, ['x'], ([x]) => x, (kern, [x], out, [shape], attrs) => kern[fnOf(attrs)](x, out, tf.util.sizeFromShape(shape)));
-  registerWasmKernel(ACT_GRAD, ['x', 'dy'], ([x]) => x, (kern, [x, dy], out, [shape], attrs) => kern[`${fnOf(attrs)}_grad`](x, dy, out, tf.util.sizeFromShape(shape)));
-  // Registered gradients: the tape keeps the inputs as they are (customGrad's save() would copy them).
+  registerWasmKernel(ACT, ['x'], ([x]) => [x], (kern, [x], [out], [shape], attrs) => kern[fnOf(attrs)](x, out, tf.util.sizeFromShape(shape)));
+  registerWasmKernel(ACT_GRAD, ['x', 'dy'], ([x]) => [x], (kern, [x, dy], [out], [shape], attrs) => kern[`${fnOf(attrs)}_grad`](x, dy, out, tf.util.sizeFromShape(shape)));
+  const epsOf = (attrs: tf.NamedAttrMap) => (attrs as { eps: number }).eps;
+  registerWasmKernel(LN, ['x', 'gamma', 'beta'], ([x]) => [x], (kern, [x, gamma, beta], [y], [[rows, d]], attrs) =>
+    kern.layer_norm(x, 0, 0, gamma, beta, y, rows, d, epsOf(attrs)),
+  );
+  registerWasmKernel(ADD_LN, ['x', 'r', 'gamma', 'beta'], ([x]) => [x], (kern, [x, r, gamma, beta], [y], [[rows, d]], attrs) =>
+    kern.layer_norm(x, r, 1, gamma, beta, y, rows, d, epsOf(attrs)),
+  );
+  // Inputs x, r (x again, unread, without a residual), gamma, dy; outputs ds, dgamma, dbeta.
+  registerWasmKernel(LN_GRAD, ['x', 'r', 'gamma', 'dy'], ([x, , gamma]) => [x, gamma, gamma], (kern, [x, r, gamma, dy], [ds, dgamma, dbeta], [[rows, d]], attrs) =>
+    kern.layer_norm_grad(x, r, (attrs as { residual: boolean }).residual ? 1 : 0, gamma, dy, ds, dgamma, dbeta, rows, d, epsOf(attrs)),
+  );
+  registerWasmKernel(COLUMN_SUM, ['x'], ([[, d]]) => [[d]], (kern, [x], [y], [[rows, d]]) => kern.column_sum(x, y, rows, d));
+  // Registered gradients: what they save is shared, not copied (the backend's Identity shares memory, backend.ts).
   tf.registerGradient({
     kernelName: BMM,
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, saved, attrs) => {
       const [a, b] = saved as tf.Tensor3D[];
-      const grads = () => batchedMatMulGrads(a, b, dy as tf.Tensor3D, flagsOf(attrs));
-      return { a: () => grads()[0], b: () => grads()[1] };
+      const flags = flagsOf(attrs);
+      // Each thunk computes only its own operand's gradient (a frozen operand's is never asked for).
+      const grad = (which: 0 | 1) => () => batchedMatMulGrad(a, b, dy as tf.Tensor3D, flags, which);
+      return { a: grad(0), b: grad(1) };
     },
   });
   tf.registerGradient({
     kernelName: ACT,
     inputsToSave: ['x'],
     gradFunc: (dy, saved, attrs) => ({ x: () => fusedActivationGrad(saved[0], dy as tf.Tensor, fnOf(attrs)) }),
+  });
+  // One gradient kernel call gives every input's gradient; made before the thunks, so that what a thunk does
+  // not return (dgamma of a frozen gamma) is freed with the rest of the backward pass. s = x + r, so r's
+  // gradient is x's: the same memory under a second tensor (a reshape), which each consumer may dispose.
+  const layerNormGrad = (x: tf.Tensor, r: tf.Tensor | null, gamma: tf.Tensor, dy: tf.Tensor, attrs: tf.NamedAttrMap) => {
+    const gradAttrs = { eps: epsOf(attrs), residual: r !== null } as unknown as tf.NamedAttrMap;
+    const [ds, dgamma, dbeta] = tf.engine().runKernel(LN_GRAD, { x, r: r ?? x, gamma, dy }, gradAttrs) as tf.Tensor[];
+    return { ds, dgamma, dbeta };
+  };
+  tf.registerGradient({
+    kernelName: LN,
+    inputsToSave: ['x', 'gamma'],
+    gradFunc: (dy, [x, gamma], attrs) => {
+      const g = layerNormGrad(x, null, gamma, dy as tf.Tensor, attrs);
+      return { x: () => g.ds, gamma: () => g.dgamma, beta: () => g.dbeta };
+    },
+  });
+  tf.registerGradient({
+    kernelName: ADD_LN,
+    inputsToSave: ['x', 'r', 'gamma'],
+    gradFunc: (dy, [x, r, gamma], attrs) => {
+      const g = layerNormGrad(x, r, gamma, dy as tf.Tensor, attrs);
+      return { x: () => g.ds, r: () => tf.reshape(g.ds, g.ds.shape), gamma: () => g.dgamma, beta: () => g.dbeta };
+    },
+  });
+  tf.registerGradient({
+    kernelName: COLUMN_SUM,
+    gradFunc: (dy, saved, attrs) => ({ x: () => tf.broadcastTo(dy as tf.Tensor, [(attrs as { rows: number }).rows, (dy as tf.Tensor).shape[0]]) }),
   });
 }
 
@@ -260,4 +327,25 @@ export function fusedActivation(x: tf.Tensor, fn: FusedActivation): tf.Tensor {
 /** dx = dy f'(x) in one pass. Only where usesFusedActivation(x). */
 export function fusedActivationGrad(x: tf.Tensor, dy: tf.Tensor, fn: FusedActivation): tf.Tensor {
   return tf.engine().runKernel(ACT_GRAD, { x, dy }, { fn }) as tf.Tensor;
+}
+
+/** Whether the row kernels (fusedLayerNorm, fusedColumnSum) run for float32 rows of width d here. */
+export function usesRowKernels(x: tf.Tensor): boolean {
+  const d = x.shape[x.shape.length - 1];
+  return x.dtype === 'float32' && x.rank === 2 && d >= 4 && d % 4 === 0 && onWasmBackend();
+}
+
+/**
+ * LayerNorm over the last axis of x (of x + residual when given, shapes equal), one pass; differentiable
+ * (registered gradient: one pass for x, the residual, gamma and beta). Only where usesRowKernels(x).
+ */
+export function fusedLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, residual: tf.Tensor2D | null): tf.Tensor2D {
+  const attrs = { eps } as unknown as tf.NamedAttrMap;
+  if (residual) return tf.engine().runKernel(ADD_LN, { x, r: residual, gamma, beta }, attrs) as tf.Tensor2D;
+  return tf.engine().runKernel(LN, { x, gamma, beta }, attrs) as tf.Tensor2D;
+}
+
+/** Sum over the rows of x: [n, d] -> [d], one pass. Only where usesRowKernels(x). */
+export function fusedColumnSum(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.engine().runKernel(COLUMN_SUM, { x }, { rows: x.shape[0] } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
 }
