@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/random';
-import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, fusedColumnSum, fusedLayerNorm, usesFusedActivation, usesRowKernels } from './kernels/simd';
+import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, fusedColumnSum, fusedLayerNorm, fusedDropout, transpose2d, usesFusedActivation, usesFusedDropout, usesRowKernels } from './kernels/simd';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -77,7 +77,12 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = restore(saved) as [tf.Tensor2D | null, tf.Tensor2D];
         const grads: tf.Tensor[] = [tf.matMul(dy as tf.Tensor2D, transposedWeight(ws))];
-        if (trainW) grads.push(tf.matMul(tf.transpose(xs!), dy as tf.Tensor2D));
+        if (trainW) {
+          // dW = x^T dy. XNNPACK packs a matMul's right operand before multiplying (cached only for a tensor it
+          // sees again, never so for these): pack the narrower one, computing dW^T = dy^T x when x is narrower.
+          const [inputs, outputs] = ws.shape;
+          grads.push(inputs < outputs ? transpose2d(tf.matMul(transpose2d(dy as tf.Tensor2D), xs!)) : tf.matMul(transpose2d(xs!), dy as tf.Tensor2D));
+        }
         if (trainB) grads.push(columnSum(dy as tf.Tensor2D));
         return grads;
       },
@@ -96,11 +101,11 @@ const frozenTransposes = new Map<tf.Variable, { dataId: object; transposed: tf.T
  * (releaseFrozenTransposes, or the sweep here when another is made).
  */
 function transposedWeight(w: tf.Tensor2D): tf.Tensor2D {
-  if (!(w instanceof tf.Variable) || w.trainable) return tf.transpose(w);
+  if (!(w instanceof tf.Variable) || w.trainable) return transpose2d(w);
   let entry = frozenTransposes.get(w);
   if (!entry || entry.dataId !== w.dataId) {
     releaseFrozenTransposes((v) => v === w || v.isDisposed);
-    entry = { dataId: w.dataId, transposed: tf.keep(tf.transpose(w)) };
+    entry = { dataId: w.dataId, transposed: tf.keep(transpose2d(w)) };
     frozenTransposes.set(w, entry);
   }
   return entry.transposed;
@@ -266,14 +271,22 @@ function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
- * Inverted dropout with a mask drawn by the run's seeded generator in JS: one multiply on the backend instead of
- * tf.dropout's random-uniform, add, floor, divide and multiply passes. Its gradient is dy times the same mask.
+ * Inverted dropout with a mask drawn by the run's seeded generator: on the wasm backend inside one SIMD kernel
+ * (the same mask, bit for bit, with nothing made in JS or saved for the gradient); elsewhere the mask is drawn
+ * in JS, one multiply on the backend instead of tf.dropout's random-uniform, add, floor, divide and multiply
+ * passes. Its gradient is dy times the same mask.
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
   if (rate <= 0 || seed === null) return x;
+  if (usesFusedDropout(x)) return fusedDropout(x, rate, seed);
+  return tf.mul(x, tf.tensor(dropoutMask(x.size, rate, seed), x.shape));
+}
+
+/** The inverted-dropout mask of `size` elements for a seed: 1 / keep where Rng(seed).next() < keep, else 0. */
+export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
   const keep = 1 - rate;
-  const mask = new Float32Array(x.size);
+  const mask = new Float32Array(size);
   const rng = new Rng(seed);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
-  return tf.mul(x, tf.tensor(mask, x.shape));
+  return mask;
 }

@@ -3,12 +3,19 @@
  * dropout seeds, AdapterDrop levels, initialisation) goes through one of these, so that the same
  * seed on the same backend gives the same run.
  */
+/**
+ * The generator's state for a seed. splitmix32 scrambles small consecutive seeds into well-spread states.
+ * (The dropout kernel, tf/kernels/dropout.wat, draws Rng's sequence from this state itself.)
+ */
+export function rngInitialState(seed: number): number {
+  return (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+}
+
 export class Rng {
   private state: number;
 
   constructor(seed: number) {
-    // splitmix32 scrambles small consecutive seeds into well-spread states.
-    this.state = (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
+    this.state = rngInitialState(seed);
   }
 
   /** Uniform in [0, 1). */

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, usesFusedActivation, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
-import { activate, batchMatMul, layerNorm } from '../../../src/engine/tf/ops';
+import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, fusedDropout, transpose2d, usesFusedActivation, usesFusedDropout, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { activate, batchMatMul, dropoutMask, layerNorm } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
 describe('the WebAssembly SIMD batched matMul kernel', () => {
@@ -189,6 +189,57 @@ describe('the WebAssembly SIMD row kernels (LayerNorm, column sum)', () => {
     ]) {
       const x = tf.randomNormal([rows, d], 0, 1, 'float32', 26) as tf.Tensor2D;
       expect(maxAbsDiff(fusedColumnSum(x).dataSync(), tf.sum(x, 0).dataSync())).toBeLessThan(1e-3);
+    }
+  });
+});
+
+describe('the WebAssembly SIMD transpose kernel', () => {
+  beforeAll(useBackend);
+
+  it('equals tf.transpose, values and gradient, for every shape (4 x 4 blocks, or tfjs\'s kernel otherwise)', () => {
+    for (const [rows, cols] of [
+      [2048, 256],
+      [4, 8],
+      [12, 4],
+      [5, 8],
+      [3, 3],
+    ]) {
+      const x = tf.randomNormal([rows, cols], 0, 1, 'float32', 41) as tf.Tensor2D;
+      const ours = transpose2d(x);
+      expect(ours.shape).toEqual([cols, rows]);
+      expect(maxAbsDiff(ours.dataSync(), tf.transpose(x).dataSync())).toBe(0);
+      const w = tf.randomNormal([cols, rows], 0, 1, 'float32', 42);
+      const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(transpose2d(t as tf.Tensor2D), w)))(x);
+      expect(maxAbsDiff(g.dataSync(), tf.transpose(w).dataSync())).toBe(0);
+    }
+  });
+});
+
+describe('the WebAssembly SIMD dropout kernel', () => {
+  beforeAll(useBackend);
+
+  it('is in use on this backend', () => {
+    expect(usesFusedDropout(tf.zeros([4]))).toBe(true);
+  });
+
+  it('draws exactly the mask the seeded generator draws in JS, at every length and rate; its gradient is dy times that mask', () => {
+    for (const [size, rate, seed] of [
+      [32 * 64 * 256, 0.1, 12345],
+      [4, 0.5, 1],
+      [5, 0.5, 2],
+      [7, 0.3, 2147483646],
+      [1003, 0.9, 7],
+      [64, 1e-12, 9], // keep * 2^32 rounds up to 2^32: everything kept
+    ]) {
+      const x = tf.randomNormal([size], 0, 1, 'float32', 31);
+      const mask = tf.tensor1d(dropoutMask(size, rate, seed));
+      const ours = fusedDropout(x, rate, seed);
+      expect(maxAbsDiff(ours.dataSync(), tf.mul(x, mask).dataSync()), `size ${size} rate ${rate}`).toBe(0);
+      const kept = Array.from(mask.dataSync()).filter((m) => m !== 0).length / size;
+      if (size > 100000) expect(Math.abs(kept - (1 - rate))).toBeLessThan(0.01);
+      const dy = tf.randomNormal([size], 0, 1, 'float32', 32);
+      const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(fusedDropout(t, rate, seed), dy)))(x);
+      expect(maxAbsDiff(dx.dataSync(), tf.mul(dy, mask).dataSync())).toBe(0);
     }
   });
 });

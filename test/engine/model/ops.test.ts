@@ -23,6 +23,16 @@ describe('ops with hand-written gradients', () => {
     for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
   });
 
+  it('linear into a wider output (dW computed as (dy^T x)^T): dx, dW, db equal autodiff', () => {
+    const x = v2([8, 4], 14);
+    const w = v2([4, 12], 15);
+    const b = v1([12], 16);
+    const dy = rand([8, 12], 17);
+    const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
+    const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
+    for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
+  });
+
   it('linear with a frozen weight computes no weight gradient but the right input gradient', () => {
     const x = v2([5, 4], 1);
     const w = v2([4, 3], 2, false);
@@ -48,7 +58,7 @@ describe('ops with hand-written gradients', () => {
     const tensorsAfterFirst = tf.memory().numTensors;
     gradOfX().dispose();
     expect(tf.memory().numTensors).toBe(tensorsAfterFirst); // kept, not made again
-    w.assign(rand([4, 3], 13));
+    w.assign(rand([4, 3], 13) as tf.Tensor2D);
     expect(maxAbsDiff(gradOfX().dataSync(), refOfX().dataSync())).toBeLessThan(1e-4);
   });
 

@@ -1,7 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { rngInitialState } from '../../util/random';
 import { activationsWasmBase64 } from './activationsWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
+import { dropoutWasmBase64 } from './dropoutWasm';
 import { rowsWasmBase64 } from './rowsWasm';
+import { transposeWasmBase64 } from './transposeWasm';
 
 /**
  * Hand-written WebAssembly SIMD kernels (the .wat files beside this one) for what tfjs's wasm backend does
@@ -12,7 +15,10 @@ import { rowsWasmBase64 } from './rowsWasm';
  *   (exact GELU also needs tfjs's erf, the costliest elementwise kernel on wasm);
  * - LayerNorm (with the residual add before it folded in) and its gradient, one pass each instead of about ten
  *   and fifteen tfjs ops, and the column sum of a bias gradient (tfjs would run a matMul by a row of ones, and
- *   XNNPACK packs its fresh right operand first).
+ *   XNNPACK packs its fresh right operand first);
+ * - 2-D transposes in 4 x 4 SIMD blocks (tfjs moves one element at a time);
+ * - inverted dropout drawing its mask in the kernel from the engine's seeded generator (the mask JS would
+ *   draw, bit for bit): no mask array made in JS, copied into the heap, or saved for the gradient.
  *
  * On the wasm backend the kernels are registered as tfjs kernels and instantiated on the backend's own memory,
  * so they read and write tensors where they lie: no copies. On the cpu backend (the fallback) the batched
@@ -26,6 +32,8 @@ type UnaryGrad = (x: number, dy: number, dx: number, n: number) => void;
 type LayerNormFn = (x: number, r: number, res: number, gamma: number, beta: number, y: number, rows: number, d: number, eps: number) => void;
 type LayerNormGradFn = (x: number, r: number, res: number, gamma: number, dy: number, ds: number, dgamma: number, dbeta: number, rows: number, d: number, eps: number) => void;
 type ColumnSumFn = (x: number, y: number, rows: number, d: number) => void;
+type TransposeFn = (x: number, y: number, rows: number, cols: number) => void;
+type DropoutFn = (x: number, y: number, n: number, state: number, threshold: number, keepAll: number, scale: number) => void;
 
 interface Kernels {
   memory: WebAssembly.Memory;
@@ -38,11 +46,13 @@ interface Kernels {
   layer_norm: LayerNormFn;
   layer_norm_grad: LayerNormGradFn;
   column_sum: ColumnSumFn;
+  dropout: DropoutFn;
+  transpose: TransposeFn;
 }
 
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
-const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module; rows?: WebAssembly.Module } = {};
+const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module; rows?: WebAssembly.Module; dropout?: WebAssembly.Module; transpose?: WebAssembly.Module } = {};
 let simdSupported: boolean | undefined;
 
 function compile(): boolean {
@@ -51,6 +61,8 @@ function compile(): boolean {
     modules.bmm = new WebAssembly.Module(Buffer.from(batchMatMulWasmBase64, 'base64'));
     modules.activations = new WebAssembly.Module(Buffer.from(activationsWasmBase64, 'base64'));
     modules.rows = new WebAssembly.Module(Buffer.from(rowsWasmBase64, 'base64'));
+    modules.dropout = new WebAssembly.Module(Buffer.from(dropoutWasmBase64, 'base64'));
+    modules.transpose = new WebAssembly.Module(Buffer.from(transposeWasmBase64, 'base64'));
     simdSupported = true;
   } catch {
     simdSupported = false; // no WebAssembly SIMD here: tfjs's own kernels are used
@@ -63,6 +75,8 @@ function instantiate(memory: WebAssembly.Memory): Kernels {
   const b = new WebAssembly.Instance(modules.bmm!, env).exports;
   const a = new WebAssembly.Instance(modules.activations!, env).exports;
   const r = new WebAssembly.Instance(modules.rows!, env).exports;
+  const dr = new WebAssembly.Instance(modules.dropout!, env).exports;
+  const tr = new WebAssembly.Instance(modules.transpose!, env).exports;
   return {
     memory,
     bmm: b.bmm as Bmm,
@@ -74,6 +88,8 @@ function instantiate(memory: WebAssembly.Memory): Kernels {
     layer_norm: r.layer_norm as LayerNormFn,
     layer_norm_grad: r.layer_norm_grad as LayerNormGradFn,
     column_sum: r.column_sum as ColumnSumFn,
+    dropout: dr.dropout as DropoutFn,
+    transpose: tr.transpose as TransposeFn,
   };
 }
 
@@ -112,6 +128,8 @@ const LN = 'AdapterLabLayerNorm';
 const ADD_LN = 'AdapterLabAddLayerNorm';
 const LN_GRAD = 'AdapterLabLayerNormGrad';
 const COLUMN_SUM = 'AdapterLabColumnSum';
+const DROPOUT = 'AdapterLabDropout';
+const TRANSPOSE = 'AdapterLabTranspose';
 
 interface BmmAttrs {
   transposeA: boolean;
@@ -201,6 +219,11 @@ function register(): void {
   registerWasmKernel(LN_GRAD, ['x', 'r', 'gamma', 'dy'], ([x, , gamma]) => [x, gamma, gamma], (kern, [x, r, gamma, dy], [ds, dgamma, dbeta], [[rows, d]], attrs) =>
     kern.layer_norm_grad(x, r, (attrs as { residual: boolean }).residual ? 1 : 0, gamma, dy, ds, dgamma, dbeta, rows, d, epsOf(attrs)),
   );
+  registerWasmKernel(DROPOUT, ['x'], ([x]) => [x], (kern, [x], [y], [shape], attrs) => {
+    const { state, threshold, keepAll, scale } = attrs as unknown as DropoutAttrs;
+    kern.dropout(x, y, tf.util.sizeFromShape(shape), state, threshold, keepAll ? 1 : 0, scale);
+  });
+  registerWasmKernel(TRANSPOSE, ['x'], ([[rows, cols]]) => [[cols, rows]], (kern, [x], [y], [[rows, cols]]) => kern.transpose(x, y, rows, cols));
   registerWasmKernel(COLUMN_SUM, ['x'], ([[, d]]) => [[d]], (kern, [x], [y], [[rows, d]]) => kern.column_sum(x, y, rows, d));
   // Registered gradients: what they save is shared, not copied (the backend's Identity shares memory, backend.ts).
   tf.registerGradient({
@@ -242,6 +265,15 @@ function register(): void {
       const g = layerNormGrad(x, r, gamma, dy as tf.Tensor, attrs);
       return { x: () => g.ds, r: () => tf.reshape(g.ds, g.ds.shape), gamma: () => g.dgamma, beta: () => g.dbeta };
     },
+  });
+  // dx = dy times the same mask: the same kernel with the same seed on dy. Nothing saved.
+  tf.registerGradient({
+    kernelName: DROPOUT,
+    gradFunc: (dy, saved, attrs) => ({ x: () => tf.engine().runKernel(DROPOUT, { x: dy as tf.Tensor }, attrs) as tf.Tensor }),
+  });
+  tf.registerGradient({
+    kernelName: TRANSPOSE,
+    gradFunc: (dy) => ({ x: () => transpose2d(dy as tf.Tensor2D) }),
   });
   tf.registerGradient({
     kernelName: COLUMN_SUM,
@@ -348,4 +380,46 @@ export function fusedLayerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tens
 /** Sum over the rows of x: [n, d] -> [d], one pass. Only where usesRowKernels(x). */
 export function fusedColumnSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.engine().runKernel(COLUMN_SUM, { x }, { rows: x.shape[0] } as unknown as tf.NamedAttrMap) as tf.Tensor1D;
+}
+
+/** The dropout kernel's mask, as Rng(seed) draws it: keep where next() < keep, i.e. its 32-bit hash < keep * 2^32. */
+interface DropoutAttrs {
+  /** Rng's state after construction from the seed. */
+  state: number;
+  /** ceil(keep * 2^32) as a uint32 bit pattern (unused when keepAll). */
+  threshold: number;
+  /** keep * 2^32 rounds past the largest hash: every element is kept. */
+  keepAll: boolean;
+  /** 1 / keep in float32, the kept elements' factor. */
+  scale: number;
+}
+
+/** Whether fusedDropout runs for x here. */
+export function usesFusedDropout(x: tf.Tensor): boolean {
+  return x.dtype === 'float32' && x.size >= 4 && onWasmBackend();
+}
+
+/**
+ * x times the inverted-dropout mask that `new Rng(seed)` would draw element by element (ops.dropoutMask),
+ * computed in the kernel; differentiable (the gradient draws the same mask). Only where usesFusedDropout(x).
+ */
+export function fusedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+  const keep = 1 - rate;
+  const bound = Math.ceil(keep * 4294967296);
+  const attrs: DropoutAttrs = {
+    state: rngInitialState(seed),
+    threshold: bound >= 4294967296 ? 0 : bound | 0,
+    keepAll: bound >= 4294967296,
+    scale: Math.fround(1 / keep),
+  };
+  return tf.engine().runKernel(DROPOUT, { x }, attrs as unknown as tf.NamedAttrMap);
+}
+
+/** x^T for a 2-D x: one SIMD pass in 4 x 4 blocks on the wasm backend (both sides multiples of 4), else tfjs's. */
+export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = x.shape;
+  if (x.dtype === 'float32' && rows % 4 === 0 && cols % 4 === 0 && x.size > 0 && onWasmBackend()) {
+    return tf.engine().runKernel(TRANSPOSE, { x }) as tf.Tensor2D;
+  }
+  return tf.transpose(x);
 }
