@@ -14,7 +14,8 @@
  *                                             vocabulary) instead of a random start; same model shape
  *   "model": { "layers": 4, "hidden": 256, "heads": 4, "intermediate": 1024, "maxPositions": 128 },
  *   "training": { "steps": 1000, "batchSize": 32, "maxSeqLength": 64, "learningRate": 5e-4,
- *                 "warmupSteps": 100, "seed": 1, "evalEvery": 100, "checkpointEvery": 50 },
+ *                 "warmupSteps": 100, "seed": 1, "evalEvery": 100, "checkpointEvery": 50,
+ *                 "shortSequenceProbability": 0 },
  *   "float16": true
  * }
  */
@@ -55,6 +56,12 @@ export interface PretrainTrainingConfig {
   maskProbability: number;
   /** At most this many held-out sequences are evaluated (the first ones, in file order). */
   heldoutSequences: number;
+  /**
+   * Share of training sequences cut short, to a length drawn uniformly from 3 to maxSeqLength ([CLS] and [SEP]
+   * included), as BERT does for 10% of its sequences, so that the model also sees inputs as short as a task's
+   * (a single word, a short phrase) and not only full packed windows. 0 (the default) keeps every window whole.
+   */
+  shortSequenceProbability: number;
 }
 
 export interface PretrainConfig {
@@ -112,6 +119,7 @@ const TRAINING_FIELDS: Record<keyof PretrainTrainingConfig, [Rule, unknown]> = {
   maxGradNorm: [{ kind: 'number', min: 0 }, 1.0],
   maskProbability: [{ kind: 'number', min: 0, exclusiveMin: true, max: 1 }, 0.15],
   heldoutSequences: [{ kind: 'int', min: 1 }, 256],
+  shortSequenceProbability: [{ kind: 'number', min: 0, max: 1 }, 0],
 };
 
 const TOP_FIELDS = ['$schema', 'name', 'train', 'heldout', 'output', 'checkpointDir', 'vocabSize', 'vocab', 'initFrom', 'model', 'training', 'float16'];

@@ -289,6 +289,21 @@ function batchSequences(train: Int32Array[], batchSize: number, step: number, se
   return { seqs, epoch };
 }
 
+/**
+ * Each sequence, with probability p, cut to a length L drawn uniformly from 3..its length: its first L - 1
+ * tokens ([CLS] and the text's start) and [SEP]. Drawn from the step's own generator, so resume repeats it.
+ */
+export function shortenSome(seqs: Int32Array[], p: number, sepId: number, rng: Rng): Int32Array[] {
+  if (p <= 0) return seqs;
+  return seqs.map((s) => {
+    if (rng.next() >= p || s.length <= 3) return s;
+    const L = 3 + rng.int(s.length - 2);
+    const short = s.slice(0, L);
+    short[L - 1] = sepId;
+    return short;
+  });
+}
+
 function saveCheckpoint(dir: string, model: MlmModel, optimizer: AdamW, state: PretrainState): void {
   const tensors: TensorMap = new Map();
   for (const [name, v] of model.allParams()) tensors.set(`param.${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
@@ -428,7 +443,8 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
         return { status: 'cancelled', step: state.step, evals: state.evals, outputDir: cfg.output, checkpointDir: workDir, wallMs: state.elapsedMs };
       }
       const stepStart = Date.now();
-      const { seqs, epoch } = batchSequences(data.train, t.batchSize, state.step, t.seed, perms);
+      const { seqs: windows, epoch } = batchSequences(data.train, t.batchSize, state.step, t.seed, perms);
+      const seqs = shortenSome(windows, t.shortSequenceProbability, data.masking.ids.sep, derivedRng(t.seed, 5, state.step));
       const batch = maskBatch(seqs, data.masking, derivedRng(t.seed, 2, state.step));
       const lrFactor = linearScheduleFactor(state.step, warmup, t.steps);
       const lr = t.learningRate * lrFactor;

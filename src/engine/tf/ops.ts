@@ -28,10 +28,11 @@ export function needsGradient(t: tf.Tensor | null | undefined): boolean {
 }
 
 /**
- * What a gradient function reads, saved the cheap way. tfjs's save() clones every tensor (a full copy on
- * wasm) so that it outlives the forward pass's tidy; variables outlive it anyway, so they are read directly and
- * only computed tensors are saved. The returned function gives back, in order, each tensor as the gradient
- * function should read it (from the saved list, or the variable itself; null stays null).
+ * What a gradient function reads, saved the cheap way. tfjs's save() clones every tensor so that it outlives
+ * the forward pass's tidy (on wasm a shared reference since backend.ts's Identity; elsewhere it may copy);
+ * variables outlive it anyway, so they are read directly and only computed tensors are saved. The returned
+ * function gives back, in order, each tensor as the gradient function should read it (from the saved list, or
+ * the variable itself; null stays null).
  */
 function saveForBackward(save: tf.GradSaveFunc, tensors: (tf.Tensor | null)[]): (saved: tf.Tensor[]) => (tf.Tensor | null)[] {
   const computed = tensors.filter((t): t is tf.Tensor => t !== null && !(t instanceof tf.Variable));

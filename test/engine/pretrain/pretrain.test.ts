@@ -9,7 +9,8 @@ import { loadTokenizer } from '../../../src/engine/data/tokenizer';
 import { loadPretrainConfig, PretrainConfig } from '../../../src/engine/pretrain/config';
 import { packSequences, readTextLines } from '../../../src/engine/pretrain/data';
 import { gatherRows, tiedDecoder } from '../../../src/engine/pretrain/mlm';
-import { heldoutBatches, heldoutMetrics, loadMlmModel, runPretrain, specialIdsOf } from '../../../src/engine/pretrain/pretrain';
+import { heldoutBatches, heldoutMetrics, loadMlmModel, runPretrain, shortenSome, specialIdsOf } from '../../../src/engine/pretrain/pretrain';
+import { Rng } from '../../../src/engine/util/random';
 import { readVocab, saveTokenizerFiles, trainWordPieceVocab } from '../../../src/engine/pretrain/vocab';
 import { UserInputError } from '../../../src/engine/errors';
 import { tempDir, tinyPretrainConfig, writeTinyCorpus } from './helpers';
@@ -168,6 +169,37 @@ describe('pretraining', () => {
     const a = readSafetensors(path.join(fullCfg.output, 'model.safetensors')).tensors;
     const b = readSafetensors(path.join(cfg.output, 'model.safetensors')).tensors;
     for (const [name, arr] of a) expect([...b.get(name)!.data], name).toEqual([...arr.data]);
+  });
+
+  it('cuts a share of the training windows short (shortSequenceProbability): [CLS], the text\'s start, [SEP]', () => {
+    const SEP = 3;
+    const windows = Array.from({ length: 2000 }, (_, i) => Int32Array.from({ length: 16 }, (_, j) => (j === 0 ? 2 : j === 15 ? SEP : 100 + ((i + j) % 50))));
+    expect(shortenSome(windows, 0, SEP, new Rng(1))).toBe(windows);
+    const out = shortenSome(windows, 0.3, SEP, new Rng(1));
+    const shortened = out.filter((s, i) => s !== windows[i]);
+    expect(shortened.length / windows.length).toBeGreaterThan(0.25);
+    expect(shortened.length / windows.length).toBeLessThan(0.35);
+    const lengths = new Set(shortened.map((s) => s.length));
+    expect(Math.min(...lengths)).toBe(3);
+    expect(Math.max(...lengths)).toBe(16);
+    out.forEach((s, i) => {
+      expect(s[0]).toBe(2);
+      expect(s[s.length - 1]).toBe(SEP);
+      expect([...s.slice(0, -1)]).toEqual([...windows[i].slice(0, s.length - 1)]);
+    });
+    // The same generator state, the same cuts: a resumed run repeats them.
+    expect(shortenSome(windows, 0.3, SEP, new Rng(1)).map((s) => s.length)).toEqual(out.map((s) => s.length));
+  });
+
+  it('pretrains with short sequences mixed in, and resumes them exactly', async () => {
+    const training = { shortSequenceProbability: 0.5 };
+    const fullShort = await runPretrain({ config: configIn(dir, 'short-full', { vocab: 'vocab/vocab.txt', vocabSize: 120 }, training) });
+    const cfg = configIn(dir, 'short-resumed', { vocab: 'vocab/vocab.txt', vocabSize: 120 }, training);
+    await runPretrain({ config: cfg, stopAfterSteps: 23 });
+    const resumed = await runPretrain({ config: cfg, resume: true });
+    expect(resumed.evals.map((e) => [e.step, e.loss, e.accuracy])).toEqual(fullShort.evals.map((e) => [e.step, e.loss, e.accuracy]));
+    expect(fullShort.evals[fullShort.evals.length - 1].loss).toBeLessThan(fullShort.evals[0].loss);
+    expect(() => configIn(dir, 'bad-short', {}, { shortSequenceProbability: 1.5 })).toThrow(/training\.shortSequenceProbability/);
   });
 
   it('continues from a saved model (initFrom): its weights, head and vocabulary, where the first run ended', async () => {
