@@ -13,25 +13,21 @@ describe('ops with hand-written gradients', () => {
   const v3 = (shape: number[], seed: number) => tf.variable(rand(shape, seed), true) as unknown as tf.Variable<tf.Rank.R3> & tf.Tensor3D;
   const v1 = (shape: number[], seed: number) => tf.variable(rand(shape, seed), true) as unknown as tf.Variable<tf.Rank.R1> & tf.Tensor1D;
 
-  it('linear: dx, dW, db equal the autodiff gradients of x W + b', () => {
-    const x = v2([5, 4], 1);
-    const w = v2([4, 3], 2);
-    const b = v1([3], 3);
-    const dy = rand([5, 3], 4);
-    const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
-    const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
-    for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
-  });
-
-  it('linear into a wider output (dW computed as (dy^T x)^T): dx, dW, db equal autodiff', () => {
-    const x = v2([8, 4], 14);
-    const w = v2([4, 12], 15);
-    const b = v1([12], 16);
-    const dy = rand([8, 12], 17);
-    const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
-    const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
-    for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
-  });
+  // [n, in] x [in, out]: into a narrower output dW = x^T dy; into a wider one dW = (dy^T x)^T (see ops.linear).
+  for (const [n, inputs, outputs] of [
+    [5, 4, 3],
+    [8, 4, 12],
+  ]) {
+    it(`linear [${n}, ${inputs}] x [${inputs}, ${outputs}]: dx, dW, db equal the autodiff gradients of x W + b`, () => {
+      const x = v2([n, inputs], 1);
+      const w = v2([inputs, outputs], 2);
+      const b = v1([outputs], 3);
+      const dy = rand([n, outputs], 4);
+      const ours = tf.variableGrads(() => tf.sum(tf.mul(linear(x, w, b), dy)), [x, w, b]).grads;
+      const ref = tf.variableGrads(() => tf.sum(tf.mul(tf.add(tf.matMul(x, w), b), dy)), [x, w, b]).grads;
+      for (const v of [x, w, b]) expect(maxAbsDiff(ours[v.name].dataSync(), ref[v.name].dataSync())).toBeLessThan(1e-5);
+    });
+  }
 
   it('linear with a frozen weight computes no weight gradient but the right input gradient', () => {
     const x = v2([5, 4], 1);
