@@ -1,49 +1,20 @@
 /// <reference lib="dom" />
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { loadCompare, loadDrop, loadFusionAttention } from '../../src/extension/webviews/viewData';
 import type { ViewData } from '../../src/protocol/webview';
-import { tempDir } from '../helpers/fixtures';
-import { canvasInk, launch, openView, pngSize, startServer, waitFor, type Server } from './harness';
+import { canvasInk, openView, pngSize, waitFor, webviewSuite } from './harness';
 
 /**
  * The Fusion Attention, AdapterDrop and (sweep-aware) Compare webviews rendered from real CLI runs
  * (test/fixtures/runs-fusion-sweep) in headless Chromium. UPDATE_SCREENSHOTS=1 refreshes media/screenshots/.
  */
 const FIXTURES = path.resolve(__dirname, '../fixtures/runs-fusion-sweep');
-const SCREENSHOTS = path.resolve(__dirname, '../../media/screenshots');
+const suite = webviewSuite(FIXTURES);
 
-let browser: Browser;
-let server: Server;
-let runsDir: string;
-let exportDir: string;
-
-beforeAll(async () => {
-  runsDir = path.join(tempDir(), 'runs');
-  fs.cpSync(FIXTURES, runsDir, { recursive: true });
-  exportDir = tempDir('adapter-lab-exports-');
-  server = await startServer();
-  browser = await launch();
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const runDir = (name: string) => listRuns(runsDir).runs.find((r) => r.name === name)!.dir;
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  const file = path.join(exportDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: false });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
-  }
-}
+const runDir = (name: string) => listRuns(suite.runsDir).runs.find((r) => r.name === name)!.dir;
 
 /** The centre of a matrix cell (row y, column x) of a canvas that publishes its chart area. */
 async function cellCentre(page: Page, selector: string, y: number, x: number): Promise<{ x: number; y: number }> {
@@ -62,7 +33,7 @@ describe('Fusion attention webview', () => {
     const dir = runDir('toy-fusion');
     const payload = (): ViewData => ({ view: 'fusion', ...loadFusionAttention(dir) });
     const data = loadFusionAttention(dir).data!;
-    const host = await openView(browser, server, 'fusion', payload, { runDirs: [dir] }, exportDir, { width: 900, height: 760 });
+    const host = await openView(suite.browser, suite.server, 'fusion', payload, { runDirs: [dir] }, suite.exportDir, { width: 900, height: 760 });
     const { page } = host;
     expect(host.received[0]).toEqual({ type: 'ready', view: 'fusion' });
     expect(await page.textContent('[data-testid="title"]')).toBe('Fusion attention: toy-fusion');
@@ -81,7 +52,7 @@ describe('Fusion attention webview', () => {
     const tooltip = page.locator('[data-testid="chart-tooltip"]');
     await tooltip.waitFor({ state: 'visible' });
     expect(await tooltip.textContent()).toBe(`layer 1, adapter toy-thirdattention: ${data.overall[1][2]!.toFixed(3)} (${(data.overall[1][2]! * 100).toFixed(1)}%)class: all classes`);
-    await screenshot(page, 'fusion-attention');
+    await suite.screenshot(page, 'fusion-attention');
 
     // Class "pos": the table, the summary and the hovered value follow.
     await page.selectOption('[data-testid="class-select"]', '1');
@@ -108,7 +79,7 @@ describe('Fusion attention webview', () => {
 
   it('says why when a run has no fusion attention', async () => {
     const dir = runDir('toy-a-pfeiffer');
-    const host = await openView(browser, server, 'fusion', () => ({ view: 'fusion', ...loadFusionAttention(dir) }), { runDirs: [dir] }, exportDir);
+    const host = await openView(suite.browser, suite.server, 'fusion', () => ({ view: 'fusion', ...loadFusionAttention(dir) }), { runDirs: [dir] }, suite.exportDir);
     expect(await host.page.textContent('[data-testid="empty"]')).toMatch(/has no fusion attention/);
     expect(host.errors).toEqual([]);
     await host.page.close();
@@ -119,7 +90,7 @@ describe('AdapterDrop trade-off webview', () => {
   it('draws the metric and tokens/s against n on two axes with the baseline, and shows values on hover', async () => {
     const dir = runDir('toy-sweep__lr=0.02,seed=1');
     const data = loadDrop(dir).data!;
-    const host = await openView(browser, server, 'drop', () => ({ view: 'drop', ...loadDrop(dir) }), { runDirs: [dir] }, exportDir, { width: 1000, height: 700 });
+    const host = await openView(suite.browser, suite.server, 'drop', () => ({ view: 'drop', ...loadDrop(dir) }), { runDirs: [dir] }, suite.exportDir, { width: 1000, height: 700 });
     const { page } = host;
     expect(await page.textContent('[data-testid="title"]')).toBe('AdapterDrop trade-off: toy-sweep__lr=0.02,seed=1');
     const ink = await canvasInk(page, '[data-testid="drop-chart"]');
@@ -138,7 +109,7 @@ describe('AdapterDrop trade-off webview', () => {
     expect(text).toContain(`accuracy: ${data.points[1].value.toFixed(4)}`);
     expect(text).toMatch(/tokens\/s: \d+ \([\d.]+x of n = 0\)/);
     await page.mouse.move(0, 0);
-    await screenshot(page, 'adapterdrop');
+    await suite.screenshot(page, 'adapterdrop');
     expect(host.errors).toEqual([]);
     await page.close();
   });
@@ -146,10 +117,10 @@ describe('AdapterDrop trade-off webview', () => {
 
 describe('Compare webview with a sweep', () => {
   it('marks the best run per task by the chosen dev metric, filters to them, and shows the mean and spread over seeds', async () => {
-    const runs = listRuns(runsDir).runs;
+    const runs = listRuns(suite.runsDir).runs;
     const payload = (): ViewData => ({ view: 'compare', data: loadCompare(runs) });
     const rows = loadCompare(runs).rows;
-    const host = await openView(browser, server, 'compare', payload, { runDirs: [] }, exportDir, { width: 1200, height: 1000 });
+    const host = await openView(suite.browser, suite.server, 'compare', payload, { runDirs: [] }, suite.exportDir, { width: 1200, height: 1000 });
     const { page } = host;
     expect(await page.$eval('[data-testid="metric-select"]', (el) => (el as HTMLSelectElement).value)).toBe('accuracy');
     const best = await page.$$eval('[data-testid="compare-row"][data-best="true"]', (els) => els.map((e) => e.getAttribute('data-run-dir')));
@@ -161,7 +132,7 @@ describe('Compare webview with a sweep', () => {
     expect(await seedRows.count()).toBe(2);
     const first = (await seedRows.first().textContent())!;
     expect(first).toMatch(/^toy-sweep \(learningRate=0\.0\d+\)toy-sentiment2: [12], [12][\d.]+± [\d.]+[\d.]+ – [\d.]+$/);
-    await screenshot(page, 'compare-sweep');
+    await suite.screenshot(page, 'compare-sweep');
 
     await page.check('[data-testid="best-only"]');
     expect(await page.locator('[data-testid="compare-row"]').count()).toBe(3);

@@ -10,9 +10,11 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { renderWebviewHtml } from '../../src/extension/webviews/html';
 import { exportBytes } from '../../src/extension/webviews/viewData';
 import type { HostToWebview, ViewData, ViewKind, ViewSubject, WebviewToHost } from '../../src/protocol/webview';
+import { tempDir } from '../helpers/fixtures';
 
 const ROOT = path.resolve(__dirname, '../..');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -54,6 +56,47 @@ export async function startServer(): Promise<Server> {
 }
 
 /** Starts Chromium; throws (the test fails) when it cannot. */
+/** What a webview test file shares: a browser, the page server, a writable copy of fixture runs, an export folder. */
+export interface WebviewSuite {
+  browser: Browser;
+  server: Server;
+  runsDir: string;
+  exportDir: string;
+  /** Screenshots the page into the export folder; with UPDATE_SCREENSHOTS=1 also into media/screenshots/. */
+  screenshot(page: Page, name: string): Promise<void>;
+}
+
+/**
+ * Registers the test file's beforeAll/afterAll: copies the fixture runs `fixtures` into a temporary folder, starts
+ * the page server and Chromium (no browser, no pass: launch throws and every test of the file fails), and closes
+ * them after. The fields are set once beforeAll has run.
+ */
+export function webviewSuite(fixtures: string): WebviewSuite {
+  const suite = {
+    async screenshot(page: Page, name: string): Promise<void> {
+      const file = path.join(suite.exportDir, `${name}.png`);
+      await page.screenshot({ path: file, fullPage: false });
+      if (process.env.UPDATE_SCREENSHOTS) {
+        const screenshots = path.join(ROOT, 'media', 'screenshots');
+        fs.mkdirSync(screenshots, { recursive: true });
+        fs.copyFileSync(file, path.join(screenshots, `${name}.png`));
+      }
+    },
+  } as WebviewSuite;
+  beforeAll(async () => {
+    suite.runsDir = path.join(tempDir(), 'runs');
+    fs.cpSync(fixtures, suite.runsDir, { recursive: true });
+    suite.exportDir = tempDir('adapter-lab-exports-');
+    suite.server = await startServer();
+    suite.browser = await launch();
+  });
+  afterAll(async () => {
+    await suite.browser?.close();
+    await suite.server?.close();
+  });
+  return suite;
+}
+
 export async function launch(): Promise<Browser> {
   if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run scripts/ensure-test-deps.sh (npm test runs it first)`);
   return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });

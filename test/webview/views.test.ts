@@ -1,13 +1,11 @@
 /// <reference lib="dom" />
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { loadAblation, loadCompare, loadLossCurves } from '../../src/extension/webviews/viewData';
 import type { AblationData, ViewData } from '../../src/protocol/webview';
-import { tempDir } from '../helpers/fixtures';
-import { canvasInk, launch, openView, pngSize, startServer, waitFor, type Server } from './harness';
+import { canvasInk, openView, pngSize, waitFor, webviewSuite } from './harness';
 
 /**
  * Each webview rendered from fixture runs (real CLI runs, test/fixtures/runs) in headless Chromium, checked for
@@ -16,43 +14,16 @@ import { canvasInk, launch, openView, pngSize, startServer, waitFor, type Server
  * the README's screenshots in media/screenshots/.
  */
 const FIXTURES = path.resolve(__dirname, '../fixtures/runs');
-const SCREENSHOTS = path.resolve(__dirname, '../../media/screenshots');
+const suite = webviewSuite(FIXTURES);
 
-let browser: Browser;
-let server: Server;
-let runsDir: string;
-let exportDir: string;
-
-beforeAll(async () => {
-  runsDir = path.join(tempDir(), 'runs');
-  fs.cpSync(FIXTURES, runsDir, { recursive: true });
-  exportDir = tempDir('adapter-lab-exports-');
-  server = await startServer();
-  browser = await launch(); // no browser, no pass: this throws and every test here fails
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-const runDir = (method: string) => listRuns(runsDir).runs.find((r) => r.method === method)!.dir;
-
-async function screenshot(page: import('playwright-core').Page, name: string): Promise<void> {
-  const file = path.join(exportDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: false });
-  if (process.env.UPDATE_SCREENSHOTS) {
-    fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    fs.copyFileSync(file, path.join(SCREENSHOTS, `${name}.png`));
-  }
-}
+const runDir = (method: string) => listRuns(suite.runsDir).runs.find((r) => r.method === method)!.dir;
 
 describe('Loss curves webview', () => {
   const methods = ['houlsby', 'full', 'bitfit'];
   const payload = (): ViewData => ({ view: 'lossCurves', data: loadLossCurves(methods.map(runDir)) });
 
   it('draws the curves, names every run in the legend, shows values on hover and exports PNG and CSV', async () => {
-    const host = await openView(browser, server, 'lossCurves', payload, { runDirs: methods.map(runDir) }, exportDir);
+    const host = await openView(suite.browser, suite.server, 'lossCurves', payload, { runDirs: methods.map(runDir) }, suite.exportDir);
     const { page } = host;
     expect(host.received[0]).toEqual({ type: 'ready', view: 'lossCurves' });
 
@@ -70,7 +41,7 @@ describe('Loss curves webview', () => {
     const tooltip = page.locator('[data-testid="chart-tooltip"]');
     await tooltip.waitFor({ state: 'visible' });
     expect(await tooltip.textContent()).toMatch(/^step \d+.*toy-houlsby — train loss: [\d.]+/);
-    await screenshot(page, 'loss-curves');
+    await suite.screenshot(page, 'loss-curves');
 
     await page.click('[data-testid="export-png"]');
     await page.click('[data-testid="export-csv"]');
@@ -88,7 +59,7 @@ describe('Loss curves webview', () => {
   });
 
   it('hides a run from its legend entry, and keeps smoothing, log scale and hidden runs across a reload', async () => {
-    const host = await openView(browser, server, 'lossCurves', payload, { runDirs: methods.map(runDir) }, exportDir);
+    const host = await openView(suite.browser, suite.server, 'lossCurves', payload, { runDirs: methods.map(runDir) }, suite.exportDir);
     const { page } = host;
     const before = await canvasInk(page, '[data-testid="loss-chart"]');
     await page.locator('[data-testid="smoothing"]').fill('0.9');
@@ -110,7 +81,7 @@ describe('Loss curves webview', () => {
 
   it('grows live as points are appended while a run trains', async () => {
     const dir = runDir('houlsby');
-    const host = await openView(browser, server, 'lossCurves', payload, { runDirs: [dir] }, exportDir);
+    const host = await openView(suite.browser, suite.server, 'lossCurves', payload, { runDirs: [dir] }, suite.exportDir);
     const { page } = host;
     const steps = async () => Number(/(\d+) steps/.exec((await page.getAttribute('[data-testid="loss-chart"]', 'aria-label'))!)![1]);
     const n = await steps();
@@ -130,7 +101,7 @@ describe('Ablation heatmap webview', () => {
   };
 
   it('draws the upper triangle with a colour scale and shows a cell\'s exact value and drop from the baseline on hover', async () => {
-    const host = await openView(browser, server, 'ablation', payload, { runDirs: [runDir('houlsby')] }, exportDir, { width: 900, height: 900 });
+    const host = await openView(suite.browser, suite.server, 'ablation', payload, { runDirs: [runDir('houlsby')] }, suite.exportDir, { width: 900, height: 900 });
     const { page } = host;
     const data = payload().data as AblationData;
     const L = data.numLayers;
@@ -163,7 +134,7 @@ describe('Ablation heatmap webview', () => {
     await page.mouse.move(p.x, p.y);
     await page.waitForFunction(() => document.querySelector('[data-testid="chart-tooltip"]')?.textContent?.includes('every layer'));
     expect(await tooltip.textContent()).toContain(`accuracy: ${data.matrix[0][L - 1]!.toFixed(4)}`);
-    await screenshot(page, 'ablation-heatmap');
+    await suite.screenshot(page, 'ablation-heatmap');
 
     // Below the diagonal there is no cell and no tooltip.
     p = cellCentre(L - 1, 0);
@@ -187,17 +158,17 @@ describe('Ablation heatmap webview', () => {
 
   it('says what to do when the run has no ablation yet', async () => {
     const dir = runDir('bitfit');
-    const host = await openView(browser, server, 'ablation', () => ({ view: 'ablation', ...loadAblation(dir) }), { runDirs: [dir] }, exportDir);
+    const host = await openView(suite.browser, suite.server, 'ablation', () => ({ view: 'ablation', ...loadAblation(dir) }), { runDirs: [dir] }, suite.exportDir);
     expect(await host.page.textContent('[data-testid="empty"]')).toContain('has no layer ablation yet: run "Adapter Lab: Run Layer Ablation"');
     await host.page.close();
   });
 });
 
 describe('Compare webview', () => {
-  const payload = (): ViewData => ({ view: 'compare', data: loadCompare(listRuns(runsDir).runs) });
+  const payload = (): ViewData => ({ view: 'compare', data: loadCompare(listRuns(suite.runsDir).runs) });
 
   it('draws the trade-off chart and a table that sorts and filters', async () => {
-    const host = await openView(browser, server, 'compare', payload, { runDirs: [] }, exportDir, { width: 1100, height: 900 });
+    const host = await openView(suite.browser, suite.server, 'compare', payload, { runDirs: [] }, suite.exportDir, { width: 1100, height: 900 });
     const { page } = host;
     const ink = await canvasInk(page, '[data-testid="tradeoff-chart"]');
     expect(ink.painted).toBeGreaterThan(5000);
@@ -212,7 +183,7 @@ describe('Compare webview', () => {
     expect(await column('method')).toEqual(['head', 'bitfit', 'pfeiffer', 'houlsby', 'full']);
     const pct = (await column('trainablePercent')).map((s) => parseFloat(s));
     expect(pct).toEqual([...pct].sort((a, b) => a - b));
-    await screenshot(page, 'compare');
+    await suite.screenshot(page, 'compare');
 
     await page.fill('[data-testid="filter"]', 'houlsby');
     expect(await column('name')).toEqual(['toy-houlsby']);
