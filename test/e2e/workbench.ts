@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
 import { ARTIFACTS } from './codeServer';
+export { canvasInk } from '../helpers/canvas';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -379,20 +380,3 @@ export class Workbench {
   }
 }
 
-/** How much of a canvas is drawn: painted (non-transparent) pixels and distinct colours. */
-export async function canvasInk(frame: Frame, selector: string): Promise<{ painted: number; colours: number; width: number; height: number }> {
-  return frame.$eval(selector, (el) => {
-    const canvas = el as HTMLCanvasElement;
-    const ctx = canvas.getContext('2d');
-    if (!ctx || !canvas.width || !canvas.height) return { painted: 0, colours: 0, width: canvas.width, height: canvas.height };
-    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    let painted = 0;
-    const colours = new Set<number>();
-    for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3] === 0) continue;
-      painted++;
-      colours.add(((data[i] >> 3) << 10) | ((data[i + 1] >> 3) << 5) | (data[i + 2] >> 3));
-    }
-    return { painted, colours: colours.size, width: canvas.width, height: canvas.height };
-  });
-}

@@ -15,6 +15,7 @@ import { renderWebviewHtml } from '../../src/extension/webviews/html';
 import { exportBytes } from '../../src/extension/webviews/viewData';
 import type { HostToWebview, ViewData, ViewKind, ViewSubject, WebviewToHost } from '../../src/protocol/webview';
 import { tempDir } from '../helpers/fixtures';
+export { canvasInk } from '../helpers/canvas';
 
 const ROOT = path.resolve(__dirname, '../..');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -160,22 +161,6 @@ export async function openView(
   return host;
 }
 
-/** How many pixels of a canvas are drawn (not transparent), and how many distinct colours they have. */
-export async function canvasInk(page: Page, selector: string): Promise<{ painted: number; colours: number; width: number; height: number }> {
-  return page.$eval(selector, (el) => {
-    const canvas = el as HTMLCanvasElement;
-    const ctx = canvas.getContext('2d')!;
-    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    let painted = 0;
-    const colours = new Set<number>();
-    for (let i = 0; i < data.length; i += 4) {
-      if (data[i + 3] === 0) continue;
-      painted++;
-      colours.add(((data[i] >> 3) << 10) | ((data[i + 1] >> 3) << 5) | (data[i + 2] >> 3));
-    }
-    return { painted, colours: colours.size, width: canvas.width, height: canvas.height };
-  });
-}
 
 /** Width and height from a PNG's IHDR, after checking its signature. */
 export function pngSize(file: string): { width: number; height: number } {
