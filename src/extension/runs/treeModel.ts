@@ -47,77 +47,69 @@ export interface StatusIcon {
 
 export type TreeNode = TaskNode | ConfigNode | SweepNode | RunNode | PendingNode | ProblemsNode | ProblemNode;
 
-export interface TaskNode {
-  kind: 'task';
+/** What every node of the tree has: a stable id and the label shown. */
+interface NodeBase {
   id: string;
   label: string;
+}
+
+/** A node with a description beside its label and a context value for its menus. */
+interface ItemNode extends NodeBase {
+  description: string;
+  contextValue: string;
+}
+
+/** A node that shows a status icon and a hover tooltip. */
+interface StatusNode extends ItemNode {
+  tooltip: string;
+  icon: StatusIcon;
+}
+
+export interface TaskNode extends NodeBase {
+  kind: 'task';
   description: string;
   children: ConfigNode[];
 }
 
-export interface ConfigNode {
+export interface ConfigNode extends ItemNode {
   kind: 'config';
-  id: string;
-  label: string;
-  description: string;
   task: string;
   /** The config file, when known and present on disk. */
   configFile: string | null;
-  contextValue: string;
   children: (SweepNode | RunNode | PendingNode)[];
 }
 
-/** The runs of one launch of a sweep (run.json `sweep.id`), e.g. "sweep spam-houlsby-64 (4 runs)". */
-export interface SweepNode {
+/**
+ * The runs of one launch of a sweep (run.json `sweep.id`), e.g. "sweep spam-houlsby-64 (4 runs)". Its context
+ * value is `adapterLab.sweep`, plus `active` while a job works on it.
+ */
+export interface SweepNode extends StatusNode {
   kind: 'sweep';
-  id: string;
-  label: string;
-  description: string;
-  tooltip: string;
-  icon: StatusIcon;
-  /** `adapterLab.sweep`, plus `active` while a job works on it. */
-  contextValue: string;
   group: string;
   sweepId: string;
   children: RunNode[];
 }
 
-export interface RunNode {
+export interface RunNode extends StatusNode {
   kind: 'run';
-  id: string;
-  label: string;
-  description: string;
-  tooltip: string;
-  icon: StatusIcon;
-  contextValue: string;
   run: RunSummary;
 }
 
-export interface PendingNode {
+export interface PendingNode extends ItemNode {
   kind: 'pending';
-  id: string;
-  label: string;
-  description: string;
   icon: StatusIcon;
-  contextValue: string;
   jobId: number;
 }
 
-export interface ProblemsNode {
+export interface ProblemsNode extends NodeBase {
   kind: 'problems';
-  id: string;
-  label: string;
   children: ProblemNode[];
 }
 
-export interface ProblemNode {
+export interface ProblemNode extends ItemNode {
   kind: 'problem';
-  id: string;
-  label: string;
-  description: string;
   tooltip: string;
   dir: string;
-  contextValue: string;
 }
 
 export const STATUS_ICONS: Record<RunStatus, StatusIcon> = {
