@@ -52,17 +52,15 @@ interface Kernels {
 
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
-const modules: { bmm?: WebAssembly.Module; activations?: WebAssembly.Module; rows?: WebAssembly.Module; dropout?: WebAssembly.Module; transpose?: WebAssembly.Module } = {};
+/** The kernel modules (the .wat files beside this one, assembled into base64 by scripts/build-kernels.mjs). */
+const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64];
+let modules: WebAssembly.Module[] | undefined;
 let simdSupported: boolean | undefined;
 
 function compile(): boolean {
   if (simdSupported !== undefined) return simdSupported;
   try {
-    modules.bmm = new WebAssembly.Module(Buffer.from(batchMatMulWasmBase64, 'base64'));
-    modules.activations = new WebAssembly.Module(Buffer.from(activationsWasmBase64, 'base64'));
-    modules.rows = new WebAssembly.Module(Buffer.from(rowsWasmBase64, 'base64'));
-    modules.dropout = new WebAssembly.Module(Buffer.from(dropoutWasmBase64, 'base64'));
-    modules.transpose = new WebAssembly.Module(Buffer.from(transposeWasmBase64, 'base64'));
+    modules = SOURCES.map((base64) => new WebAssembly.Module(Buffer.from(base64, 'base64')));
     simdSupported = true;
   } catch {
     simdSupported = false; // no WebAssembly SIMD here: tfjs's own kernels are used
@@ -70,27 +68,11 @@ function compile(): boolean {
   return simdSupported;
 }
 
+/** Every module instantiated on `memory`; their exports (distinct names) together are the kernels. */
 function instantiate(memory: WebAssembly.Memory): Kernels {
   const env = { env: { memory } };
-  const b = new WebAssembly.Instance(modules.bmm!, env).exports;
-  const a = new WebAssembly.Instance(modules.activations!, env).exports;
-  const r = new WebAssembly.Instance(modules.rows!, env).exports;
-  const dr = new WebAssembly.Instance(modules.dropout!, env).exports;
-  const tr = new WebAssembly.Instance(modules.transpose!, env).exports;
-  return {
-    memory,
-    bmm: b.bmm as Bmm,
-    bmm_nt: b.bmm_nt as BmmNT,
-    gelu: a.gelu as Unary,
-    gelu_grad: a.gelu_grad as UnaryGrad,
-    quick_gelu: a.quick_gelu as Unary,
-    quick_gelu_grad: a.quick_gelu_grad as UnaryGrad,
-    layer_norm: r.layer_norm as LayerNormFn,
-    layer_norm_grad: r.layer_norm_grad as LayerNormGradFn,
-    column_sum: r.column_sum as ColumnSumFn,
-    dropout: dr.dropout as DropoutFn,
-    transpose: tr.transpose as TransposeFn,
-  };
+  const exports = modules!.map((m) => new WebAssembly.Instance(m, env).exports);
+  return Object.assign({ memory }, ...exports) as Kernels;
 }
 
 export function simdKernelAvailable(): boolean {
