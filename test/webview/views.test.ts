@@ -53,7 +53,8 @@ describe('Loss curves webview', () => {
     const points = payload().data as { runs: { train: unknown[]; dev: unknown[] }[] };
     expect(csv).toHaveLength(1 + points.runs.reduce((n, r) => n + r.train.length + r.dev.length, 0));
     expect(csv[1]).toMatch(/^toy-houlsby,houlsby,toy-sentiment,train_loss,0,1,[\d.]+,[\d.]+$/);
-    expect(await page.locator('[data-testid="notice"]').last().textContent()).toContain('loss-curves.csv');
+    // The host writes the file, then tells the page, which shows the notice: poll until the message has arrived.
+    await expect.poll(() => page.locator('[data-testid="notice"]').last().textContent(), { timeout: 10_000 }).toContain('loss-curves.csv');
     expect(host.errors).toEqual([]);
     await page.close();
   });
