@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/random';
-import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, fusedColumnSum, fusedLayerNorm, fusedDropout, transpose2d, usesFusedActivation, usesFusedDropout, usesRowKernels } from './kernels/simd';
+import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fusedActivation, fusedColumnSum, fusedLayerNorm, fusedDropout, transpose2d, usesElementwiseKernels, usesRowKernels } from './kernels/simd';
 
 /**
  * The few ops whose gradients matter for speed. tfjs's own matMul gradient uses the transposed-operand
@@ -236,7 +236,7 @@ export function activate(x: tf.Tensor, fn: string): tf.Tensor {
       return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
     }
     case 'quick_gelu': // x * sigmoid(1.702 x)
-      return usesFusedActivation(x) ? fusedActivation(x, 'quick_gelu') : tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+      return usesElementwiseKernels(x) ? fusedActivation(x, 'quick_gelu') : tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
     case 'relu':
       return tf.relu(x);
     case 'swish':
@@ -255,7 +255,7 @@ export function activate(x: tf.Tensor, fn: string): tf.Tensor {
  * the backward pass needs no second erf.
  */
 function gelu(x: tf.Tensor): tf.Tensor {
-  if (usesFusedActivation(x)) return fusedActivation(x, 'gelu'); // gradient registered with the kernel
+  if (usesElementwiseKernels(x)) return fusedActivation(x, 'gelu'); // gradient registered with the kernel
   const op = withGradient((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const cdf = tf.mul(tf.add(tf.erf(tf.mul(xx, Math.SQRT1_2)), 1), 0.5);
     save([xx, cdf]);
@@ -279,7 +279,7 @@ function gelu(x: tf.Tensor): tf.Tensor {
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
   if (rate <= 0 || seed === null) return x;
-  if (usesFusedDropout(x)) return fusedDropout(x, rate, seed);
+  if (usesElementwiseKernels(x)) return fusedDropout(x, rate, seed);
   return tf.mul(x, tf.tensor(dropoutMask(x.size, rate, seed), x.shape));
 }
 

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, fusedDropout, transpose2d, usesFusedActivation, usesFusedDropout, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, fusedDropout, transpose2d, usesElementwiseKernels, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
 import { activate, batchMatMul, dropoutMask, layerNorm } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
@@ -92,7 +92,7 @@ describe('the WebAssembly SIMD activation kernels', () => {
   } as const;
 
   it('are in use on this backend', () => {
-    expect(usesFusedActivation(tf.zeros([4]))).toBe(true);
+    expect(usesElementwiseKernels(tf.zeros([4]))).toBe(true);
   });
 
   for (const fn of ['gelu', 'quick_gelu'] as const) {
@@ -219,7 +219,7 @@ describe('the WebAssembly SIMD dropout kernel', () => {
   beforeAll(useBackend);
 
   it('is in use on this backend', () => {
-    expect(usesFusedDropout(tf.zeros([4]))).toBe(true);
+    expect(usesElementwiseKernels(tf.zeros([4]))).toBe(true);
   });
 
   it('draws exactly the mask the seeded generator draws in JS, at every length and rate; its gradient is dy times that mask', () => {

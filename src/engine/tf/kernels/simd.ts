@@ -328,17 +328,20 @@ export function batchedMatMulHasKernelGradient(batch: number): boolean {
   return batch > 1 && onWasmBackend();
 }
 
-/** Whether fusedActivation runs for a float32 tensor of this size on the current backend. */
-export function usesFusedActivation(x: tf.Tensor): boolean {
+/**
+ * Whether the one-pass elementwise kernels (fusedActivation, fusedDropout: float32, at least 4 elements) run for
+ * x on the current backend.
+ */
+export function usesElementwiseKernels(x: tf.Tensor): boolean {
   return x.dtype === 'float32' && x.size >= 4 && onWasmBackend();
 }
 
-/** y = f(x) in one pass. Only where usesFusedActivation(x). */
+/** y = f(x) in one pass. Only where usesElementwiseKernels(x). */
 export function fusedActivation(x: tf.Tensor, fn: FusedActivation): tf.Tensor {
   return tf.engine().runKernel(ACT, { x }, { fn }) as tf.Tensor;
 }
 
-/** dx = dy f'(x) in one pass. Only where usesFusedActivation(x). */
+/** dx = dy f'(x) in one pass. Only where usesElementwiseKernels(x). */
 export function fusedActivationGrad(x: tf.Tensor, dy: tf.Tensor, fn: FusedActivation): tf.Tensor {
   return tf.engine().runKernel(ACT_GRAD, { x, dy }, { fn }) as tf.Tensor;
 }
@@ -376,14 +379,9 @@ interface DropoutAttrs {
   scale: number;
 }
 
-/** Whether fusedDropout runs for x here. */
-export function usesFusedDropout(x: tf.Tensor): boolean {
-  return x.dtype === 'float32' && x.size >= 4 && onWasmBackend();
-}
-
 /**
  * x times the inverted-dropout mask that `new Rng(seed)` would draw element by element (ops.dropoutMask),
- * computed in the kernel; differentiable (the gradient draws the same mask). Only where usesFusedDropout(x).
+ * computed in the kernel; differentiable (the gradient draws the same mask). Only where usesElementwiseKernels(x).
  */
 export function fusedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   const keep = 1 - rate;
