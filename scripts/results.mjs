@@ -7,8 +7,15 @@
 //   npm run results                                   # all tasks, 3 seeds
 //   npm run results -- --tasks liu-opinion --seeds 1  # a subset
 //   npm run results -- --max-steps 60 --max-seq-length 64 --jobs 2   # a smaller budget, two runs at a time
+//   npm run results -- --methods houlsby-64,houlsby-64-random   # some rows only
 //   npm run results -- --report                       # rewrite the tables from the runs done so far
+//   npm run results -- --out DIR                      # results.json and tables in DIR (the README is left alone)
+//
+// A run is remembered with a fingerprint of everything its figure depends on: the resolved config (method,
+// learning rate, seed, budget) and the bytes of the encoder and of the task's data. When the built-in encoder is
+// re-pretrained or a task rebuilt, the runs that used them are stale and `npm run results` redoes them.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,14 +23,15 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'adapter-lab.js');
 const examples = path.join(root, 'examples');
-const outDir = path.join(root, 'docs', 'results');
-const resultsFile = path.join(outDir, 'results.json');
-const workDir = path.join(root, '.adapter-lab', 'results');
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
   return i > 0 ? process.argv[i + 1] : fallback;
 }
+const customOut = arg('out');
+const outDir = customOut ? path.resolve(customOut) : path.join(root, 'docs', 'results');
+const resultsFile = path.join(outDir, 'results.json');
+const workDir = customOut ? path.join(outDir, 'work') : path.join(root, '.adapter-lab', 'results');
 const ALL_TASKS = ['liu-opinion', 'afinn-valence', 'sotu-party', 'spam'];
 const TASKS = arg('tasks', ALL_TASKS.join(',')).split(',');
 const SEEDS = Array.from({ length: Number(arg('seeds', '3')) }, (_, i) => 42 + i);
@@ -47,6 +55,19 @@ const METHODS = [
   { key: 'full', label: 'full fine-tuning', method: { type: 'full' }, lr: 1e-4 },
   { key: 'houlsby-64-random', label: 'Houlsby, m=64, random encoder', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3, randomEncoder: true },
 ];
+const methodKeys = arg('methods')?.split(',');
+for (const k of methodKeys ?? []) {
+  if (!METHODS.some((m) => m.key === k)) {
+    console.error(`--methods: unknown method "${k}" (known: ${METHODS.map((m) => m.key).join(', ')})`);
+    process.exit(2);
+  }
+}
+for (const t of TASKS) {
+  if (!ALL_TASKS.includes(t)) {
+    console.error(`--tasks: unknown task "${t}" (known: ${ALL_TASKS.join(', ')})`);
+    process.exit(2);
+  }
+}
 
 const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
 const budgetKey = JSON.stringify(budget);
@@ -77,35 +98,86 @@ function run(args) {
   });
 }
 
-async function randomEncoder() {
+/** sha256 over files' bytes (each prefixed by its name, so that moving bytes between files changes it). */
+function hashFiles(files) {
+  const h = createHash('sha256');
+  for (const f of files) {
+    h.update(path.basename(f) + '\0');
+    h.update(fs.existsSync(f) ? fs.readFileSync(f) : 'missing');
+  }
+  return h.digest('hex');
+}
+const builtinDir = (ref) => path.join(root, 'models', ref.slice('builtin:'.length));
+const RANDOM_SEED = 1;
+// The random encoder is random-init of the built-in model: its weights are fixed by the seed and the shape, its
+// tokenizer is the built-in's. So its identity is the built-in's shape and tokenizer (a re-pretrained built-in with
+// the same vocabulary keeps the same random encoder, and the random encoder's runs stay current).
+const randomLike = (builtinRef) =>
+  hashFiles(['config.json', 'tokenizer.json', 'vocab.txt'].map((f) => path.join(builtinDir(builtinRef), f)));
+
+/** Makes (or keeps) the random encoder; made again when the built-in's shape or tokenizer changed. */
+async function randomEncoder(builtinRef) {
   const dir = path.join(workDir, 'random-tiny-bert');
-  if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
+  const like = randomLike(builtinRef);
+  const stamp = path.join(dir, 'made-like.txt');
+  if (!fs.existsSync(path.join(dir, 'model.safetensors')) || !fs.existsSync(stamp) || fs.readFileSync(stamp, 'utf8') !== like) {
     fs.rmSync(dir, { recursive: true, force: true });
-    await run(['random-init', '--model', 'builtin:tiny-bert', '--out', dir, '--seed', '1']);
+    await run(['random-init', '--model', builtinRef, '--out', dir, '--seed', String(RANDOM_SEED)]);
+    fs.writeFileSync(stamp, like);
   }
   return dir;
 }
 
-async function trainOne(task, m, seed) {
-  const key = `${task}/${m.key}/${seed}`;
-  const done = results.runs[key];
-  if (done && done.budget === budgetKey) return;
+/**
+ * One table cell's run: its config (the task's example config with the method, learning rate, seed and budget
+ * put in) and the fingerprint of everything its figure depends on. No side effects: the report uses it to tell
+ * current runs from stale ones.
+ */
+function plan(task, m, seed, runBudget) {
   const base = JSON.parse(fs.readFileSync(path.join(examples, `${task}-houlsby.adapter.json`), 'utf8'));
   delete base.$schema;
   for (const split of ['train', 'dev', 'test']) if (base.task[split]) base.task[split] = path.join(examples, base.task[split]);
   const cfg = {
     ...base,
     name: `${task}-${m.key}-s${seed}`,
-    model: m.randomEncoder ? await randomEncoder() : base.model,
     method: m.method,
     training: {
       ...base.training,
       learningRate: m.lr,
       seed,
-      ...(budget.maxSteps ? { maxSteps: budget.maxSteps } : {}),
-      ...(budget.epochs ? { epochs: budget.epochs } : {}),
-      ...(budget.maxSeqLength ? { maxSeqLength: Math.min(budget.maxSeqLength, base.training.maxSeqLength) } : {}),
+      ...(runBudget.maxSteps ? { maxSteps: runBudget.maxSteps } : {}),
+      ...(runBudget.epochs ? { epochs: runBudget.epochs } : {}),
+      ...(runBudget.maxSeqLength ? { maxSeqLength: Math.min(runBudget.maxSeqLength, base.training.maxSeqLength) } : {}),
     },
+  };
+  const encoder = m.randomEncoder
+    ? `random-init seed ${RANDOM_SEED} like ${randomLike(base.model)}`
+    : hashFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.txt'].map((f) => path.join(builtinDir(base.model), f)));
+  const fingerprint = createHash('sha256')
+    .update(JSON.stringify(cfg))
+    .update(encoder)
+    .update(hashFiles(['train', 'dev'].filter((s) => cfg.task[s]).map((s) => cfg.task[s])))
+    .digest('hex')
+    .slice(0, 16);
+  return { cfg, fingerprint };
+}
+
+/** Whether a remembered run still stands for what `npm run results` would train now. */
+function isCurrent(run) {
+  const m = METHODS.find((x) => x.key === run.method);
+  if (!m || !ALL_TASKS.includes(run.task) || !run.fingerprint) return false;
+  return plan(run.task, m, run.seed, JSON.parse(run.budget)).fingerprint === run.fingerprint;
+}
+
+async function trainOne(task, m, seed) {
+  const key = `${task}/${m.key}/${seed}`;
+  const { cfg: planned, fingerprint } = plan(task, m, seed, budget);
+  const done = results.runs[key];
+  if (done && done.fingerprint === fingerprint) return;
+  if (done) console.log(`${key}: stale (encoder, data, config or budget changed since it ran), training again`);
+  const cfg = {
+    ...planned,
+    model: m.randomEncoder ? await randomEncoder(planned.model) : planned.model,
     runsDir: path.join(workDir, 'runs'),
   };
   fs.mkdirSync(path.join(workDir, 'configs'), { recursive: true });
@@ -126,26 +198,27 @@ async function trainOne(task, m, seed) {
     seconds: (Date.now() - started) / 1000,
     runDir: path.relative(root, result.runDir),
     budget: budgetKey,
+    fingerprint,
   };
   save();
   console.log(`${key}: ${result.best.metric} ${result.best.value.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
-function table() {
+function table(runs) {
   const stats = (xs) => {
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
     const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
     return { mean, sd, n: xs.length };
   };
   // Every task with results, whichever invocation ran it.
-  const tasks = ALL_TASKS.filter((t) => Object.values(results.runs).some((r) => r.task === t));
+  const tasks = ALL_TASKS.filter((t) => runs.some((r) => r.task === t));
   const header = `| method | trained params (% of base) | ${tasks.map((t) => {
-    const metric = Object.values(results.runs).find((r) => r.task === t)?.metric;
+    const metric = runs.find((r) => r.task === t)?.metric;
     return `${t} (${metric})`;
   }).join(' | ')} |`;
   const lines = [header, `|---|---|${tasks.map(() => '---|').join('')}`];
   for (const m of METHODS) {
-    const rows = Object.values(results.runs).filter((r) => r.method === m.key);
+    const rows = runs.filter((r) => r.method === m.key);
     if (!rows.length) continue;
     const share = rows.map((r) => r.trainablePercent);
     const cells = tasks.map((t) => {
@@ -163,17 +236,22 @@ function table() {
 }
 
 function writeReports() {
+  // Stale runs (an encoder, task or config that has changed since) stay in results.json but not in the tables.
+  const all = Object.values(results.runs);
+  const runs = all.filter(isCurrent);
+  if (runs.length < all.length) console.log(`${all.length - runs.length} of ${all.length} remembered runs are stale and left out of the tables; \`npm run results\` trains them again`);
   // Each task's budget as recorded with its runs (tasks may have been run with different budgets).
   const describe = (key) => Object.entries(JSON.parse(key)).filter(([, v]) => v !== null).map(([k, v]) => `${k} ${v}`).join(', ') || 'the example configs as they are';
   const budgets = new Map();
-  for (const r of Object.values(results.runs)) budgets.set(r.task, describe(r.budget));
+  for (const r of runs) budgets.set(r.task, describe(r.budget));
   const b = [...budgets].map(([t, d]) => `${t}: ${d}`).join('; ');
   const body =
     `Dev metric of the best epoch, mean ± standard deviation over seeds (n = number of seeds), with the built-in\n` +
     `encoder builtin:tiny-bert unless the row says otherwise. Budgets: ${b}. Regenerate with \`npm run results\`.\n\n` +
-    table() + '\n';
+    table(runs) + '\n';
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'README.md'), `# Results: Houlsby et al.'s Table 1 at small scale\n\n${body}`);
+  if (customOut) return console.log('\n' + body);
   const readme = path.join(root, 'README.md');
   const text = fs.readFileSync(readme, 'utf8');
   const start = '<!-- results:start -->';
@@ -187,7 +265,7 @@ function writeReports() {
 const queue = [];
 // --report: only rewrite the tables from what results.json holds (e.g. while a long run is still going).
 // Seed by seed across the tasks, so that a run cut short leaves every task with the same seeds done.
-if (!process.argv.includes('--report')) for (const seed of SEEDS) for (const task of TASKS) for (const m of METHODS) queue.push([task, m, seed]);
+if (!process.argv.includes('--report')) for (const seed of SEEDS) for (const task of TASKS) for (const m of METHODS) if (!methodKeys || methodKeys.includes(m.key)) queue.push([task, m, seed]);
 let failed = 0;
 async function worker() {
   while (queue.length) {
