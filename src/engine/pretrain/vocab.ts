@@ -7,6 +7,12 @@
  * the vocabulary BPE-style: the alphabet first, then merged pieces in the order they were merged, up to 30,000.
  * Ids follow that order, so the first N pieces are exactly the vocabulary a trainer stopped at N would give;
  * the vocabulary here is the special tokens followed by the first `vocabSize - 5` learnt pieces.
+ *
+ * The trainer is not repeatable in its order: it numbers the alphabet in hash-map order (a new random hash seed
+ * per map) and breaks ties between equally frequent pairs by those numbers, so two trainings on the same text give
+ * the same pieces with different ids. The kept pieces are therefore put in code-unit order, so that a rebuild of a
+ * model from its recipe gets the same ids (and a random encoder of its shape the same embedding rows). A tie that
+ * straddles the cut at `vocabSize` can still swap a piece or two in or out.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -29,7 +35,8 @@ export function trainWordPieceVocab(files: string[], vocabSize: number): string[
     .map(([t]) => t)
     .filter((t) => !(SPECIAL_TOKENS as readonly string[]).includes(t));
   if (learnt.length === 0) throw new UserInputError(`no vocabulary could be learnt from ${files.join(', ')} (empty text?)`);
-  return [...SPECIAL_TOKENS, ...learnt.slice(0, Math.max(0, vocabSize - SPECIAL_TOKENS.length))];
+  const kept = learnt.slice(0, Math.max(0, vocabSize - SPECIAL_TOKENS.length));
+  return [...SPECIAL_TOKENS, ...kept.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))];
 }
 
 /** A BERT tokenizer (as BertTokenizerFast builds one) over the given vocabulary. */

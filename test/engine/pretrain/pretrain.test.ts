@@ -47,8 +47,9 @@ describe('pretraining', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    // One learnt vocabulary shared by the runs below: learning is not bit-for-bit repeatable (ties between
-    // equally frequent pairs are broken in hash-map order), and the resume test compares two runs exactly.
+    // One learnt vocabulary shared by the runs below: which pieces are learnt is not bit-for-bit repeatable when
+    // equally frequent pairs straddle the cut (ties are broken in hash-map order), and the resume test compares two
+    // runs exactly.
     const vocab = trainWordPieceVocab([path.join(dir, 'train.txt')], 120);
     saveTokenizerFiles(path.join(dir, 'vocab'), vocab, 32);
     vocabFile = path.join(dir, 'vocab', 'vocab.txt');
@@ -60,6 +61,9 @@ describe('pretraining', () => {
     expect(vocab.length).toBe(120);
     expect(new Set(vocab).size).toBe(vocab.length);
     expect(vocab.some((t) => t.startsWith('##'))).toBe(true);
+    // Ids in a fixed order (the trainer's own order changes from one training to the next).
+    const learnt = vocab.slice(5);
+    expect(learnt).toEqual([...learnt].sort());
     const tok = await loadTokenizer(path.join(dir, 'vocab'));
     expect([tok.padId, tok.unkId, tok.clsId, tok.sepId, tok.maskId]).toEqual([0, 1, 2, 3, 4]);
     const [enc] = await tok.encode([{ text: 'The WHALE sees [MASK] captain.' }], 32);
@@ -73,6 +77,18 @@ describe('pretraining', () => {
     fs.copyFileSync(path.join(dir, 'vocab', 'tokenizer_config.json'), path.join(alone, 'tokenizer_config.json'));
     const [enc2] = await (await loadTokenizer(alone)).encode([{ text: 'The WHALE sees [MASK] captain.' }], 32);
     expect(enc2.inputIds).toEqual(enc.inputIds);
+  });
+
+  it('learns the same vocabulary, with the same ids, from the same text twice', () => {
+    // Ten two-letter words, each as often as no other (so no ties decide what is learnt): the trainer numbers the
+    // twenty letters in hash-map order, which changed the ids from one training to the next before they were sorted.
+    const text = path.join(tempDir(), 'words.txt');
+    const letters = 'abcdefghijklmnopqrst';
+    const words = Array.from({ length: 10 }, (_, i) => Array(i + 1).fill(letters[2 * i] + letters[2 * i + 1])).flat();
+    fs.writeFileSync(text, words.join(' ') + '\n');
+    const first = trainWordPieceVocab([text], 100);
+    expect(first).toContain('st');
+    for (let i = 0; i < 4; i++) expect(trainWordPieceVocab([text], 100)).toEqual(first);
   });
 
   it('computes the MLM head gradients (gathered rows, tied decoder) as tfjs does', () => {
