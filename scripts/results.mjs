@@ -1,8 +1,8 @@
 // `npm run results`: Houlsby et al.'s Table 1 at small scale. For every example task, the dev metric of each
 // method (mean and spread over seeds) with the share of parameters it trains, and the same Houlsby adapter on a
-// randomly initialised encoder of the built-in model's shape (what pretraining buys). Every run is a real
-// `adapter-lab train`; finished runs are remembered in docs/results/results.json, so an interrupted
-// `npm run results` continues where it stopped. Writes docs/results/README.md and the README's results section.
+// randomly initialised encoder of the built-in model's shape (what pretraining buys; each seed draws its own random
+// encoder). Every run is a real `adapter-lab train`; finished runs are remembered in docs/results/results.json, so
+// an interrupted `npm run results` continues where it stopped. Writes docs/results/README.md and the README's results section.
 //
 //   npm run results                                   # all tasks, 3 seeds
 //   npm run results -- --tasks liu-opinion --seeds 1  # a subset
@@ -108,21 +108,22 @@ function hashFiles(files) {
   return h.digest('hex');
 }
 const builtinDir = (ref) => path.join(root, 'models', ref.slice('builtin:'.length));
-const RANDOM_SEED = 1;
-// The random encoder is random-init of the built-in model: its weights are fixed by the seed and the shape, its
-// tokenizer is the built-in's. So its identity is the built-in's shape and tokenizer (a re-pretrained built-in with
-// the same vocabulary keeps the same random encoder, and the random encoder's runs stay current).
+// The random encoder is random-init of the built-in model, one per seed (the run's seed draws the encoder's weights
+// too, so the row's spread covers what a different random encoder does, not only a different training order). Its
+// weights are fixed by that seed and the shape, its tokenizer is the built-in's: so its identity is the built-in's
+// shape and tokenizer (a re-pretrained built-in with the same vocabulary keeps the same random encoders and their
+// runs).
 const randomLike = (builtinRef) =>
   hashFiles(['config.json', 'tokenizer.json', 'vocab.txt'].map((f) => path.join(builtinDir(builtinRef), f)));
 
-/** Makes (or keeps) the random encoder; made again when the built-in's shape or tokenizer changed. */
-async function randomEncoder(builtinRef) {
-  const dir = path.join(workDir, 'random-tiny-bert');
+/** Makes (or keeps) the random encoder of a seed; made again when the built-in's shape or tokenizer changed. */
+async function randomEncoder(builtinRef, seed) {
+  const dir = path.join(workDir, `random-tiny-bert-s${seed}`);
   const like = randomLike(builtinRef);
   const stamp = path.join(dir, 'made-like.txt');
   if (!fs.existsSync(path.join(dir, 'model.safetensors')) || !fs.existsSync(stamp) || fs.readFileSync(stamp, 'utf8') !== like) {
     fs.rmSync(dir, { recursive: true, force: true });
-    await run(['random-init', '--model', builtinRef, '--out', dir, '--seed', String(RANDOM_SEED)]);
+    await run(['random-init', '--model', builtinRef, '--out', dir, '--seed', String(seed)]);
     fs.writeFileSync(stamp, like);
   }
   return dir;
@@ -151,7 +152,7 @@ function plan(task, m, seed, runBudget) {
     },
   };
   const encoder = m.randomEncoder
-    ? `random-init seed ${RANDOM_SEED} like ${randomLike(base.model)}`
+    ? `random-init seed ${seed} like ${randomLike(base.model)}`
     : hashFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.txt'].map((f) => path.join(builtinDir(base.model), f)));
   const fingerprint = createHash('sha256')
     .update(JSON.stringify(cfg))
@@ -177,7 +178,7 @@ async function trainOne(task, m, seed) {
   if (done) console.log(`${key}: stale (encoder, data, config or budget changed since it ran), training again`);
   const cfg = {
     ...planned,
-    model: m.randomEncoder ? await randomEncoder(planned.model) : planned.model,
+    model: m.randomEncoder ? await randomEncoder(planned.model, seed) : planned.model,
     runsDir: path.join(workDir, 'runs'),
   };
   fs.mkdirSync(path.join(workDir, 'configs'), { recursive: true });

@@ -34,7 +34,7 @@ describe('scripts/results.mjs', () => {
     // The two rows ran on different encoders, so their fingerprints differ.
     expect(runs['liu-opinion/head/42'].fingerprint).not.toBe(runs['liu-opinion/houlsby-64-random/42'].fingerprint);
     expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).toMatch(/\| head only \| [\d.]+% \| \d\.\d{3} \(n=1\) \|/);
-    expect(fs.existsSync(path.join(out, 'work', 'random-tiny-bert', 'model.safetensors'))).toBe(true);
+    expect(fs.existsSync(path.join(out, 'work', 'random-tiny-bert-s42', 'model.safetensors'))).toBe(true);
 
     // The same command again: nothing to train, the runs are kept as they were.
     const again = results(out, ...methods, '--max-steps', '2');
