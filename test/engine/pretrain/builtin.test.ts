@@ -82,25 +82,29 @@ describe('builtin:tiny-bert', () => {
   });
 
   it('a Houlsby adapter on it learns a real task that the same adapter on a random encoder of its shape does not', async () => {
-    // liu-opinion (opinion words), the example config as it is, the same seed for both encoders.
+    // sotu-party (the party of a State of the Union paragraph) at the results table's budget for the text tasks (60
+    // steps of 64 tokens), the same seed for both encoders. The word task liu-opinion is too noisy a witness: over
+    // random encoders (random-init seeds) the same adapter there ranges from 0.50 to 0.61, the built-in's 0.63.
     const work = tempDir();
     const random = path.join(work, 'random-tiny-bert');
     const cfg = readConfig(dir);
     saveEncoderHf(random, cfg, initEncoderArrays(cfg, new Rng(1)));
     for (const f of ['tokenizer.json', 'vocab.txt']) if (fs.existsSync(path.join(dir, f))) fs.copyFileSync(path.join(dir, f), path.join(random, f));
     const examples = path.resolve(__dirname, '../../../examples');
-    const base = JSON.parse(fs.readFileSync(path.join(examples, 'liu-opinion-houlsby.adapter.json'), 'utf8'));
+    const file = path.join(examples, 'sotu-party-houlsby.adapter.json');
+    const base = JSON.parse(fs.readFileSync(file, 'utf8'));
     const devAccuracy = async (model: string) => {
-      const raw = { ...base, $schema: undefined, model, training: { ...base.training, seed: 5 }, runsDir: path.join(work, 'runs') };
-      const config = resolveConfig(raw, path.join(examples, 'liu-opinion-houlsby.adapter.json'), examples);
+      const training = { ...base.training, seed: 5, maxSteps: 60, maxSeqLength: 64 };
+      const raw = { ...base, $schema: undefined, model, training, runsDir: path.join(work, 'runs') };
+      const config = resolveConfig(raw, file, examples);
       const run = createRun(config.runsDir, config);
       await trainRun({ config, run });
       return Math.max(...readMetrics(run.dir).filter((m) => m.type === 'eval').map((m) => m.accuracy as number));
     };
     const pretrained = await devAccuracy('builtin:tiny-bert');
     const untrained = await devAccuracy(random);
-    // The results table (npm run results) has about 0.60 against 0.50, chance on the balanced dev set.
-    expect(pretrained).toBeGreaterThan(0.57);
-    expect(pretrained).toBeGreaterThan(untrained + 0.04);
-  }, 300_000);
+    // The results table (npm run results) has about 0.72 against 0.50, chance on the balanced dev set.
+    expect(pretrained).toBeGreaterThan(0.65);
+    expect(pretrained).toBeGreaterThan(untrained + 0.1);
+  }, 600_000);
 });
