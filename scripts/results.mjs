@@ -145,7 +145,6 @@ async function randomEncoder(builtinRef, seed) {
 function plan(task, m, seed, runBudget) {
   const base = JSON.parse(fs.readFileSync(path.join(examples, `${task}-houlsby.adapter.json`), 'utf8'));
   delete base.$schema;
-  for (const split of ['train', 'dev', 'test']) if (base.task[split]) base.task[split] = path.join(examples, base.task[split]);
   const cfg = {
     ...base,
     name: `${task}-${m.key}-s${seed}`,
@@ -163,11 +162,12 @@ function plan(task, m, seed, runBudget) {
     ? `random-init seed ${seed} like ${randomLike(base.model)}`
     : hashFiles(['config.json', 'model.safetensors', 'tokenizer.json', 'vocab.txt'].map((f) => path.join(builtinDir(base.model), f)));
   const fingerprint = createHash('sha256')
-    .update(JSON.stringify(cfg))
+    .update(JSON.stringify(cfg)) // data paths as the example config has them: a clone elsewhere keeps its runs
     .update(encoder)
-    .update(hashFiles(['train', 'dev'].filter((s) => cfg.task[s]).map((s) => cfg.task[s])))
+    .update(hashFiles(['train', 'dev'].filter((s) => cfg.task[s]).map((s) => path.join(examples, cfg.task[s]))))
     .digest('hex')
     .slice(0, 16);
+  for (const split of ['train', 'dev', 'test']) if (cfg.task[split]) cfg.task[split] = path.join(examples, cfg.task[split]);
   return { cfg, fingerprint };
 }
 
