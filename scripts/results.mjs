@@ -63,6 +63,8 @@ const METHODS = [
   { key: 'top-2', label: 'top-2 layers', method: { type: 'top-k', k: 2 }, lr: 1e-4 },
   { key: 'full', label: 'full fine-tuning', method: { type: 'full' }, lr: 1e-4 },
   { key: 'houlsby-64-random', label: 'Houlsby, m=64, random encoder', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3, randomEncoder: true },
+  // What pretraining buys when every weight trains (the comparison of BERT's own ablations).
+  { key: 'full-random', label: 'full fine-tuning, random encoder', method: { type: 'full' }, lr: 1e-4, randomEncoder: true },
 ];
 const methodKeys = arg('methods')?.split(',');
 for (const k of methodKeys ?? []) {
