@@ -108,8 +108,17 @@ function run(args) {
   });
 }
 
-/** sha256 over files' bytes (each prefixed by its name, so that moving bytes between files changes it). */
+/**
+ * sha256 over files' bytes (each prefixed by its name, so that moving bytes between files changes it). Each list is
+ * hashed once per process: the report checks every remembered run against the same encoder and data files.
+ */
+const fileHashes = new Map();
 function hashFiles(files) {
+  const key = files.join('\0');
+  if (!fileHashes.has(key)) fileHashes.set(key, hashFilesNow(files));
+  return fileHashes.get(key);
+}
+function hashFilesNow(files) {
   const h = createHash('sha256');
   for (const f of files) {
     h.update(path.basename(f) + '\0');

@@ -5,8 +5,8 @@
  *
  * The Node binding trains with the model's default WordPiece trainer (no options can be passed), which learns
  * the vocabulary BPE-style: the alphabet first, then merged pieces in the order they were merged, up to 30,000.
- * Ids follow that order, so the first N pieces are exactly the vocabulary a trainer stopped at N would give;
- * the vocabulary here is the special tokens followed by the first `vocabSize - 5` learnt pieces.
+ * The first N pieces in that order are exactly the vocabulary a trainer stopped at N would give; the vocabulary
+ * here is the special tokens followed by the first `vocabSize - 5` learnt pieces.
  *
  * The trainer is not repeatable in its order: it numbers the alphabet in hash-map order (a new random hash seed
  * per map) and breaks ties between equally frequent pairs by those numbers, so two trainings on the same text give
