@@ -98,6 +98,34 @@ export function sharesShingle(text, set) {
   return shingles(text).some((h) => set.has(h));
 }
 
+/** Union-find over the items 0..n-1: `link(a, b)` joins their groups; `groups()` lists the groups as index lists, in order of their first member. */
+export function unionFind(n) {
+  const parent = Array.from({ length: n }, (_, i) => i);
+  const find = (i) => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]];
+      i = parent[i];
+    }
+    return i;
+  };
+  return {
+    link(a, b) {
+      const ra = find(a);
+      const rb = find(b);
+      if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+    },
+    groups() {
+      const byRoot = new Map();
+      for (let i = 0; i < n; i++) {
+        const root = find(i);
+        if (!byRoot.has(root)) byRoot.set(root, []);
+        byRoot.get(root).push(i);
+      }
+      return [...byRoot.values()];
+    },
+  };
+}
+
 /** Fisher-Yates shuffle into a new array. */
 export function shuffled(items, rng) {
   const a = items.slice();
@@ -580,33 +608,16 @@ function buildSpam(log) {
   // a random set of small (at most 3 mails), single-label clusters, and the other mails of those
   // clusters are not used at all; train draws from the remaining clusters. So no dev/test mail
   // shares a 10-word passage with a train mail, and dev/test measure unseen mails, not re-sent ones.
-  const parent = kept.map((_, i) => i);
-  const find = (i) => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]];
-      i = parent[i];
-    }
-    return i;
-  };
+  const links = unionFind(kept.length);
   const firstWith = new Map();
   kept.forEach((r, i) => {
     for (const h of shingles(r.text)) {
       const j = firstWith.get(h);
       if (j === undefined) firstWith.set(h, i);
-      else {
-        const a = find(i);
-        const b = find(j);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-      }
+      else links.link(i, j);
     }
   });
-  const clusterOf = new Map();
-  kept.forEach((r, i) => {
-    const root = find(i);
-    if (!clusterOf.has(root)) clusterOf.set(root, []);
-    clusterOf.get(root).push(r);
-  });
-  const clusters = [...clusterOf.values()];
+  const clusters = links.groups().map((g) => g.map((i) => kept[i]));
   const quota = { test: { ham: 200, spam: 200 }, dev: { ham: 200, spam: 200 } };
   const splits = { train: [], dev: [], test: [] };
   const used = new Set();
@@ -742,38 +753,21 @@ function readAfinn() {
  * word pieces through, looks better than a pretrained one. Splitting by family measures unseen words instead.
  */
 export function wordFamilies(texts) {
-  const parent = texts.map((_, i) => i);
-  const find = (i) => {
-    while (parent[i] !== i) {
-      parent[i] = parent[parent[i]];
-      i = parent[i];
-    }
-    return i;
-  };
+  const links = unionFind(texts.length);
   const stems = texts.map((t) => t.split(' ').map((w) => stemmer(w)).join(' '));
   const byStem = new Map();
   texts.forEach((_, i) => {
     const j = byStem.get(stems[i]);
     if (j === undefined) byStem.set(stems[i], i);
-    else parent[find(i)] = find(j);
+    else links.link(i, j);
   });
   texts.forEach((_, i) => {
     if (stems[i].length < 4) return;
     texts.forEach((t, j) => {
-      if (j !== i && t.startsWith(stems[i])) {
-        const a = find(i);
-        const b = find(j);
-        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
-      }
+      if (j !== i && t.startsWith(stems[i])) links.link(i, j);
     });
   });
-  const families = new Map();
-  texts.forEach((_, i) => {
-    const root = find(i);
-    if (!families.has(root)) families.set(root, []);
-    families.get(root).push(i);
-  });
-  return [...families.values()];
+  return links.groups();
 }
 
 /**
