@@ -5,8 +5,8 @@
  *
  *   spam            SpamAssassin public mail corpus: spam vs ham (easy-ham + hard-ham)
  *   sotu-party      State of the Union sentence groups: Democratic vs Republican, split by speech
- *   afinn-valence   AFINN-111 words/phrases with their valence -5..5 (regression)
- *   liu-opinion     Hu & Liu opinion lexicon: positive vs negative words
+ *   afinn-valence   AFINN-111 words/phrases with their valence -5..5 (regression), split by word family
+ *   liu-opinion     Hu & Liu opinion lexicon: positive vs negative words, split by word family
  *
  * Output: <out>/<task>/{train,dev,test}.jsonl, <out>/<task>/README.md and <out>/LICENSES.md.
  * Every choice (sampling, splitting, ordering) is driven by a small seeded PRNG, so two runs
