@@ -1,0 +1,17 @@
+/**
+ * Debian's Python with Debian's PyTorch: the independent side of the interop tests. scripts/ensure-test-deps.sh
+ * (the `pretest` script) installs python3-torch; it lives in /usr/bin/python3's dist-packages, which a python3
+ * earlier on PATH (pyenv, a venv) does not see, so the tests name the interpreter. ADAPTER_LAB_TEST_PYTHON
+ * points elsewhere for a machine whose torch is installed another way.
+ */
+import { spawnSync } from 'node:child_process';
+
+export const PYTHON = process.env.ADAPTER_LAB_TEST_PYTHON ?? '/usr/bin/python3';
+
+/** Runs a Python script (given as source) with args; throws with its stderr when it exits non-zero. */
+export function runPython(source: string, args: string[] = [], opts: { cwd?: string; timeoutMs?: number } = {}): string {
+  const r = spawnSync(PYTHON, ['-c', source, ...args], { cwd: opts.cwd, encoding: 'utf8', timeout: opts.timeoutMs ?? 120_000, maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) throw new Error(`${PYTHON} could not run (${r.error.message}); run bash scripts/ensure-test-deps.sh as root to install Debian's python3-torch`);
+  if (r.status !== 0) throw new Error(`${PYTHON} exited ${r.status}:\n${(r.stderr ?? '').slice(-4000)}`);
+  return r.stdout;
+}
