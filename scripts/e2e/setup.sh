@@ -6,16 +6,21 @@
 #     modules build from source here);
 #   - code-server $CODE_SERVER_VERSION (VS Code's workbench served to a browser, with a real Node extension
 #     host), from the npm registry, in a folder of its own outside this project's node_modules:
-#     $ADAPTER_LAB_E2E_CACHE/code-server-<version> (default ~/.cache/adapter-lab-e2e), reused when complete;
+#     $ADAPTER_LAB_E2E_CACHE/code-server-<version> (default $XDG_CACHE_HOME/adapter-lab-e2e, else
+#     ~/.cache/adapter-lab-e2e), reused when complete;
 #   - the extension's .vsix, built by `npm run package` into test-results/e2e/adapter-lab.vsix (always rebuilt,
 #     so the suite never tests a stale package).
 # Exits non-zero, saying what is missing, when it cannot install something: the suite then fails, never skips.
+# It never reads or writes the user's own code-server state: every code-server it runs gets its own config file
+# and XDG folders inside the install folder (code-server's first run ever writes ~/.config/code-server/config.yaml
+# and says so before it prints anything else), and it depends on nothing in the home folder (npm's `nodedir` for
+# native builds is set here, not taken from a ~/.npmrc).
 # See ENVIRONMENT.md ("A real VS Code here") for the recipe this follows.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CODE_SERVER_VERSION="${ADAPTER_LAB_E2E_CODE_SERVER_VERSION:-4.100.3}"
-CACHE="${ADAPTER_LAB_E2E_CACHE:-$HOME/.cache/adapter-lab-e2e}"
+CACHE="${ADAPTER_LAB_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/adapter-lab-e2e}"
 CS_DIR="$CACHE/code-server-$CODE_SERVER_VERSION"
 ARTIFACTS="$ROOT/test-results/e2e"
 VSIX="$ARTIFACTS/adapter-lab.vsix"
@@ -68,6 +73,10 @@ else
 { "name": "adapter-lab-e2e-code-server", "private": true, "allowScripts": { "code-server": true, "argon2": true } }
 JSON
   cslog="$work/install.log"
+  # code-server's native modules build with node-gyp, which downloads Node's headers from nodejs.org unless npm's
+  # nodedir names a local copy: this machine kind has them (Node's own headers in /usr/include/node), and the
+  # network to nodejs.org is closed. Set it here rather than rely on a ~/.npmrc.
+  if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/common.gypi ]; then export npm_config_nodedir=/usr; fi
   # 1. The packages, without running their scripts: the postinstall needs the ripgrep cache below.
   (cd "$work" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error "code-server@$CODE_SERVER_VERSION") >"$cslog" 2>&1 \
     || { tail -n 30 "$cslog" >&2; die "npm install code-server@$CODE_SERVER_VERSION failed (log above)"; }
@@ -88,8 +97,12 @@ JSON
   entry="$work/node_modules/code-server/out/node/entry.js"
   [ -f "$work/node_modules/code-server/lib/vscode/node_modules/@vscode/ripgrep/bin/rg" ] \
     || { tail -n 40 "$cslog" >&2; die "code-server installed without VS Code's dependencies (log above)"; }
-  got="$(node "$entry" --version 2>/dev/null | head -n1 || true)"
-  case "$got" in "$CODE_SERVER_VERSION"*) ;; *) tail -n 40 "$cslog" >&2; die "code-server --version printed '$got'";; esac
+  # The version check runs code-server with its own config file and XDG folders (never the user's), and finds
+  # the version line among whatever else it prints (a first run logs "Wrote default config file" first).
+  got="$(XDG_CONFIG_HOME="$work/tmp/xdg-config" XDG_DATA_HOME="$work/tmp/xdg-data" \
+    node "$entry" --config "$work/tmp/version-check.yaml" --version 2>&1 || true)"
+  printf '%s\n' "$got" | grep -Eq "^$CODE_SERVER_VERSION( |\$)" \
+    || { tail -n 40 "$cslog" >&2; die "code-server --version did not print $CODE_SERVER_VERSION; it printed: $got"; }
   touch "$work/.complete"
   rm -rf "$CS_DIR" "$work/tmp" "$work/rg"
   mv "$work" "$CS_DIR"

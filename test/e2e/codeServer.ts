@@ -15,7 +15,8 @@ export const CODE_SERVER_VERSION = process.env.ADAPTER_LAB_E2E_CODE_SERVER_VERSI
 export const EXTENSION_ID = 'adapter-lab.adapter-lab';
 
 export function codeServerDir(): string {
-  const cache = process.env.ADAPTER_LAB_E2E_CACHE ?? path.join(os.homedir(), '.cache', 'adapter-lab-e2e');
+  // The same default as scripts/e2e/setup.sh.
+  const cache = process.env.ADAPTER_LAB_E2E_CACHE ?? path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'adapter-lab-e2e');
   return path.join(cache, `code-server-${CODE_SERVER_VERSION}`);
 }
 
