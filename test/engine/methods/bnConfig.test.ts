@@ -8,7 +8,7 @@ import { ResolvedConfig } from '../../../src/engine/config/types';
 import { runPython } from '../../helpers/python';
 import { tempDir } from '../../helpers/fixtures';
 
-const base = { type: 'pfeiffer' as const, nonLinearity: 'relu', initStd: 0.01, trainLayerNorm: false, leaveOut: [], dropLowest: 0 };
+const base = { type: 'pfeiffer' as const, nonLinearity: 'relu' as const, initStd: 0.01, trainLayerNorm: false, leaveOut: [] as number[], dropLowest: 0 };
 
 describe('the exported reduction_factor', () => {
   it('rebuilds every bottleneck size 1..d (d = 64, 256, 768), and every integer reduction factor trains the size it declares, under Python int(d // rf)', () => {
