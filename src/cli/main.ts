@@ -563,8 +563,8 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   fs.cpSync(target.adapterDir, dest, { recursive: true });
   out.emit({ type: 'result', command: 'export', from: target.adapterDir, to: dest });
   const layout = isFusionFolder(dest)
-    ? 'adapter_fusion_config.json, model_adapter_fusion.safetensors, head_config.json, model_head.safetensors and a folder per fused adapter'
-    : 'adapter_config.json, adapter.safetensors, head_config.json, model_head.safetensors';
+    ? 'adapter_fusion_config.json, pytorch_model_adapter_fusion.bin and .safetensors, head_config.json, pytorch_model_head.bin and .safetensors, and a folder per fused adapter'
+    : 'adapter_config.json, pytorch_adapter.bin and adapter.safetensors, head_config.json, pytorch_model_head.bin and model_head.safetensors';
   if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: ${layout})`);
   return 0;
 }

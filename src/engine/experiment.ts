@@ -54,6 +54,7 @@ export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string
   checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize);
   const rng = new Rng(cfg.training.seed);
   const method = methodDefinition(cfg.method.type).create(encoder, methodOptions(cfg, rng));
+  if (method.baseValues) assignParams(new Map([...method.baseValues.keys()].map((n) => [n, encoder.params.get(n)!])), method.baseValues, 'fused adapters');
   const head = new TaskHead(cfg.task.name, cfg.task.type, encoder.config.hiddenSize, labels, rng);
   return new AdapterModel(encoder, method, head);
 }
@@ -89,7 +90,9 @@ export async function loadAdapterModel(adapterDir: string, modelOverride?: strin
   const modelDir = resolveModelDir(modelRef, adapterDir);
   const { encoder } = loadEncoder(modelDir);
   const c = encoder.config;
-  if (c.hiddenSize !== meta.base.hiddenSize || c.numLayers !== meta.base.numLayers || c.vocabSize !== meta.base.vocabSize) {
+  // An adapter AdapterHub saved records its hidden size only (0: not recorded).
+  const differs = (recorded: number, actual: number) => recorded !== 0 && recorded !== actual;
+  if (differs(meta.base.hiddenSize, c.hiddenSize) || differs(meta.base.numLayers, c.numLayers) || differs(meta.base.vocabSize, c.vocabSize)) {
     encoder.dispose();
     throw new UserInputError(
       `the adapter in ${adapterDir} was trained on a base with ${meta.base.numLayers} layers, d=${meta.base.hiddenSize}, vocab ${meta.base.vocabSize}; ` +
@@ -112,18 +115,36 @@ export async function loadAdapterModel(adapterDir: string, modelOverride?: strin
  */
 export function modelFromAdapterFolder(encoder: BertEncoder, folder: TrainedAdapterFolder, where: string, baseModel?: string, taskEncoder = false): AdapterModel {
   const { meta } = folder;
+  if (meta.noHead) {
+    throw new UserInputError(`${where}: the adapter "${meta.adapterName}" was saved without a head (save_adapter without with_head): it can be fused (method.adapters of a fusion config) but not evaluated or used to predict`);
+  }
   const rng = new Rng(0);
-  let methodConfig = meta.method as unknown as MethodOptions['config'];
+  let methodConfig = withSizesOf(meta.method as unknown as MethodOptions['config'], encoder.config.numLayers);
   // A saved fusion fuses the copies of its adapters inside its own folder.
   if (folder.fusedAdapters) methodConfig = { ...methodConfig, adapters: folder.fusedAdapters };
   const method = methodDefinition(methodConfig.type).create(encoder, { adapterName: meta.adapterName, config: methodConfig, rng, baseModel });
-  const base = taskEncoder ? new BertEncoder(encoder.config, new Map([...encoder.params].map(([n, v]) => [n, method.trainedBaseParams.includes(n) ? tf.variable(v, false) : v]))) : encoder;
+  const ownBase = new Set([...method.trainedBaseParams, ...(method.baseValues?.keys() ?? [])]);
+  const base = taskEncoder ? new BertEncoder(encoder.config, new Map([...encoder.params].map(([n, v]) => [n, ownBase.has(n) ? tf.variable(v, false) : v]))) : encoder;
   const head = new TaskHead(meta.task.name, meta.task.type as TaskType, encoder.config.hiddenSize, meta.task.labels, rng);
   const model = new AdapterModel(base, method, head);
   assignParams(method.params, folder.adapterParams, where);
+  if (method.baseValues) assignParams(new Map([...method.baseValues.keys()].map((n) => [n, base.params.get(n)!])), method.baseValues, where);
   assignParams(new Map(method.trainedBaseParams.map((n) => [n, base.params.get(n)!])), folder.adapterParams, where);
   assignParams(head.params, folder.headParams, where);
   return model;
+}
+
+/**
+ * A method config whose sizes an AdapterHub folder gave by layer (`sizesByLayer`, read from its weights): the
+ * per-layer sizes on this model's layers, and the layers without an adapter left out.
+ */
+export function withSizesOf(config: MethodOptions['config'], numLayers: number): MethodOptions['config'] {
+  const sizes = (config as { sizesByLayer?: Record<string, number> }).sizesByLayer;
+  if (!sizes) return config;
+  const fallback = Object.values(sizes)[0];
+  const perLayer = [...Array(numLayers).keys()].map((i) => sizes[String(i)] ?? fallback);
+  const leaveOut = [...Array(numLayers).keys()].filter((i) => sizes[String(i)] === undefined);
+  return { ...config, bottleneck: undefined, reductionFactor: undefined, bottleneckPerLayer: perLayer, leaveOut };
 }
 
 /** Dropout rates: the config's `training.dropout` when set, else the model's own. */

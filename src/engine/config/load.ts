@@ -560,6 +560,12 @@ function semanticProblems(cfg: ResolvedConfig, file: string | undefined, locate:
   if (cfg.task.type === 'classification' && REGRESSION_METRICS.includes(metric)) {
     at(['training', 'metric'], `"${metric}" is a regression metric; a classification task can use accuracy, macroF1, matthews or loss`);
   }
+  // The task's name is the adapter's and the head's name in parameter names (…adapters.<name>.adapter_up…),
+  // which PyTorch's module names (nn.ModuleDict keys) must spell without a "." (and AdapterHub joins fused
+  // adapters' names with ",").
+  if (/[.,]/.test(cfg.task.name) || cfg.task.name.trim() === '') {
+    at(['task', 'name'], `"${cfg.task.name}" cannot name an adapter: PyTorch module names cannot contain "." (and AdapterHub joins fused adapters' names with ","); use e.g. "${cfg.task.name.replace(/[.,]/g, '_') || 'task'}"`);
+  }
   const split = cfg.task.split;
   if (split && split.dev + (split.test ?? 0) >= 1) {
     at(['task', 'split'], `dev + test fractions must leave some training data (sum is ${split.dev + (split.test ?? 0)})`);
@@ -598,19 +604,45 @@ export function checkAgainstModel(cfg: ResolvedConfig, numLayers: number, hidden
   if (m.dropLowest > numLayers) {
     at(['method', 'dropLowest'], m.dropLowest, `must be at most the number of layers, ${numLayers}`);
   }
-  if (m.reductionFactor !== undefined && Math.floor(hiddenSize / m.reductionFactor) < 1) {
+  if (m.reductionFactor !== undefined && pythonFloorDiv(hiddenSize, m.reductionFactor) < 1) {
     at(['method', 'reductionFactor'], m.reductionFactor, `gives a bottleneck of 0 for hidden size ${hiddenSize}`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
-/** The bottleneck size m of the adapter(s) at `layer` (houlsby, pfeiffer). */
+/**
+ * The bottleneck size m of the adapter(s) at `layer` (houlsby, pfeiffer). A reduction factor rf gives
+ * AdapterHub's size, int(d // rf) with Python's float floor division (at least 1): training, config checks and
+ * the exported adapter_config.json all follow this one rule.
+ */
 export function bottleneckSize(method: ResolvedConfig['method'], layer: number, hiddenSize: number): number {
   const per = method.bottleneckPerLayer?.[layer];
   if (per !== undefined) return per;
   if (method.bottleneck !== undefined) return method.bottleneck;
-  if (method.reductionFactor !== undefined) return Math.max(1, Math.floor(hiddenSize / method.reductionFactor));
+  if (method.reductionFactor !== undefined) return sizeFromReductionFactor(hiddenSize, method.reductionFactor);
   return 64;
+}
+
+/** AdapterHub's adapter size for a reduction factor: max(1, int(d // rf)). */
+export function sizeFromReductionFactor(hiddenSize: number, reductionFactor: number): number {
+  return Math.max(1, pythonFloorDiv(hiddenSize, reductionFactor));
+}
+
+/**
+ * Python's a // b for floats (CPython's float_floor_div): fmod-based, so it can differ from floor(a / b) when
+ * a / b rounds up to an integer (1 // 0.1 is 9.0 in Python, floor(1 / 0.1) is 10).
+ */
+export function pythonFloorDiv(a: number, b: number): number {
+  let mod = a % b; // C's fmod, exact
+  let div = (a - mod) / b;
+  if (mod && b < 0 !== mod < 0) {
+    mod += b;
+    div -= 1;
+  }
+  if (!div) return 0;
+  let floordiv = Math.floor(div);
+  if (div - floordiv > 0.5) floordiv += 1;
+  return floordiv;
 }
 
 function lineInConfigFile(cfg: ResolvedConfig): (segs: Segment[], value: unknown) => number | undefined {

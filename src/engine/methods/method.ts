@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BertEncoder, ForwardContext, LayerHooks } from '../model/bert';
 import { MethodConfig, MethodType } from '../config/types';
 import { Rng } from '../util/random';
+import { TensorMap } from '../model/safetensors';
 
 /**
  * One interface for every parameter-efficient method (as AdapterHub's `adapters` does it): which parameters
@@ -16,6 +17,11 @@ export interface MethodInstance {
   readonly fixedParams?: Map<string, tf.Variable>;
   /** Names of the encoder's own parameters the method trains. */
   readonly trainedBaseParams: string[];
+  /**
+   * Values the method puts into base parameters it does not train (a fusion's fused adapters' trained
+   * LayerNorms, as loading them in Python puts them into the model); saved with the method's parameters.
+   */
+  readonly baseValues?: TensorMap;
   readonly hooks?: LayerHooks;
   /** Layers that carry the method's modules (what the layer-removal ablation can remove). */
   readonly adapterLayers: number[];
@@ -28,7 +34,15 @@ export interface MethodInstance {
 export interface MethodOptions {
   /** The adapter's name in parameter names (AdapterHub names adapters after their task). */
   adapterName: string;
-  config: MethodConfig & { nonLinearity: string; initStd: number; trainLayerNorm: boolean; leaveOut: number[]; dropLowest: number };
+  config: MethodConfig & {
+    nonLinearity: string;
+    initStd: number;
+    trainLayerNorm: boolean;
+    leaveOut: number[];
+    dropLowest: number;
+    /** A loaded bottleneck adapter's AdapterHub config (adapter_config.json's `config`): its placement. */
+    bnConfig?: Record<string, unknown>;
+  };
   rng: Rng;
   /** The base model's reference (the config's `model`), for messages about other models. */
   baseModel?: string;

@@ -3,19 +3,64 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { isLinearWeight, transpose2d } from './checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
+import { readTorchBin, writeTorchBin } from './torchPickle';
 import { UserInputError } from '../errors';
-import { writeJsonAtomic } from '../util/atomicFile';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomicFile';
+import { BN_FLOAT_KEYS, placementFromBnConfig } from '../methods/bottleneck';
 
 /**
  * Adapters on disk in AdapterHub's layout, so a Python user can load them with the `adapters` library:
  *   adapter_config.json      {config, hidden_size, model_class, model_name, model_type, name, version}
  *   adapter.safetensors      the method's parameters and any base parameters it trained, full names
- *                            (`bert.encoder.layer.0.output.adapters.<name>.adapter_down.0.weight`, PyTorch [out, in])
+ *   pytorch_adapter.bin      (`bert.encoder.layer.0.output.adapters.<name>.adapter_down.0.weight`, PyTorch [out, in]);
+ *                            the .bin (torch.save's format) is what `model.load_adapter(dir)` reads by default
  *   head_config.json         AdapterHub's head config (classification head, 2 layers, tanh)
  *   model_head.safetensors   `heads.<name>.1.weight` ... in PyTorch layout
- * adapter_config.json also carries an `adapter_lab` block (task, method options, labels, model) so this tool
- * can rebuild the exact model from the folder alone.
+ *   pytorch_model_head.bin
+ * adapter_config.json is written as AdapterHub's json.dump writes it (sorted keys, indent 2, floats as floats)
+ * and also carries an `adapter_lab` block (task, method options, labels, model; AdapterHub's save_adapter
+ * `meta_dict` puts extra keys there the same way) so this tool can rebuild the exact model from the folder alone.
+ *
+ * A folder AdapterHub saved (no `adapter_lab` block) is read too: its BnConfig, its weights (adapter.safetensors
+ * or pytorch_adapter.bin) and its head when it has one (see `readAdapterHubFolder`).
  */
+
+export const ADAPTER_WEIGHTS = { safetensors: 'adapter.safetensors', bin: 'pytorch_adapter.bin' };
+export const HEAD_WEIGHTS = { safetensors: 'model_head.safetensors', bin: 'pytorch_model_head.bin' };
+
+/** Writes one weights map both ways: safetensors, and the .bin AdapterHub's loaders read by default. */
+export function writeWeights(dir: string, names: { safetensors: string; bin: string }, tensors: TensorMap): void {
+  writeSafetensors(path.join(dir, names.safetensors), tensors, { metadata: { format: 'pt' } });
+  writeTorchBin(path.join(dir, names.bin), tensors);
+}
+
+/** Reads a weights map: the safetensors file when there is one, else the .bin (torch.save's format). */
+export function readWeights(dir: string, names: { safetensors: string; bin: string }): TensorMap {
+  const safe = path.join(dir, names.safetensors);
+  if (fs.existsSync(safe)) return readSafetensors(safe).tensors;
+  const bin = path.join(dir, names.bin);
+  if (fs.existsSync(bin)) return readTorchBin(bin);
+  throw new UserInputError(`neither ${names.safetensors} nor ${names.bin} is there`, { file: dir });
+}
+
+/**
+ * JSON as Python's json.dump(obj, indent=2, sort_keys=True) writes it, with the numbers under `floatKeys`
+ * written as floats (1.0, not 1): AdapterHub's BnConfig refuses an integer scaling.
+ */
+export function pythonJson(value: unknown, floatKeys: ReadonlySet<string> = new Set(), indent = ''): string {
+  const float = (n: number) => (Number.isInteger(n) && Math.abs(n) < 1e16 ? `${n}.0` : JSON.stringify(n));
+  const write = (v: unknown, asFloat: boolean, ind: string): string => {
+    if (typeof v === 'number') return asFloat ? float(v) : JSON.stringify(v);
+    if (Array.isArray(v)) return v.length ? `[\n${v.map((x) => ind + '  ' + write(x, asFloat, ind + '  ')).join(',\n')}\n${ind}]` : '[]';
+    if (v && typeof v === 'object') {
+      const keys = Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined).sort();
+      if (!keys.length) return '{}';
+      return `{\n${keys.map((k) => `${ind}  ${JSON.stringify(k)}: ${write((v as Record<string, unknown>)[k], asFloat || floatKeys.has(k), ind + '  ')}`).join(',\n')}\n${ind}}`;
+    }
+    return JSON.stringify(v ?? null);
+  };
+  return write(value, false, indent);
+}
 
 export const ENCODER_PREFIX = 'bert.';
 
@@ -28,6 +73,8 @@ export interface AdapterLabMeta {
   adapterName: string;
   /** Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts) when recorded. */
   base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string };
+  /** An adapter saved without a head (AdapterHub's save_adapter without with_head): it can be fused, not evaluated. */
+  noHead?: boolean;
 }
 
 export function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap {
@@ -59,9 +106,9 @@ export function saveAdapterFolder(
   },
 ): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(path.join(dir, 'adapter.safetensors'), toPytorch(parts.adapterParams, ENCODER_PREFIX), { metadata: { format: 'pt' } });
-  writeSafetensors(path.join(dir, 'model_head.safetensors'), toPytorch(parts.headParams, ''), { metadata: { format: 'pt' } });
-  writeJsonAtomic(path.join(dir, 'adapter_config.json'), {
+  writeWeights(dir, ADAPTER_WEIGHTS, toPytorch(parts.adapterParams, ENCODER_PREFIX));
+  writeWeights(dir, HEAD_WEIGHTS, toPytorch(parts.headParams, ''));
+  writeAdapterHubJson(path.join(dir, 'adapter_config.json'), {
     config: parts.adapterConfig,
     hidden_size: parts.meta.base.hiddenSize,
     model_class: 'BertAdapterModel',
@@ -71,7 +118,12 @@ export function saveAdapterFolder(
     version: 'adapters.1.0.0',
     adapter_lab: parts.meta,
   });
-  writeJsonAtomic(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeAdapterHubJson(path.join(dir, 'head_config.json'), parts.headConfig);
+}
+
+/** A config file as AdapterHub writes it (see pythonJson). */
+export function writeAdapterHubJson(file: string, value: Record<string, unknown>): void {
+  writeFileAtomic(file, pythonJson(value, BN_FLOAT_KEYS));
 }
 
 export interface AdapterFolder {
@@ -84,20 +136,118 @@ export interface AdapterFolder {
 export function readAdapterFolder(dir: string): AdapterFolder {
   const cfgFile = path.join(dir, 'adapter_config.json');
   if (!fs.existsSync(cfgFile)) throw new UserInputError(`no adapter_config.json in ${dir}`, { file: cfgFile });
-  let cfg: { adapter_lab?: AdapterLabMeta };
-  try {
-    cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
-  } catch (err) {
-    throw new UserInputError(`cannot parse: ${(err as Error).message}`, { file: cfgFile });
-  }
-  if (!cfg.adapter_lab) {
-    throw new UserInputError('adapter_config.json has no "adapter_lab" block: only adapters saved by Adapter Lab can be loaded back here', { file: cfgFile });
-  }
+  const cfg = readJson(cfgFile) as { adapter_lab?: AdapterLabMeta; config?: Record<string, unknown> };
+  if (!cfg.adapter_lab) return readAdapterHubFolder(dir, cfg);
+  const meta = cfg.adapter_lab;
+  // The placement is the one adapter_config.json declares (an adapter saved by an earlier version keeps its own).
+  if ((meta.method.type === 'houlsby' || meta.method.type === 'pfeiffer') && cfg.config) meta.method = { ...meta.method, bnConfig: cfg.config };
   return {
-    meta: cfg.adapter_lab,
-    adapterParams: fromPytorch(readSafetensors(path.join(dir, 'adapter.safetensors')).tensors, ENCODER_PREFIX),
-    headParams: fromPytorch(readSafetensors(path.join(dir, 'model_head.safetensors')).tensors, ''),
+    meta,
+    adapterParams: fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), ENCODER_PREFIX),
+    headParams: fromPytorch(readWeights(dir, HEAD_WEIGHTS), ''),
   };
+}
+
+function readJson(file: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw new Error('not a JSON object');
+    return v;
+  } catch (err) {
+    throw new UserInputError(`cannot parse: ${(err as Error).message}`, { file });
+  }
+}
+
+/** AdapterHub's old parameter names, as its loader renames them (loading.py, legacy_weights_mapping). */
+const LEGACY_NAMES: [string, string][] = [
+  ['attention_text_task_adapters', 'adapters'],
+  ['attention_text_lang_adapters', 'adapters'],
+  ['layer_text_task_adapters', 'adapters'],
+  ['layer_text_lang_adapters', 'adapters'],
+];
+
+/**
+ * An adapter folder AdapterHub saved (`model.save_adapter(dir, name)`, with or without `with_head`): a
+ * bottleneck adapter (any BnConfig placement this engine computes) on a BERT model. Its sizes come from the
+ * saved weights, layers without weights are left out, and its head (a two-layer classification or regression
+ * head, if saved) becomes the task.
+ */
+function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): AdapterFolder {
+  const cfgFile = path.join(dir, 'adapter_config.json');
+  const config = cfg.config as Record<string, unknown> | undefined;
+  if (!config || typeof config !== 'object') throw new UserInputError('adapter_config.json has no "config" object', { file: cfgFile, field: 'config' });
+  const placement = placementFromBnConfig(config, cfgFile);
+  const name = cfg.name;
+  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
+  if (cfg.model_type !== undefined && cfg.model_type !== 'bert') {
+    throw new UserInputError(`an adapter for a ${String(cfg.model_type)} model; this loader reads BERT adapters`, { file: cfgFile, field: 'model_type' });
+  }
+  const nonLinearity = String(config.non_linearity ?? 'relu').toLowerCase();
+  if (!['relu', 'gelu', 'gelu_new', 'swish', 'silu', 'tanh'].includes(nonLinearity)) {
+    throw new UserInputError(`config.non_linearity "${String(config.non_linearity)}" is not supported here (relu, gelu, gelu_new, swish, silu, tanh)`, { file: cfgFile, field: 'config.non_linearity' });
+  }
+  const raw = readWeights(dir, ADAPTER_WEIGHTS);
+  const renamed: TensorMap = new Map();
+  for (const [n, v] of raw) renamed.set(LEGACY_NAMES.reduce((k, [from, to]) => k.replace(from, to), n), v);
+  const adapterParams = fromPytorch(renamed, ENCODER_PREFIX);
+  // Sizes by layer, from the down projections ([in, out] here).
+  const sizes: Record<string, number> = {};
+  const sublayer = placement.outputAdapter ? 'output' : 'attention.output';
+  const pattern = new RegExp(`^encoder\\.layer\\.(\\d+)\\.${sublayer.replace('.', '\\.')}\\.adapters\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.adapter_down\\.0\\.weight$`);
+  for (const [n, v] of adapterParams) {
+    const m = pattern.exec(n);
+    if (m) sizes[m[1]] = v.shape[1];
+  }
+  if (!Object.keys(sizes).length) throw new UserInputError(`no weights of the adapter "${name}" (…adapters.${name}.adapter_down.0.weight)`, { file: dir });
+  const trainedLayerNorms = [...adapterParams.keys()].some((n) => n.includes('LayerNorm.'));
+  const hidden = Number(cfg.hidden_size ?? adapterParams.get([...adapterParams.keys()].find((n) => pattern.test(n))!)!.shape[0]);
+  const head = readAdapterHubHead(dir, name);
+  const meta: AdapterLabMeta = {
+    model: String(cfg.model_name ?? ''),
+    method: {
+      type: placement.mhAdapter ? 'houlsby' : 'pfeiffer',
+      nonLinearity,
+      initStd: 0.01,
+      trainLayerNorm: trainedLayerNorms,
+      leaveOut: Array.isArray(config.leave_out) ? (config.leave_out as number[]) : [],
+      dropLowest: 0,
+      bnConfig: config,
+      sizesByLayer: sizes,
+    },
+    task: head?.task ?? { name, type: 'classification', labels: null },
+    maxSeqLength: 128,
+    adapterName: name,
+    base: { hiddenSize: hidden, numLayers: 0, vocabSize: 0 },
+    ...(head ? {} : { noHead: true }),
+  };
+  return { meta, adapterParams, headParams: head?.params ?? new Map() };
+}
+
+/** The head AdapterHub saved beside an adapter (`with_head`), as this tool's task; null when there is none. */
+function readAdapterHubHead(dir: string, adapterName: string): { task: AdapterLabMeta['task']; params: TensorMap } | null {
+  const file = path.join(dir, 'head_config.json');
+  if (!fs.existsSync(file)) return null;
+  const cfg = readJson(file) as { config?: Record<string, unknown>; name?: string };
+  const c = cfg.config ?? {};
+  const field = (k: string) => ({ file, field: `config.${k}` });
+  if (c.head_type !== 'classification') throw new UserInputError(`a "${String(c.head_type)}" head; only classification heads (AdapterHub's add_classification_head) are supported here`, field('head_type'));
+  if ((c.layers ?? 2) !== 2) throw new UserInputError(`a head with ${String(c.layers)} layers; only AdapterHub's default 2-layer head is supported here`, field('layers'));
+  if ((c.activation_function ?? 'tanh') !== 'tanh') throw new UserInputError(`a head with activation "${String(c.activation_function)}"; only tanh is supported here`, field('activation_function'));
+  if (c.use_pooler) throw new UserInputError('a head on the pooler output (use_pooler); only heads on the first token are supported here', field('use_pooler'));
+  if (c.bias === false) throw new UserInputError('a head without biases; not supported here', field('bias'));
+  const numLabels = Number(c.num_labels ?? 2);
+  const headName = typeof cfg.name === 'string' ? cfg.name : adapterName;
+  let labels: string[] | null = null;
+  if (numLabels !== 1) {
+    labels = [...Array(numLabels).keys()].map(String);
+    const label2id = c.label2id as Record<string, number> | null | undefined;
+    if (label2id) for (const [label, id] of Object.entries(label2id)) if (Number.isInteger(id) && id >= 0 && id < numLabels) labels[id] = label;
+  }
+  const weights = fromPytorch(readWeights(dir, HEAD_WEIGHTS), '');
+  // The head's parameters under this adapter's name (a head saved under another name is renamed, as load_as would).
+  const params: TensorMap = new Map();
+  for (const [n, v] of weights) params.set(n.replace(`heads.${headName}.`, `heads.${adapterName}.`), v);
+  return { task: { name: adapterName, type: numLabels === 1 ? 'regression' : 'classification', labels }, params };
 }
 
 /** Copies saved values into live variables, checking names and shapes. */

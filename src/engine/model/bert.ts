@@ -24,9 +24,24 @@ export interface EncoderInput {
 
 export type SublayerHook = (layer: number, output: tf.Tensor2D, ctx: ForwardContext) => tf.Tensor2D;
 
+/**
+ * Replaces a sublayer's residual add and LayerNorm, for modules placed around them (AdapterHub's bottleneck
+ * placements): `output` is the sublayer's output, `residual` its input, `norm(x, r)` the sublayer's LayerNorm
+ * of x + r (of x alone without r). Returns the sublayer's final output.
+ */
+export type SublayerOutputHook = (
+  layer: number,
+  output: tf.Tensor2D,
+  residual: tf.Tensor2D,
+  norm: (x: tf.Tensor2D, residual?: tf.Tensor2D) => tf.Tensor2D,
+  ctx: ForwardContext,
+) => tf.Tensor2D;
+
 export interface LayerHooks {
   afterAttention?: SublayerHook;
   afterFeedForward?: SublayerHook;
+  attentionOutput?: SublayerOutputHook;
+  feedForwardOutput?: SublayerOutputHook;
 }
 
 export interface ForwardContext {
@@ -187,10 +202,13 @@ export class BertEncoder {
     let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx, firstTokenOnly), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterAttention) attn = ctx.hooks!.afterAttention(i, attn, ctx);
     const residual = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
-    const h1 = layerNorm(attn, this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), this.config.layerNormEps, residual);
+    const eps = this.config.layerNormEps;
+    const attnNorm = (x: tf.Tensor2D, r?: tf.Tensor2D) => layerNorm(x, this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), eps, r);
+    const h1 = hooksOn && ctx.hooks!.attentionOutput ? ctx.hooks!.attentionOutput(i, attn, residual, attnNorm, ctx) : attnNorm(attn, residual);
     let ffn = this.drop(this.feedForward(i, h1), ctx.hiddenDropout, ctx);
     if (hooksOn && ctx.hooks!.afterFeedForward) ffn = ctx.hooks!.afterFeedForward(i, ffn, ctx);
-    return layerNorm(ffn, this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), this.config.layerNormEps, h1);
+    const outNorm = (x: tf.Tensor2D, r?: tf.Tensor2D) => layerNorm(x, this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), eps, r);
+    return hooksOn && ctx.hooks!.feedForwardOutput ? ctx.hooks!.feedForwardOutput(i, ffn, h1, outNorm, ctx) : outNorm(ffn, h1);
   }
 
   /** Runs layers [from, to) on hidden states h. */

@@ -29,9 +29,10 @@ export function baseFingerprint(encoder: BertEncoder): string {
 export function baseDifferences(base: { numLayers: number; hiddenSize: number; vocabSize: number; fingerprint?: string }, encoder: BertEncoder, fingerprint: () => string): string[] {
   const c = encoder.config;
   const differences: string[] = [];
-  if (base.numLayers !== c.numLayers) differences.push(`${base.numLayers} layers, not ${c.numLayers}`);
-  if (base.hiddenSize !== c.hiddenSize) differences.push(`hidden size ${base.hiddenSize}, not ${c.hiddenSize}`);
-  if (base.vocabSize !== c.vocabSize) differences.push(`vocabulary ${base.vocabSize}, not ${c.vocabSize}`);
+  // 0: not recorded (an adapter AdapterHub saved records its hidden size only).
+  if (base.numLayers && base.numLayers !== c.numLayers) differences.push(`${base.numLayers} layers, not ${c.numLayers}`);
+  if (base.hiddenSize && base.hiddenSize !== c.hiddenSize) differences.push(`hidden size ${base.hiddenSize}, not ${c.hiddenSize}`);
+  if (base.vocabSize && base.vocabSize !== c.vocabSize) differences.push(`vocabulary ${base.vocabSize}, not ${c.vocabSize}`);
   if (differences.length === 0 && base.fingerprint && base.fingerprint !== fingerprint()) differences.push(`other weights (fingerprint ${base.fingerprint}, not ${fingerprint()})`);
   return differences;
 }

@@ -1,10 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, readAdapterFolder, toPytorch } from './adapterIo';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, HEAD_WEIGHTS, readAdapterFolder, readWeights, toPytorch, writeAdapterHubJson, writeWeights } from './adapterIo';
 import { UserInputError } from '../errors';
-import { writeJsonAtomic } from '../util/atomicFile';
 
 /**
  * An AdapterFusion on disk, in the layout of AdapterHub's `save_adapter_fusion` (with_head) beside copies of
@@ -12,16 +10,17 @@ import { writeJsonAtomic } from '../util/atomicFile';
  *   adapter_fusion_config.json        {config (AdapterHub's DynamicFusionConfig keys), hidden_size, model_class,
  *                                      model_name, model_type, name ("a,b,c"), version, adapter_names,
  *                                      adapter_lab (as in adapter_config.json, plus `fused`: [{name, folder}])}
- *   model_adapter_fusion.safetensors  bert.encoder.layer.{i}.output.adapter_fusion_layer.{a,b,c}.{query,key,value}.*
- *                                     (PyTorch [out, in] layout)
- *   head_config.json, model_head.safetensors   the fusion task's head
+ *   model_adapter_fusion.safetensors  bert.encoder.layer.{i}.{attention.output,output}.adapter_fusion_layer.{a,b,c}.
+ *   pytorch_model_adapter_fusion.bin  {query,key,value}.* (PyTorch [out, in] layout), and the LayerNorms the fusion
+ *                                     computed with when they are not the base model's
+ *   head_config.json, model_head.safetensors, pytorch_model_head.bin   the fusion task's head
  *   <adapter>/                        each fused adapter's own folder, copied as it was trained
  * A Python user loads the adapters with `model.load_adapter("<dir>/<adapter>")` and then the fusion with
  * `model.load_adapter_fusion("<dir>")`.
  */
 
 export const FUSION_CONFIG_FILE = 'adapter_fusion_config.json';
-export const FUSION_WEIGHTS_FILE = 'model_adapter_fusion.safetensors';
+export const FUSION_WEIGHTS = { safetensors: 'model_adapter_fusion.safetensors', bin: 'pytorch_model_adapter_fusion.bin' };
 
 /** A trained adapter folder as read back; for a fusion, the folders of the adapters it fuses. */
 export interface TrainedAdapterFolder extends AdapterFolder {
@@ -67,11 +66,11 @@ export function saveFusionFolder(
     fs.rmSync(to, { recursive: true, force: true });
     fs.cpSync(f.dir, to, { recursive: true });
   });
-  writeSafetensors(path.join(dir, FUSION_WEIGHTS_FILE), toPytorch(parts.fusionParams, ENCODER_PREFIX), { metadata: { format: 'pt' } });
-  writeSafetensors(path.join(dir, 'model_head.safetensors'), toPytorch(parts.headParams, ''), { metadata: { format: 'pt' } });
-  writeJsonAtomic(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeWeights(dir, FUSION_WEIGHTS, toPytorch(parts.fusionParams, ENCODER_PREFIX));
+  writeWeights(dir, HEAD_WEIGHTS, toPytorch(parts.headParams, ''));
+  writeAdapterHubJson(path.join(dir, 'head_config.json'), parts.headConfig);
   // Written last: its presence marks a complete fusion folder.
-  writeJsonAtomic(path.join(dir, FUSION_CONFIG_FILE), {
+  writeAdapterHubJson(path.join(dir, FUSION_CONFIG_FILE), {
     config: parts.fusionConfig,
     hidden_size: parts.meta.base.hiddenSize,
     model_class: 'BertAdapterModel',
@@ -104,8 +103,8 @@ function readFusionFolder(dir: string): TrainedAdapterFolder {
   delete plainMeta.fused;
   return {
     meta: plainMeta,
-    adapterParams: fromPytorch(readSafetensors(path.join(dir, FUSION_WEIGHTS_FILE)).tensors, ENCODER_PREFIX),
-    headParams: fromPytorch(readSafetensors(path.join(dir, 'model_head.safetensors')).tensors, ''),
+    adapterParams: fromPytorch(readWeights(dir, FUSION_WEIGHTS), ENCODER_PREFIX),
+    headParams: fromPytorch(readWeights(dir, HEAD_WEIGHTS), ''),
     fusedAdapters,
   };
 }

@@ -246,7 +246,8 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
 
     // The adapter a run hands out is its best checkpoint.
     if (state.files.best) assignParams(params, readSafetensors(path.join(run.checkpointDir, state.files.best)).tensors, 'best checkpoint');
-    const adapterParams = new Map([...model.method.params, ...model.method.trainedBaseParams.map((n) => [n, model.encoder.params.get(n)!] as const)]);
+    const savedBase = [...model.method.trainedBaseParams, ...(model.method.baseValues?.keys() ?? [])];
+    const adapterParams = new Map([...model.method.params, ...savedBase.map((n) => [n, model.encoder.params.get(n)!] as const)]);
     const meta = adapterMeta(cfg, model, fingerprint);
     const method = model.method;
     if (isFusion(method)) {

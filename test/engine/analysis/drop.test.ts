@@ -44,11 +44,11 @@ describe('AdapterDrop', () => {
       const cfg = toyConfig(dir, modelDir, { method: { type: 'pfeiffer', bottleneck: 4, dropLowest } });
       const model = buildModel(cfg, modelDir, ['neg', 'pos']);
       const hooks = model.method.hooks as LayerHooks;
-      const original = hooks.afterFeedForward!;
+      const original = hooks.feedForwardOutput!;
       let seen: number[] = [];
-      hooks.afterFeedForward = (i, out, ctx) => {
+      hooks.feedForwardOutput = (i, out, residual, norm, ctx) => {
         seen.push(i);
-        return original(i, out, ctx);
+        return original(i, out, residual, norm, ctx);
       };
       const params = model.trainableParams();
       const optimizer = new AdamW(params, { weightDecay: 0.01 });

@@ -7,7 +7,7 @@ import { createRun, RunHandle } from '../../../src/engine/runs';
 import { buildModel, EVAL_CONTEXT, loadAdapterModel } from '../../../src/engine/experiment';
 import { AdapterModel } from '../../../src/engine/model/adapterModel';
 import { isFusion } from '../../../src/engine/methods/fusion';
-import { saveFusionFolder, FUSION_CONFIG_FILE, FUSION_WEIGHTS_FILE } from '../../../src/engine/model/fusionIo';
+import { saveFusionFolder, FUSION_CONFIG_FILE, FUSION_WEIGHTS } from '../../../src/engine/model/fusionIo';
 import { readSafetensors } from '../../../src/engine/model/safetensors';
 import { UserInputError } from '../../../src/engine/errors';
 import { fixedInput, maxAbsDiff, tempDir, tinyModelDir, toyConfig, useBackend } from '../../helpers/fixtures';
@@ -122,7 +122,7 @@ describe('AdapterFusion', () => {
     const config = JSON.parse(fs.readFileSync(path.join(dir, FUSION_CONFIG_FILE), 'utf8'));
     expect(config.name).toBe('alpha,beta');
     expect(config.config).toMatchObject({ query: true, key: true, value: true, value_before_softmax: true, residual_before: false });
-    const weights = readSafetensors(path.join(dir, FUSION_WEIGHTS_FILE)).tensors;
+    const weights = readSafetensors(path.join(dir, FUSION_WEIGHTS.safetensors)).tensors;
     expect([...weights.keys()].sort()).toEqual(
       [0, 1].flatMap((i) => ['query.weight', 'query.bias', 'key.weight', 'key.bias', 'value.weight'].map((p) => `bert.encoder.layer.${i}.output.adapter_fusion_layer.alpha,beta.${p}`)).sort(),
     );
