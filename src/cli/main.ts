@@ -269,9 +269,9 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
     let unrecorded: string | null = null;
     try {
       run.reload();
-      if (run.record.status === 'running' || run.record.status === 'queued') {
-        run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1 } });
-      }
+      const error = { message: (err as Error).message, exitCode: bad ? 2 : 1 };
+      if (run.record.status === 'running' || run.record.status === 'queued') run.update({ status: 'failed', error });
+      else if (run.record.status === 'failed') run.update({ error }); // a failed resume of a failed run: the latest reason
     } catch (recordErr) {
       // A full or read-only disk: run.json keeps its last state, and the user is told so below.
       unrecorded = (recordErr as Error).message;
