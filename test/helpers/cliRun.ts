@@ -11,7 +11,7 @@ export interface CliResult {
   stdout: string;
   stderr: string;
   /** The JSON lines of stdout (with --json). */
-  lines: Record<string, any>[];
+  lines: any[];
 }
 
 function jsonLines(stdout: string): Record<string, any>[] {
@@ -51,10 +51,10 @@ export function writeToyConfig(dir: string, overrides: Record<string, unknown> =
 export function cliLive(
   args: string[],
   cwd: string,
-  onLine: (line: Record<string, any>, child: ChildProcess) => void = () => {},
-): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Record<string, any>[]; stderr: string }> } {
+  onLine: (line: any, child: ChildProcess) => void = () => {},
+): { child: ChildProcess; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: any[]; stderr: string }> } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd });
-  const lines: Record<string, any>[] = [];
+  const lines: any[] = [];
   let rest = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -68,16 +68,18 @@ export function cliLive(
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: Record<string, any>[]; stderr: string }>((resolve) =>
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; lines: any[]; stderr: string }>((resolve) =>
     child.on('close', (code, signal) => resolve({ code, signal, lines, stderr })),
   );
   return { child, done };
 }
 
-/** The train losses of a run, in the order of metrics.jsonl. */
+/** The train losses of a run, in the order of metrics.jsonl (none before it exists). */
 export function trainSteps(runDir: string): { step: number; loss: number }[] {
+  const file = path.join(runDir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
   return fs
-    .readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8')
+    .readFileSync(file, 'utf8')
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l))
