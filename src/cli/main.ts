@@ -171,8 +171,7 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   // A sweep's points train one after another here; `adapter-lab sweep` trains them side by side.
   const sweepId = config.sweep && Object.keys(config.sweep).length ? newSweepId() : null;
   const points = sweepId ? sweepPoints(config, overrides) : [{ config: withOverrides(config, overrides), name: config.name, assignment: {} }];
-  // Checks that need the model, before any run folder exists (a config error leaves no failed run behind).
-  for (const point of points) await checkConfigAgainstModel(point.config);
+  await checkBeforeRunFolders(points);
   let exitCode = 0;
   for (const [index, point] of points.entries()) {
     const run = createRun(point.config.runsDir, point.config, {
@@ -187,6 +186,26 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   return exitCode;
 }
 
+/**
+ * The checks that need the model, before any run folder exists: a config error leaves no `failed` run behind.
+ * In a sweep where only some points fail them, those are bad points of the grid rather than a bad config:
+ * they get their folder and fail there with the reason, and the other points train.
+ */
+async function checkBeforeRunFolders(points: { config: ResolvedConfig }[]): Promise<void> {
+  let first: unknown = null;
+  let failed = 0;
+  for (const point of points) {
+    try {
+      await checkConfigAgainstModel(point.config);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      first ??= err;
+      failed++;
+    }
+  }
+  if (failed === points.length && first) throw first;
+}
+
 function runOverrides(values: Values): RunOverrides {
   return { maxSteps: intOption(values['max-steps'], 'max-steps'), runsDir: values['runs-dir'], model: values.model };
 }
@@ -196,7 +215,7 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   const config = loadConfig(path.resolve(args[0]));
   const points = sweepPoints(config, runOverrides(values));
   const jobs = intOption(values.jobs, 'jobs') ?? 1;
-  for (const point of points) await checkConfigAgainstModel(point.config);
+  await checkBeforeRunFolders(points);
   out.emit({ type: 'start', command: 'sweep' });
   if (!out.json) out.info(`${config.name}: ${points.length} run${points.length > 1 ? 's' : ''}, ${Math.min(jobs, points.length)} at a time`);
   return runSweep(config.name, points, {
