@@ -319,6 +319,7 @@ function stamp(d: Date): string {
 export function createRun(runsDir: string, cfg: ResolvedConfig, opts: CreateRunOptions = {}): RunHandle {
   const root = path.resolve(runsDir);
   fs.mkdirSync(root, { recursive: true });
+  removeDeadCreateTemps(root);
   const now = opts.now ?? new Date();
   const name = opts.name ?? cfg.name;
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -348,6 +349,20 @@ export function createRun(runsDir: string, cfg: ResolvedConfig, opts: CreateRunO
     return new RunFolder(dir, record);
   }
   throw new Error(`could not create a run folder in ${root}`);
+}
+
+/** The half-built folders (`.<id>.<pid>.tmp`) of createRun calls whose process was killed. */
+function removeDeadCreateTemps(root: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.\d{8}-\d{6}-.+\.(\d+)\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isProcessAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
 }
 
 /** Whether a process exists (EPERM: it exists, owned by someone else). */

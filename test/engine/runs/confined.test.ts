@@ -144,6 +144,19 @@ describe('the run lock', () => {
   });
 });
 
+describe('half-built run folders', () => {
+  it('createRun removes the hidden folder a killed createRun left, not one a live process is building', () => {
+    const cfg = toyConfig(tempDir(), tinyModelDir(modelOptions));
+    fs.mkdirSync(cfg.runsDir, { recursive: true });
+    const dead = path.join(cfg.runsDir, `.20260101-000000-toy-ab12.${deadPid()}.tmp`);
+    const live = path.join(cfg.runsDir, `.20260101-000000-toy-cd34.${process.ppid}.tmp`);
+    for (const d of [dead, live]) fs.mkdirSync(d);
+    createRun(cfg.runsDir, cfg);
+    expect(fs.existsSync(dead)).toBe(false);
+    expect(fs.existsSync(live)).toBe(true);
+  });
+});
+
 describe('bad files are bad input naming the file', () => {
   it('a truncated safetensors file is a UserInputError that says so (not "Invalid DataView length")', () => {
     const bytes = encodeSafetensors(new Map([['w', { shape: [4, 4], data: new Float32Array(16).fill(1) }]]));
