@@ -187,6 +187,8 @@ async function trainLocked(
       params: counts,
       skippedRows: prepared.data.skipped.length,
       resumable: true,
+      // The checkpoint's best: one recorded after it, by the attempt that was killed, is redone.
+      best: state.best ?? undefined,
     });
     if (resume) run.trimMetrics(state.step);
     // Before the first step, so that a run killed at any moment has a checkpoint the extension offers to resume.
