@@ -3,12 +3,12 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
-import { createRun, openRun, RunHandle } from '../engine/runs';
+import { createRun, isProcessAlive, openRun, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError, locate } from '../engine/errors';
 import { ConfigError } from '../engine/config/load';
-import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
+import { buildModel, checkConfigAgainstModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
 import { evaluate, predict } from '../engine/analysis/evaluate';
@@ -26,6 +26,10 @@ import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
 import { Predictions } from '../engine/analysis/evaluate';
 import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
 import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from './sweep';
+import { assertNoLinksInTree, copyTreeRefusingLinks } from '../engine/runs/confined';
+import { describeIoError } from '../engine/util/atomicFile';
+import { parseSafetensors } from '../engine/model/safetensors';
+import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/model/taskFields';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
 
@@ -49,7 +53,8 @@ Options on every command:
   --backend NAME     auto (default), node, wasm or cpu
   -h, --help
 
-Exit codes: 0 success, 1 a failed or cancelled run, 2 bad input.`;
+Exit codes: 0 success, 1 a failed or cancelled run (or results that could not be saved), 2 bad input
+(including a run another live process is training, and a broken run or adapter folder).`;
 
 const options = {
   json: { type: 'boolean' },
@@ -166,6 +171,7 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   // A sweep's points train one after another here; `adapter-lab sweep` trains them side by side.
   const sweepId = config.sweep && Object.keys(config.sweep).length ? newSweepId() : null;
   const points = sweepId ? sweepPoints(config, overrides) : [{ config: withOverrides(config, overrides), name: config.name, assignment: {} }];
+  await checkBeforeRunFolders(points);
   let exitCode = 0;
   for (const [index, point] of points.entries()) {
     const run = createRun(point.config.runsDir, point.config, {
@@ -180,6 +186,26 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   return exitCode;
 }
 
+/**
+ * The checks that need the model, before any run folder exists: a config error leaves no `failed` run behind.
+ * In a sweep where only some points fail them, those are bad points of the grid rather than a bad config:
+ * they get their folder and fail there with the reason, and the other points train.
+ */
+async function checkBeforeRunFolders(points: { config: ResolvedConfig }[]): Promise<void> {
+  let first: unknown = null;
+  let failed = 0;
+  for (const point of points) {
+    try {
+      await checkConfigAgainstModel(point.config);
+    } catch (err) {
+      if (!(err instanceof UserInputError)) throw err;
+      first ??= err;
+      failed++;
+    }
+  }
+  if (failed === points.length && first) throw first;
+}
+
 function runOverrides(values: Values): RunOverrides {
   return { maxSteps: intOption(values['max-steps'], 'max-steps'), runsDir: values['runs-dir'], model: values.model };
 }
@@ -189,6 +215,7 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   const config = loadConfig(path.resolve(args[0]));
   const points = sweepPoints(config, runOverrides(values));
   const jobs = intOption(values.jobs, 'jobs') ?? 1;
+  await checkBeforeRunFolders(points);
   out.emit({ type: 'start', command: 'sweep' });
   if (!out.json) out.info(`${config.name}: ${points.length} run${points.length > 1 ? 's' : ''}, ${Math.min(jobs, points.length)} at a time`);
   return runSweep(config.name, points, {
@@ -214,6 +241,12 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
   const config: ResolvedConfig = run.record.config;
   // A run that never started (a queued sweep point) has nothing to resume: it starts from the beginning.
   resume = resume && run.record.startedAt !== undefined;
+  // One live process per run: a second trainer stops here, before it writes anything (run.json included).
+  try {
+    run.lock();
+  } catch (err) {
+    return reportError(err, out, 'train');
+  }
   listenForCancel();
   out.emit({ type: 'start', command: 'train', runDir: run.dir });
   try {
@@ -252,14 +285,22 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
     return exitCode;
   } catch (err) {
     const bad = err instanceof UserInputError;
+    let unrecorded: string | null = null;
     try {
-      run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1 } });
-    } catch {
-      // the record may already be terminal; the error below still reaches the user
+      run.reload();
+      const error = { message: (err as Error).message, exitCode: bad ? 2 : 1 };
+      if (run.record.status === 'running' || run.record.status === 'queued') run.update({ status: 'failed', error });
+      else if (run.record.status === 'failed') run.update({ error }); // a failed resume of a failed run: the latest reason
+    } catch (recordErr) {
+      // A full or read-only disk: run.json keeps its last state, and the user is told so below.
+      unrecorded = (recordErr as Error).message;
     }
     const code = reportError(err, out, 'train');
+    if (unrecorded) out.emit({ type: 'log', level: 'warn', message: `the failure could not be recorded in run.json: ${unrecorded}` });
     if (!out.json) process.stderr.write(`run folder: ${run.dir}\n`);
     return code;
+  } finally {
+    run.lock().release();
   }
 }
 
@@ -296,9 +337,22 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     out.emit({ type: 'start', command: 'eval', runDir: target.kind === 'run' ? target.run.dir : undefined });
     const result = evaluate(model, examples, config.training.evalBatchSize);
     const payload = { split, examples: result.examples, metrics: result.metrics };
-    if (target.kind === 'run') target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
+    // The metrics are printed whether or not they can be saved (a read-only or full disk must not lose them).
+    let notSaved: string | null = null;
+    if (target.kind === 'run') {
+      try {
+        target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
+      } catch (err) {
+        notSaved = (err as Error).message;
+      }
+    }
     out.emit({ type: 'eval', split, metrics: result.metrics, runDir: target.kind === 'run' ? target.run.dir : undefined });
-    out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined });
+    out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined, ...(notSaved ? { saved: false } : {}) });
+    if (notSaved) {
+      out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
+      out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
+      return 1;
+    }
     out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
     return 0;
   } finally {
@@ -405,8 +459,9 @@ async function predictCommand(ctx: Ctx): Promise<number> {
   const target = resolveTarget(args[0], values['runs-dir']);
   const { model, meta, tokenizer } = await loadAdapterModel(target.adapterDir);
   try {
-    const textField = values['text-field'] ?? (target.kind === 'run' ? target.config.task.textField : 'text');
-    const pairField = values['pair-field'] ?? (target.kind === 'run' ? (target.config.task.textPairField ?? undefined) : undefined);
+    const [defaultText, defaultPair] = fieldsOf(target);
+    const textField = values['text-field'] ?? defaultText;
+    const pairField = values['pair-field'] ?? defaultPair;
     const examples = readInputExamples(values.input, textField, pairField);
     const encoded = await encodeExamples(tokenizer, examples, meta.maxSeqLength);
     const batchSize = intOption(values['batch-size'], 'batch-size') ?? 64;
@@ -441,7 +496,6 @@ async function predictTasks({ values, out }: Ctx): Promise<number> {
   const runs = values.runs!.split(',').map((r) => r.trim()).filter(Boolean);
   if (runs.length === 0) throw new UserInputError('--runs needs run or adapter folders, separated by commas');
   const targets = runs.map((r) => resolveTarget(r, values['runs-dir']));
-  const fieldsOf = (t: Target) => (t.kind === 'run' ? [t.config.task.textField, t.config.task.textPairField ?? undefined] : ['text', undefined]);
   const distinct = new Set(targets.map((t) => fieldsOf(t).filter(Boolean).join('+')));
   if (values['text-field'] === undefined && distinct.size > 1) {
     throw new UserInputError(`the runs read different fields (${[...distinct].join(' / ')}); give --text-field (and --pair-field)`);
@@ -488,6 +542,13 @@ async function predictTasks({ values, out }: Ctx): Promise<number> {
   }
 }
 
+/** The input fields a run's or adapter's task reads: the run's config, the fields saved with an adapter, or "text". */
+function fieldsOf(t: Target): [string, string | undefined] {
+  if (t.kind === 'run') return [t.config.task.textField, t.config.task.textPairField ?? undefined];
+  const saved = readTaskFields(t.adapterDir);
+  return saved ? [saved.textField, saved.textPairField ?? undefined] : ['text', undefined];
+}
+
 function softmax(x: number[]): number[] {
   const m = Math.max(...x);
   const e = x.map((v) => Math.exp(v - m));
@@ -523,26 +584,41 @@ async function info({ values, args, out }: Ctx): Promise<number> {
   let counts: { trainable: number; base: number; trainablePercent: number };
   let resolved: unknown;
   let method: string;
-  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) {
-    const target = resolveTarget(args[0], values['runs-dir']);
-    const { model, meta } = await loadAdapterModel(target.adapterDir);
-    counts = model.parameterCounts();
-    resolved = target.kind === 'run' ? target.config : meta;
-    method = model.method.type;
-    model.dispose();
-  } else {
-    const config = loadConfig(abs);
+  let status: string | undefined;
+  const countsOfConfig = async (config: ResolvedConfig) => {
     const modelDir = modelDirOf(config);
     // The head's size depends on the classes, so read the training file's labels (cheap) unless given.
     const labels = config.task.type === 'regression' ? null : (config.task.labels ?? (await prepareData(config, await loadTokenizer(modelDir))).data.labels);
     const model = buildModel(config, modelDir, labels);
-    counts = model.parameterCounts();
+    const c = model.parameterCounts();
+    model.dispose();
+    return c;
+  };
+  if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) {
+    const target = resolveTarget(args[0], values['runs-dir']);
+    if (target.kind === 'run' && !isAdapterFolder(target.adapterDir)) {
+      // An unfinished run (queued, running, interrupted, failed): what its config trains, as the trainer counted it.
+      status = target.run.record.status;
+      counts = target.run.record.params ?? (await countsOfConfig(target.config));
+      resolved = target.config;
+      method = target.config.method.type;
+    } else {
+      const { model, meta } = await loadAdapterModel(target.adapterDir);
+      counts = model.parameterCounts();
+      resolved = target.kind === 'run' ? target.config : meta;
+      method = model.method.type;
+      model.dispose();
+      if (target.kind === 'run') status = target.run.record.status;
+    }
+  } else {
+    const config = loadConfig(abs);
+    counts = await countsOfConfig(config);
     resolved = config;
     method = config.method.type;
-    model.dispose();
   }
-  out.emit({ type: 'result', command: 'info', method, trainableParams: counts.trainable, baseParams: counts.base, trainablePercent: counts.trainablePercent, config: resolved });
+  out.emit({ type: 'result', command: 'info', method, ...(status ? { status } : {}), trainableParams: counts.trainable, baseParams: counts.base, trainablePercent: counts.trainablePercent, config: resolved });
   if (!out.json) {
+    if (status) out.info(`run status: ${status}`);
     out.info(`method: ${method}`);
     out.info(`trainable parameters: ${counts.trainable.toLocaleString('en-US')}`);
     out.info(`base parameters:      ${counts.base.toLocaleString('en-US')}`);
@@ -552,21 +628,90 @@ async function info({ values, args, out }: Ctx): Promise<number> {
   return 0;
 }
 
+/**
+ * Exports a run's adapter folder: refused unless every file reads back whole and rebuilds the model (what
+ * `predict <export>` will do), and unless it holds regular files and folders only (no symbolic link is copied).
+ * The copy is made under a temp name beside the destination, checked byte for byte, then renamed into place,
+ * so an interrupted export leaves no half folder under the destination's name.
+ */
 async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 2, 'a run folder and a destination folder');
   const target = resolveTarget(args[0], values['runs-dir']);
   const dest = path.resolve(args[1]);
-  if (!isAdapterFolder(target.adapterDir)) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
-  if (fs.existsSync(dest) && fs.readdirSync(dest).length) throw new UserInputError(`${args[1]} exists and is not empty`);
-  fs.mkdirSync(dest, { recursive: true });
-  // A fusion's folder holds the fused adapters' folders.
-  fs.cpSync(target.adapterDir, dest, { recursive: true });
-  out.emit({ type: 'result', command: 'export', from: target.adapterDir, to: dest });
+  const from = target.adapterDir;
+  if (!isAdapterFolder(from)) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
+  if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length)) throw new UserInputError(`${args[1]} exists and is not empty`);
+  assertNoLinksInTree(from);
+  try {
+    checkFilesParse(from);
+    const { model } = await loadAdapterModel(from);
+    model.dispose();
+  } catch (err) {
+    if (!(err instanceof UserInputError)) throw err;
+    throw new UserInputError(`not exported: the adapter in ${from} is broken: ${locate(err.message, err.location)}`, err.location);
+  }
+  const parent = path.dirname(dest);
+  removeDeadExportTemps(parent, path.basename(dest));
+  const staging = path.join(parent, `.${path.basename(dest)}.${process.pid}.${Date.now()}.export.tmp`);
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+    copyTreeRefusingLinks(from, staging);
+    if (target.kind === 'run' && !fs.existsSync(path.join(staging, TASK_FIELDS_FILE))) writeTaskFields(staging, target.config.task);
+    assertSameFiles(from, staging);
+    if (fs.existsSync(dest)) fs.rmdirSync(dest);
+    fs.renameSync(staging, dest);
+  } catch (err) {
+    fs.rmSync(staging, { recursive: true, force: true });
+    if (err instanceof UserInputError) throw err;
+    throw new Error(`not exported to ${dest}: ${describeIoError(err)}`);
+  }
+  out.emit({ type: 'result', command: 'export', from, to: dest });
   const layout = isFusionFolder(dest)
     ? 'adapter_fusion_config.json, pytorch_model_adapter_fusion.bin and .safetensors, head_config.json, pytorch_model_head.bin and .safetensors, and a folder per fused adapter'
     : 'adapter_config.json, pytorch_adapter.bin and adapter.safetensors, head_config.json, pytorch_model_head.bin and model_head.safetensors';
   if (!out.json) out.info(`adapter exported to ${dest} (AdapterHub layout: ${layout})`);
   return 0;
+}
+
+/** Every .json file of the tree parses and every .safetensors file reads whole (UserInputError naming the file). */
+function checkFilesParse(dir: string): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, e.name);
+    if (e.isDirectory()) checkFilesParse(file);
+    else if (e.name.endsWith('.safetensors')) parseSafetensors(fs.readFileSync(file), file);
+    else if (e.name.endsWith('.json')) {
+      try {
+        JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (err) {
+        throw new UserInputError(`cannot parse: ${(err as Error).message}`, { file });
+      }
+    }
+  }
+}
+
+/** Every file of `from` is in `to` with the same bytes (the copy read back, not trusted). */
+function assertSameFiles(from: string, to: string): void {
+  for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+    const a = path.join(from, e.name);
+    const b = path.join(to, e.name);
+    if (e.isDirectory()) assertSameFiles(a, b);
+    else if (!fs.readFileSync(a).equals(fs.readFileSync(b))) throw new Error(`the copy of ${a} reads back different`);
+  }
+}
+
+/** Temp folders of exports to `<parent>/<name>` whose process was killed (`.<name>.<pid>.<ms>.export.tmp`). */
+function removeDeadExportTemps(parent: string, name: string): void {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(parent);
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.startsWith(`.${name}.`) || !e.endsWith('.export.tmp')) continue;
+    const pid = Number(e.slice(name.length + 2).split('.')[0]);
+    if (!isProcessAlive(pid)) fs.rmSync(path.join(parent, e), { recursive: true, force: true });
+  }
 }
 
 /**

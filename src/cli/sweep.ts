@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { expandSweep, SweepPoint } from '../engine/config/sweep';
 import { ResolvedConfig } from '../engine/config/types';
 import { clearPointCancelRequest, createRun, isPointCancelRequested, RunHandle, RunRecord } from '../engine/runs';
+import { isLockHeld } from '../engine/runs/lock';
 import { parseEngineLine, SweepPointMessage } from '../protocol/messages';
 import { Reporter, formatNumber } from './reporter';
 
@@ -123,7 +124,9 @@ export async function runSweep(group: string, points: SweepPoint[], opts: SweepR
         let record: RunRecord | undefined;
         try {
           record = run.reload();
-          if ((record.status === 'running' || record.status === 'queued') && stoppedOnRequest) {
+          if (record.status === 'running' && isLockHeld(run.dir) === true) {
+            // Another live process trains this point (the child was refused its lock): not ours to end.
+          } else if ((record.status === 'running' || record.status === 'queued') && stoppedOnRequest) {
             // Stopped on request before it could end its run itself (SIGTERM before its handler was set).
             record = run.update({ status: 'cancelled' });
           } else if (record.status === 'running' || record.status === 'queued') {

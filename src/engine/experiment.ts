@@ -59,6 +59,18 @@ export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string
   return new AdapterModel(encoder, method, head);
 }
 
+/**
+ * The checks that need the model (its layers and width against the method's options, the tokenizer, a fusion's
+ * adapters), run before a run folder is made, so that such a config error leaves no `failed` run behind. Builds
+ * the model once with stand-in classes (the head's size does not matter here) and discards it.
+ */
+export async function checkConfigAgainstModel(cfg: ResolvedConfig): Promise<void> {
+  const modelDir = modelDirOf(cfg);
+  await loadTokenizer(modelDir);
+  const labels = cfg.task.type === 'regression' ? null : (cfg.task.labels ?? ['a', 'b']);
+  buildModel(cfg, modelDir, labels).dispose();
+}
+
 /** `fingerprint`: the base model's (model/fingerprint.ts), taken before training changed any base parameter. */
 export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel, fingerprint?: string): AdapterLabMeta {
   const c = model.encoder.config;

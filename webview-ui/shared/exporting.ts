@@ -5,6 +5,9 @@
  */
 import type { Chart } from 'chart.js';
 import { post } from './host';
+import { toCsv } from './csv';
+
+export { csvCell, toCsv } from './csv';
 
 /** The chart as a PNG data: URL, on an opaque background (a transparent PNG is unreadable elsewhere). */
 export function chartPng(chart: Chart, background: string): string {
@@ -21,16 +24,6 @@ export function chartPng(chart: Chart, background: string): string {
 
 export function exportPng(chart: Chart, background: string, fileName: string): void {
   post({ type: 'export', format: 'png', fileName, data: chartPng(chart, background) });
-}
-
-function csvCell(v: unknown): string {
-  if (v === null || v === undefined) return '';
-  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
-  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-export function toCsv(header: string[], rows: unknown[][]): string {
-  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
 }
 
 export function exportCsv(fileName: string, header: string[], rows: unknown[][]): void {

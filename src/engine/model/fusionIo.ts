@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, HEAD_WEIGHTS, readAdapterFolder, readWeights, toPytorch, writeAdapterHubJson, writeWeights } from './adapterIo';
 import { UserInputError } from '../errors';
+import { copyTreeRefusingLinks } from '../runs/confined';
 
 /**
  * An AdapterFusion on disk, in the layout of AdapterHub's `save_adapter_fusion` (with_head) beside copies of
@@ -64,7 +65,7 @@ export function saveFusionFolder(
     const to = path.join(dir, fused[i].folder);
     if (path.resolve(f.dir) === path.resolve(to)) return; // saving a loaded fusion back in place
     fs.rmSync(to, { recursive: true, force: true });
-    fs.cpSync(f.dir, to, { recursive: true });
+    copyTreeRefusingLinks(f.dir, to);
   });
   writeWeights(dir, FUSION_WEIGHTS, toPytorch(parts.fusionParams, ENCODER_PREFIX));
   writeWeights(dir, HEAD_WEIGHTS, toPytorch(parts.headParams, ''));
@@ -83,6 +84,22 @@ export function saveFusionFolder(
   });
 }
 
+/**
+ * A fused adapter's folder as recorded in the fusion's config: a plain relative path, cleaned, that stays inside
+ * the fusion folder (a config saying `../elsewhere` or `/abs` is refused, not followed).
+ */
+function fusedFolderInside(dir: string, folder: unknown, cfgFile: string, index: number): string {
+  const field = `adapter_lab.fused[${index}].folder`;
+  if (typeof folder !== 'string' || folder.trim() === '') throw new UserInputError('must be the name of a folder inside the fusion folder', { file: cfgFile, field });
+  const clean = path.normalize(folder);
+  const abs = path.resolve(dir, clean);
+  const rel = path.relative(path.resolve(dir), abs);
+  if (path.isAbsolute(folder) || rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+    throw new UserInputError(`"${folder}" is not a folder inside ${dir}`, { file: cfgFile, field });
+  }
+  return abs;
+}
+
 function readFusionFolder(dir: string): TrainedAdapterFolder {
   const cfgFile = path.join(dir, FUSION_CONFIG_FILE);
   let cfg: { adapter_lab?: AdapterLabMeta & { fused?: { name: string; folder: string }[] } };
@@ -95,7 +112,7 @@ function readFusionFolder(dir: string): TrainedAdapterFolder {
   if (!meta?.fused) {
     throw new UserInputError(`${FUSION_CONFIG_FILE} has no "adapter_lab" block: only fusions saved by Adapter Lab can be loaded back here`, { file: cfgFile });
   }
-  const fusedAdapters = meta.fused.map((f) => path.join(dir, f.folder));
+  const fusedAdapters = meta.fused.map((f, i) => fusedFolderInside(dir, f?.folder, cfgFile, i));
   for (const f of fusedAdapters) {
     if (!fs.existsSync(path.join(f, 'adapter_config.json'))) throw new UserInputError(`the fused adapter folder ${f} is missing or has no adapter_config.json`, { file: cfgFile });
   }

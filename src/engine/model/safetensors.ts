@@ -63,7 +63,13 @@ function floatToHalf(value: number): number {
 }
 
 function decode(entry: HeaderEntry, bytes: Uint8Array, name: string, file: string): NamedArray {
-  const [start, end] = entry.data_offsets;
+  const [start, end] = Array.isArray(entry?.data_offsets) ? entry.data_offsets : [NaN, NaN];
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || !Array.isArray(entry.shape)) {
+    throw new UserInputError(`tensor ${name}: corrupt header entry (data_offsets ${JSON.stringify(entry?.data_offsets)})`, { file });
+  }
+  if (end > bytes.length) {
+    throw new UserInputError(`truncated: tensor ${name} needs bytes ${start}..${end} of the data, which has only ${bytes.length} (the file was cut short)`, { file });
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset + start, end - start);
   const count = entry.shape.reduce((a, b) => a * b, 1);
   const width: Record<string, number> = { F32: 4, F16: 2, BF16: 2, I32: 4, I64: 8, F64: 8, U8: 1, I8: 1, BOOL: 1 };
@@ -120,7 +126,12 @@ export interface SafetensorsFile {
 
 export function readSafetensors(file: string): SafetensorsFile {
   if (!fs.existsSync(file)) throw new UserInputError('file not found', { file });
-  const bytes = fs.readFileSync(file);
+  return parseSafetensors(fs.readFileSync(file), file);
+}
+
+/** Parses the bytes of a safetensors file; `file` names it in errors. Every tensor's bytes are checked to be there. */
+export function parseSafetensors(bytes: Buffer, file: string): SafetensorsFile {
+  if (bytes.length === 0) throw new UserInputError('not a safetensors file (empty)', { file });
   if (bytes.length < 8) throw new UserInputError('not a safetensors file (too short)', { file });
   const headerLen = Number(bytes.readBigUInt64LE(0));
   if (headerLen <= 0 || 8 + headerLen > bytes.length) throw new UserInputError('not a safetensors file (bad header length)', { file });
@@ -130,6 +141,7 @@ export function readSafetensors(file: string): SafetensorsFile {
   } catch {
     throw new UserInputError('not a safetensors file (header is not JSON)', { file });
   }
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new UserInputError('not a safetensors file (header is not an object)', { file });
   const data = bytes.subarray(8 + headerLen);
   const tensors: TensorMap = new Map();
   let metadata: Record<string, string> = {};
@@ -151,6 +163,11 @@ export interface WriteOptions {
 
 /** Writes tensors (sorted by name, as the Python library does) atomically. */
 export function writeSafetensors(file: string, tensors: TensorMap, options: WriteOptions = {}): void {
+  writeFileAtomic(file, encodeSafetensors(tensors, options));
+}
+
+/** The bytes of a safetensors file holding `tensors`. */
+export function encodeSafetensors(tensors: TensorMap, options: WriteOptions = {}): Buffer {
   const names = [...tensors.keys()].sort();
   const header: Record<string, unknown> = {};
   if (options.metadata) header.__metadata__ = options.metadata;
@@ -183,5 +200,5 @@ export function writeSafetensors(file: string, tensors: TensorMap, options: Writ
       for (let i = 0; i < arr.data.length; i++, pos += 4) out.writeFloatLE(arr.data[i], pos);
     }
   }
-  writeFileAtomic(file, out);
+  return out;
 }

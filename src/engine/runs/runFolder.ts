@@ -2,7 +2,9 @@
  * Run folders on disk (SPEC section 4). Used by the CLI, the trainer (in its child process) and the VS Code
  * extension, which rebuilds its tree from these folders alone; so every reader here tolerates whatever it
  * finds (half-written folders, corrupt files, torn metric lines, processes that died) and every writer
- * writes atomically.
+ * writes atomically. Every access to a run folder's files goes through ./confined.ts, which never follows a
+ * symbolic link (a link inside a run folder is refused with an error naming it); a training process holds the
+ * run's lock (./lock.ts) so that one live process at a time writes a run.
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -11,6 +13,8 @@ import * as path from 'node:path';
 import type { ResolvedConfig } from '../config/types';
 import { UserInputError } from '../errors';
 import { writeJsonAtomic } from '../util/atomicFile';
+import { appendConfined, confinedPath, ensureConfinedDir, listConfined, readConfined, removeConfined, removeStaleTempFiles, writeConfined } from './confined';
+import { acquireRunLock, isLockHeld, type RunLock } from './lock';
 import { RUN_STATUSES, type MetricEntry, type RunRecord, type RunStatus, type RunSummary } from './types';
 
 export const RUN_FILE = 'run.json';
@@ -90,6 +94,27 @@ export interface RunHandle {
   readResult<T = unknown>(name: string): T | null;
   /** Re-reads run.json from disk (another process may have written it). */
   reload(): RunRecord;
+  /**
+   * Takes the run's lock for this process (see ./lock.ts); throws RunLockedError when a live process holds
+   * it. Taking it again through the same handle returns the lock already held.
+   */
+  lock(): RunLock;
+  /** Whether this handle holds the run's lock. */
+  readonly locked: boolean;
+  /** Removes temp files of writes a killed process left half done (call while holding the lock). */
+  removeStaleTempFiles(): string[];
+  /**
+   * Keeps the metrics entries of steps up to `step` (and those without a step), dropping the rest and any
+   * torn line: what a resume from a checkpoint at `step` does, so the curve has one point per step.
+   */
+  trimMetrics(step: number): void;
+  /** File access inside the run folder, relative paths; links refused, writes atomic (see ./confined.ts). */
+  writeFile(rel: string, data: string | Uint8Array): string;
+  readFile(rel: string): Buffer | null;
+  removeFile(rel: string): void;
+  listFiles(rel: string): string[];
+  /** Makes the folder `rel` (no link on the way) and returns its absolute path. */
+  ensureDir(rel: string): string;
 }
 
 function resultFile(dir: string, name: string): string {
@@ -106,6 +131,7 @@ class RunFolder implements RunHandle {
   readonly adapterDir: string;
   private current: RunRecord;
   private metricsChecked = false;
+  private heldLock: RunLock | null = null;
 
   constructor(
     readonly dir: string,
@@ -151,7 +177,7 @@ class RunFolder implements RunHandle {
       }
     }
     for (const k of Object.keys(next)) if (next[k] === undefined) delete next[k];
-    writeJsonAtomic(this.runFile, next);
+    writeConfined(this.dir, RUN_FILE, JSON.stringify(next, null, 2) + '\n');
     this.current = next as unknown as RunRecord;
     return this.current;
   }
@@ -163,20 +189,21 @@ class RunFolder implements RunHandle {
     if (!this.metricsChecked) {
       // A crash may have left a torn last line: start on a fresh line so the new entry is not glued to it.
       this.metricsChecked = true;
-      prefix = endsWithNewline(this.metricsFile) ? '' : '\n';
+      prefix = endsWithNewline(confinedPath(this.dir, METRICS_FILE)) ? '' : '\n';
     }
-    fs.appendFileSync(this.metricsFile, prefix + line);
+    appendConfined(this.dir, METRICS_FILE, prefix + line);
   }
 
   writeResult(name: string, value: unknown): string {
     const file = resultFile(this.dir, name);
-    writeJsonAtomic(file, value);
+    writeConfined(this.dir, path.basename(file), JSON.stringify(value, null, 2) + '\n');
     return file;
   }
 
   readResult<T = unknown>(name: string): T | null {
     try {
-      return JSON.parse(fs.readFileSync(resultFile(this.dir, name), 'utf8')) as T;
+      const bytes = readConfined(this.dir, path.basename(resultFile(this.dir, name)));
+      return bytes === null ? null : (JSON.parse(bytes.toString('utf8')) as T);
     } catch {
       return null;
     }
@@ -186,13 +213,73 @@ class RunFolder implements RunHandle {
     this.current = readRecord(this.dir);
     return this.current;
   }
+
+  lock(): RunLock {
+    if (this.heldLock) return this.heldLock;
+    const lock = acquireRunLock(this.dir);
+    this.heldLock = {
+      tookOverFrom: lock.tookOverFrom,
+      release: () => {
+        this.heldLock = null;
+        lock.release();
+      },
+    };
+    return this.heldLock;
+  }
+
+  get locked(): boolean {
+    return this.heldLock !== null;
+  }
+
+  removeStaleTempFiles(): string[] {
+    if (!this.heldLock) throw new Error('removeStaleTempFiles needs the run lock');
+    return removeStaleTempFiles(this.dir, isProcessAlive);
+  }
+
+  trimMetrics(step: number): void {
+    const bytes = readConfined(this.dir, METRICS_FILE);
+    if (bytes === null) return;
+    const lines = bytes.toString('utf8').split('\n');
+    const kept = lines.filter((line) => {
+      if (line.trim() === '') return false;
+      try {
+        const v = JSON.parse(line) as MetricEntry;
+        return v !== null && typeof v === 'object' && !(typeof v.step === 'number' && v.step > step);
+      } catch {
+        return false; // torn
+      }
+    });
+    if (kept.length === lines.filter((l) => l.trim() !== '').length && bytes[bytes.length - 1] === 10) return;
+    writeConfined(this.dir, METRICS_FILE, kept.map((l) => l + '\n').join(''));
+    this.metricsChecked = true;
+  }
+
+  writeFile(rel: string, data: string | Uint8Array): string {
+    return writeConfined(this.dir, rel, data);
+  }
+
+  readFile(rel: string): Buffer | null {
+    return readConfined(this.dir, rel);
+  }
+
+  removeFile(rel: string): void {
+    removeConfined(this.dir, rel);
+  }
+
+  listFiles(rel: string): string[] {
+    return listConfined(this.dir, rel);
+  }
+
+  ensureDir(rel: string): string {
+    return ensureConfinedDir(this.dir, rel);
+  }
 }
 
 /** True for an empty or missing file, and for one whose last byte is "\n". */
 function endsWithNewline(file: string): boolean {
   let fd: number | undefined;
   try {
-    fd = fs.openSync(file, 'r');
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
     const size = fs.fstatSync(fd).size;
     if (size === 0) return true;
     const b = Buffer.alloc(1);
@@ -232,6 +319,7 @@ function stamp(d: Date): string {
 export function createRun(runsDir: string, cfg: ResolvedConfig, opts: CreateRunOptions = {}): RunHandle {
   const root = path.resolve(runsDir);
   fs.mkdirSync(root, { recursive: true });
+  removeDeadCreateTemps(root);
   const now = opts.now ?? new Date();
   const name = opts.name ?? cfg.name;
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -263,6 +351,20 @@ export function createRun(runsDir: string, cfg: ResolvedConfig, opts: CreateRunO
   throw new Error(`could not create a run folder in ${root}`);
 }
 
+/** The half-built folders (`.<id>.<pid>.tmp`) of createRun calls whose process was killed. */
+function removeDeadCreateTemps(root: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\.\d{8}-\d{6}-.+\.(\d+)\.tmp$/.exec(name);
+    if (m && Number(m[1]) !== process.pid && !isProcessAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
 /** Whether a process exists (EPERM: it exists, owned by someone else). */
 export function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -276,7 +378,7 @@ export function isProcessAlive(pid: number): boolean {
 
 /** Asks the sweep that owns a run folder to cancel that point (see CANCEL_REQUEST_FILE). */
 export function requestPointCancel(dir: string): void {
-  fs.writeFileSync(path.join(dir, CANCEL_REQUEST_FILE), `${new Date().toISOString()}\n`);
+  writeConfined(dir, CANCEL_REQUEST_FILE, `${new Date().toISOString()}\n`);
 }
 
 export function isPointCancelRequested(dir: string): boolean {
@@ -285,12 +387,23 @@ export function isPointCancelRequested(dir: string): boolean {
 
 /** Removes a point's cancel request once the sweep has acted on it. */
 export function clearPointCancelRequest(dir: string): void {
-  fs.rmSync(path.join(dir, CANCEL_REQUEST_FILE), { force: true });
+  removeConfined(dir, CANCEL_REQUEST_FILE);
 }
 
-/** The status to show: 'running' with a dead process is 'interrupted'. */
-export function effectiveStatus(record: Pick<RunRecord, 'status' | 'pid'>): RunStatus {
-  if (record.status === 'running' && typeof record.pid === 'number' && !isProcessAlive(record.pid)) return 'interrupted';
+/**
+ * The status to show: 'running' with a dead process is 'interrupted'. With the run folder given, its lock
+ * decides when there is one (it also tells a pid reused by another process from the trainer).
+ */
+export function effectiveStatus(record: Pick<RunRecord, 'status' | 'pid'>, dir?: string): RunStatus {
+  if (record.status !== 'running') return record.status;
+  let held: boolean | null = null;
+  try {
+    held = dir === undefined ? null : isLockHeld(dir);
+  } catch {
+    held = null; // a link where the lock should be: fall back to the pid
+  }
+  if (held === false) return 'interrupted';
+  if (held === null && typeof record.pid === 'number' && !isProcessAlive(record.pid)) return 'interrupted';
   return record.status;
 }
 
@@ -311,16 +424,15 @@ function recordProblem(v: unknown): string | null {
 /** Reads and checks run.json; fills id/task/method when missing. Throws UserInputError with the reason. */
 function readRecord(dir: string): RunRecord {
   const file = path.join(dir, RUN_FILE);
-  let text: string;
+  let bytes: Buffer | null;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    bytes = readConfined(dir, RUN_FILE);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new UserInputError(
-      code === 'ENOENT' ? `${dir}: not a run folder, or a half-written one (no ${RUN_FILE})` : `${file}: cannot read: ${(err as Error).message}`,
-      { file },
-    );
+    if (err instanceof UserInputError) throw err; // a link where run.json should be
+    throw new UserInputError(`${file}: cannot read: ${(err as Error).message}`, { file });
   }
+  if (bytes === null) throw new UserInputError(`${dir}: not a run folder, or a half-written one (no ${RUN_FILE})`, { file });
+  const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -344,7 +456,7 @@ function readRecord(dir: string): RunRecord {
 export function openRun(dir: string): RunHandle {
   const abs = path.resolve(dir);
   const record = readRecord(abs);
-  record.status = effectiveStatus(record);
+  record.status = effectiveStatus(record, abs);
   return new RunFolder(abs, record);
 }
 
@@ -380,7 +492,7 @@ export function listRuns(runsDir: string): { runs: RunSummary[]; problems: { dir
     if (!isDir) continue;
     try {
       const record = readRecord(dir);
-      runs.push({ ...record, dir, status: effectiveStatus(record), statusOnDisk: record.status });
+      runs.push({ ...record, dir, status: effectiveStatus(record, dir), statusOnDisk: record.status });
     } catch (err) {
       problems.push({ dir, reason: (err as Error).message });
     }
@@ -404,12 +516,13 @@ export function readMetricsFrom(dir: string, offset: number): { entries: MetricE
 }
 
 function parseMetrics(dir: string, offset: number, withTail: boolean): { entries: MetricEntry[]; offset: number } {
-  let buf: Buffer;
+  let buf: Buffer | null;
   try {
-    buf = fs.readFileSync(path.join(dir, METRICS_FILE));
+    buf = readConfined(dir, METRICS_FILE);
   } catch {
-    return { entries: [], offset };
+    buf = null; // a link in place of metrics.jsonl is not read
   }
+  if (buf === null) return { entries: [], offset };
   if (offset > buf.length) offset = 0; // the file was replaced
   const end = buf.lastIndexOf(10) + 1; // just after the last complete line (0: none)
   const entries: MetricEntry[] = [];

@@ -2,14 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedConfig } from '../config/types';
-import { RunHandle } from '../runs/runFolder';
+import { ADAPTER_DIR, CHECKPOINT_DIR, RunHandle } from '../runs/runFolder';
+import { assertNoLinksInTree } from '../runs/confined';
 import { RunRecord } from '../runs/types';
 import { loadTokenizer } from '../data/tokenizer';
 import { makeBatches, paddingStats } from '../data/batching';
 import { Batch } from '../data/types';
 import { AdapterModel } from '../model/adapterModel';
 import { assignParams, saveAdapterFolder, snapshot } from '../model/adapterIo';
-import { readSafetensors, writeSafetensors } from '../model/safetensors';
+import { encodeSafetensors, parseSafetensors, TensorMap } from '../model/safetensors';
 import { packageRoot } from '../model/checkpoint';
 import { evaluate } from '../analysis/evaluate';
 import { metricHigherIsBetter } from '../metrics/metrics';
@@ -22,7 +23,8 @@ import { saveFusionFolder } from '../model/fusionIo';
 import { isFusion } from '../methods/fusion';
 import { fusionAttention } from '../analysis/fusionAttention';
 import { Rng } from '../util/random';
-import { writeJsonAtomic } from '../util/atomicFile';
+import { UserInputError } from '../errors';
+import { writeTaskFields } from '../model/taskFields';
 
 /**
  * The training loop (SPEC section 3): AdamW with linear warm-up and decay, gradient clipping, dropout,
@@ -32,6 +34,10 @@ import { writeJsonAtomic } from '../util/atomicFile';
  * Reproducibility: batch order of epoch e comes from Rng(seed, e) and dropout masks of step s from
  * Rng(seed, s), never from state carried between steps, so a resumed run computes exactly what an
  * uninterrupted one would.
+ *
+ * Crash safety: the run's lock is held throughout (one live trainer per run); a checkpoint is written before
+ * the first step, so a run killed at any moment can be resumed; a resume trims metrics.jsonl back to the
+ * checkpoint's step, so the curve has one point per step, as if the run had never stopped.
  */
 
 export interface TrainProgress {
@@ -97,6 +103,25 @@ function derivedRng(seed: number, salt: number, counter: number): Rng {
 
 export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {} }: TrainOptions): Promise<TrainOutcome> {
   const log = (m: string, level: 'info' | 'warn' = 'info') => callbacks.log?.(m, level);
+  // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
+  const ownLock = run.locked ? null : run.lock();
+  try {
+    return await trainLocked(cfg, run, resume, signal, callbacks, log);
+  } finally {
+    ownLock?.release();
+  }
+}
+
+async function trainLocked(
+  cfg: ResolvedConfig,
+  run: RunHandle,
+  resume: boolean,
+  signal: AbortSignal | undefined,
+  callbacks: TrainCallbacks,
+  log: (m: string, level?: 'info' | 'warn') => void,
+): Promise<TrainOutcome> {
+  const stale = run.removeStaleTempFiles();
+  if (stale.length) log(`removed ${stale.length} temp file${stale.length > 1 ? 's' : ''} a killed process left half written (${stale.map((f) => path.relative(run.dir, f)).join(', ')})`, 'warn');
   const t = cfg.training;
   const modelDir = modelDirOf(cfg);
   const tokenizer = await loadTokenizer(modelDir);
@@ -126,19 +151,48 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
     const backend = activeBackend();
 
     let state: CheckpointState = { step: 0, epoch: 0, batchInEpoch: 0, best: null, files: { trainable: '', optimizer: '', best: null } };
-    if (resume) {
-      state = loadCheckpoint(run.checkpointDir, params, optimizer);
+    const hasState = resume && run.readFile(`${CHECKPOINT_DIR}/${STATE_FILE}`) !== null;
+    if (hasState) {
+      state = loadCheckpoint(run, params, optimizer);
       log(`resuming at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch + 1})`);
+    } else if (resume) {
+      // Killed before its first checkpoint was complete: the same seeds make a restart from step 0 compute
+      // exactly what the first attempt did.
+      log('no complete checkpoint yet: starting again from step 0');
     }
+    let step = state.step;
+    let best = state.best;
 
+    const checkpoint = (epoch: number, batchInEpoch: number) => {
+      state = {
+        step,
+        epoch,
+        batchInEpoch,
+        best,
+        files: {
+          trainable: saveTensors(run, `trainable-${step}`, snapshot(params)),
+          optimizer: saveTensors(run, `optimizer-${step}`, optimizer.state()),
+          best: state.files.best,
+        },
+      };
+      run.writeFile(`${CHECKPOINT_DIR}/${STATE_FILE}`, JSON.stringify({ ...state, optimizerStep: optimizer.step }, null, 2) + '\n');
+      removeStaleFiles(run, state);
+    };
+
+    // A started run can always be resumed: from its checkpoint, or from step 0 when killed before the first.
     run.update({
       status: 'running',
       backend: backend?.tfjsName,
       versions: { ...backend?.versions, 'adapter-lab': engineVersion() },
       params: counts,
       skippedRows: prepared.data.skipped.length,
-      resumable: resume ? true : undefined,
+      resumable: true,
+      // The checkpoint's best: one recorded after it, by the attempt that was killed, is redone.
+      best: state.best ?? undefined,
     });
+    if (resume) run.trimMetrics(state.step);
+    // Before the first step, so that a run killed at any moment has a checkpoint the extension offers to resume.
+    if (!hasState) checkpoint(0, 0);
     log(
       `${cfg.method.type} on ${cfg.task.name}: ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
         `(${counts.trainablePercent.toFixed(2)}%), ${prepared.train.length} train / ${prepared.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}`,
@@ -159,8 +213,6 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
 
     const started = Date.now();
     let tokensSeen = 0;
-    let step = state.step;
-    let best = state.best;
 
     const evaluateDev = (epoch: number): boolean => {
       const result = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
@@ -170,26 +222,10 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
       callbacks.evaluated?.({ epoch, step, metrics: result.metrics, isBest });
       if (isBest) {
         best = { metric: t.metric, value, epoch, step };
-        state.files.best = saveTensors(run.checkpointDir, `best-${step}`, snapshot(params));
+        state.files.best = saveTensors(run, `best-${step}`, snapshot(params));
         run.update({ best });
       }
       return isBest;
-    };
-
-    const checkpoint = (epoch: number, batchInEpoch: number) => {
-      state = {
-        step,
-        epoch,
-        batchInEpoch,
-        best,
-        files: {
-          trainable: saveTensors(run.checkpointDir, `trainable-${step}`, snapshot(params)),
-          optimizer: saveTensors(run.checkpointDir, `optimizer-${step}`, optimizer.state()),
-          best: state.files.best,
-        },
-      };
-      writeJsonAtomic(path.join(run.checkpointDir, STATE_FILE), { ...state, optimizerStep: optimizer.step });
-      removeStaleFiles(run.checkpointDir, state);
     };
 
     for (let epoch = state.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
@@ -240,22 +276,27 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
         await new Promise((resolve) => setImmediate(resolve));
       }
       evaluateDev(epoch);
-      checkpoint(epoch + 1, 0);
+      // Before the checkpoint: a resume from it must find the epoch's line (one from a later step is trimmed).
       run.appendMetric({ type: 'epoch', epoch, step });
+      checkpoint(epoch + 1, 0);
     }
 
     // The adapter a run hands out is its best checkpoint.
-    if (state.files.best) assignParams(params, readSafetensors(path.join(run.checkpointDir, state.files.best)).tensors, 'best checkpoint');
+    if (state.files.best) assignParams(params, readCheckpointTensors(run, state.files.best), 'best checkpoint');
     const savedBase = [...model.method.trainedBaseParams, ...(model.method.baseValues?.keys() ?? [])];
     const adapterParams = new Map([...model.method.params, ...savedBase.map((n) => [n, model.encoder.params.get(n)!] as const)]);
     const meta = adapterMeta(cfg, model, fingerprint);
     const method = model.method;
+    // adapter/ is written through: a link there (or inside) would send the adapter into another folder.
+    run.ensureDir(ADAPTER_DIR);
+    assertNoLinksInTree(run.adapterDir, run.dir);
     if (isFusion(method)) {
       const fused = method.fusion.adapterNames.map((name, i) => ({ name, dir: method.fusion.sources[i] }));
       saveFusionFolder(run.adapterDir, { fusionParams: adapterParams, headParams: model.head.params, fusionConfig: method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta, fused });
     } else {
       saveAdapterFolder(run.adapterDir, { adapterParams, headParams: model.head.params, adapterConfig: model.method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta });
     }
+    writeTaskFields(run.adapterDir, cfg.task);
     const final = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
     run.writeResult('eval-dev', { split: 'dev', examples: final.examples, metrics: final.metrics, best });
     if (isFusion(method)) run.writeResult('fusion-attention', fusionAttention(model, prepared.dev, { batchSize: t.evalBatchSize, padId: tokenizer.padId }));
@@ -304,23 +345,55 @@ export function trainStep(
   return loss;
 }
 
-function saveTensors(dir: string, stem: string, tensors: ReturnType<typeof snapshot>): string {
+function saveTensors(run: RunHandle, stem: string, tensors: TensorMap): string {
   const file = `${stem}.safetensors`;
-  writeSafetensors(path.join(dir, file), tensors);
+  run.writeFile(`${CHECKPOINT_DIR}/${file}`, encodeSafetensors(tensors));
   return file;
 }
 
-function removeStaleFiles(dir: string, state: CheckpointState): void {
+/** Deletes the checkpoint files the new state does not name (inside checkpoint/ only: links are refused). */
+function removeStaleFiles(run: RunHandle, state: CheckpointState): void {
   const keep = new Set([STATE_FILE, state.files.trainable, state.files.optimizer, state.files.best].filter(Boolean) as string[]);
-  for (const f of fs.readdirSync(dir)) if (f.endsWith('.safetensors') && !keep.has(f)) fs.rmSync(path.join(dir, f), { force: true });
+  for (const f of run.listFiles(CHECKPOINT_DIR)) if (f.endsWith('.safetensors') && !keep.has(f)) run.removeFile(`${CHECKPOINT_DIR}/${f}`);
 }
 
-function loadCheckpoint(dir: string, params: Map<string, tf.Variable>, optimizer: AdamW): CheckpointState {
-  const file = path.join(dir, STATE_FILE);
-  if (!fs.existsSync(file)) throw new Error(`nothing to resume: no checkpoint in ${dir}`);
-  const state = JSON.parse(fs.readFileSync(file, 'utf8')) as CheckpointState & { optimizerStep: number };
-  assignParams(params, readSafetensors(path.join(dir, state.files.trainable)).tensors, 'checkpoint');
-  optimizer.loadState(readSafetensors(path.join(dir, state.files.optimizer)).tensors, state.optimizerStep);
+function readCheckpointTensors(run: RunHandle, name: string): TensorMap {
+  const file = path.join(run.checkpointDir, name);
+  const bytes = run.readFile(`${CHECKPOINT_DIR}/${name}`);
+  if (bytes === null) throw new UserInputError('missing: the checkpoint state names it but it is not there', { file });
+  return parseSafetensors(bytes, file).tensors;
+}
+
+/** A plain file name of checkpoint/ (a state naming `../x` is corrupt, not a path to follow). */
+function isCheckpointFileName(v: unknown): v is string {
+  return typeof v === 'string' && /^[\w.-]+\.safetensors$/.test(v) && !v.startsWith('.');
+}
+
+function loadCheckpoint(run: RunHandle, params: Map<string, tf.Variable>, optimizer: AdamW): CheckpointState {
+  const file = path.join(run.checkpointDir, STATE_FILE);
+  const text = run.readFile(`${CHECKPOINT_DIR}/${STATE_FILE}`)?.toString('utf8') ?? '';
+  let state: CheckpointState & { optimizerStep: number };
+  try {
+    state = JSON.parse(text);
+  } catch (err) {
+    throw new UserInputError(`corrupt checkpoint state (${text.trim() === '' ? 'empty' : (err as Error).message}); it cannot be resumed: train its config again`, { file });
+  }
+  const ok =
+    state !== null &&
+    typeof state === 'object' &&
+    [state.step, state.epoch, state.batchInEpoch, state.optimizerStep].every((n) => Number.isInteger(n) && n >= 0) &&
+    isCheckpointFileName(state.files?.trainable) &&
+    isCheckpointFileName(state.files?.optimizer) &&
+    (state.files.best === null || isCheckpointFileName(state.files.best));
+  if (!ok) throw new UserInputError('corrupt checkpoint state (missing or invalid step, epoch or file names); it cannot be resumed: train its config again', { file });
+  const where = (name: string) => path.join(run.checkpointDir, name);
+  try {
+    assignParams(params, readCheckpointTensors(run, state.files.trainable), `checkpoint ${where(state.files.trainable)}`);
+    optimizer.loadState(readCheckpointTensors(run, state.files.optimizer), state.optimizerStep);
+  } catch (err) {
+    if (err instanceof UserInputError) throw err;
+    throw new UserInputError((err as Error).message, { file: where(state.files.optimizer) });
+  }
   return state;
 }
 
