@@ -29,6 +29,7 @@ import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from '
 import { assertNoLinksInTree, copyTreeRefusingLinks } from '../engine/runs/confined';
 import { describeIoError } from '../engine/util/atomicFile';
 import { parseSafetensors } from '../engine/model/safetensors';
+import { checkWeightTwins } from '../engine/model/adapterIo';
 import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/model/taskFields';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
@@ -644,6 +645,7 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   assertNoLinksInTree(from);
   try {
     checkFilesParse(from);
+    checkWeightTwins(from);
     const { model } = await loadAdapterModel(from);
     model.dispose();
   } catch (err) {
@@ -656,8 +658,10 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   try {
     fs.mkdirSync(parent, { recursive: true });
     copyTreeRefusingLinks(from, staging);
-    if (target.kind === 'run' && !fs.existsSync(path.join(staging, TASK_FIELDS_FILE))) writeTaskFields(staging, target.config.task);
     assertSameFiles(from, staging);
+    if (target.kind === 'run' && !fs.existsSync(path.join(staging, TASK_FIELDS_FILE))) writeTaskFields(staging, target.config.task);
+    // A run trained before .bin files were written gets them here: Python's load_adapter(dir) reads the .bin.
+    checkWeightTwins(staging, { completeBin: true });
     if (fs.existsSync(dest)) fs.rmdirSync(dest);
     fs.renameSync(staging, dest);
   } catch (err) {

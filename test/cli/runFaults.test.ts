@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { readTorchBin } from '../../src/engine/model/torchPickle';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { tempDir } from '../helpers/fixtures';
@@ -118,6 +119,10 @@ describe('crashes, locks and broken folders (CLI)', () => {
       ['garbage', (a) => fs.writeFileSync(path.join(a, 'adapter_config.json'), '{"config": [1, 2'), /adapter_config\.json: cannot parse/],
       ['head', (a) => fs.writeFileSync(path.join(a, 'head_config.json'), 'not json'), /head_config\.json: cannot parse/],
       ['link', (a) => fs.symlinkSync('/etc/hostname', path.join(a, 'extra.txt')), /extra\.txt is a symbolic link/],
+      // Python reads the .bin, this tool the safetensors: a .bin that is cut short or holds other numbers is refused.
+      ['bin truncated', (a) => fs.truncateSync(path.join(a, 'pytorch_adapter.bin'), fs.statSync(path.join(a, 'pytorch_adapter.bin')).size - 30), /pytorch_adapter\.bin/],
+      ['bin differs', (a) => fs.copyFileSync(path.join(a, 'pytorch_model_head.bin'), path.join(a, 'pytorch_adapter.bin')), /pytorch_adapter\.bin: does not hold the same tensors as adapter\.safetensors/],
+      ['only the bin', (a) => fs.rmSync(path.join(a, 'adapter.safetensors')), /adapter\.safetensors: file not found/],
     ];
     fs.mkdirSync(path.join(dir, 'exports'));
     for (const [name, breakIt, expected] of cases) {
@@ -135,6 +140,13 @@ describe('crashes, locks and broken folders (CLI)', () => {
     const good = path.join(dir, 'exports', 'good');
     expect(cli(['export', reference, good], dir).code).toBe(0);
     expect(fs.existsSync(path.join(good, 'adapter_lab_task_fields.json'))).toBe(true);
+    // A run from before .bin files were written exports with them (what Python's load_adapter(dir) reads).
+    const older = path.join(dir, 'export-cases', 'older');
+    fs.cpSync(reference, older, { recursive: true });
+    for (const f of ['pytorch_adapter.bin', 'pytorch_model_head.bin']) fs.rmSync(path.join(older, 'adapter', f));
+    const olderOut = path.join(dir, 'exports', 'older');
+    expect(cli(['export', older, olderOut], dir).code).toBe(0);
+    for (const f of ['pytorch_adapter.bin', 'pytorch_model_head.bin']) expect(readTorchBin(path.join(olderOut, f))).toEqual(readTorchBin(path.join(good, f)));
   });
 
   it('an exported adapter remembers its task\'s text fields: predict <export> reads them as predict <run> does', () => {

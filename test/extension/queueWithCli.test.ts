@@ -95,7 +95,7 @@ describe('the run queue with the real CLI', () => {
     const dest = path.join(ws, 'exported', 'toy-houlsby-adapter');
     const exported = await q.whenEnded(q.enqueue(exportJob(runDir, 'toy-houlsby', dest, options)));
     expect(exported.state).toBe('done');
-    expect(fs.readdirSync(dest).sort()).toEqual(['adapter.safetensors', 'adapter_config.json', 'adapter_lab_task_fields.json', 'head_config.json', 'model_head.safetensors']);
+    expect(fs.readdirSync(dest).sort()).toEqual(['adapter.safetensors', 'adapter_config.json', 'adapter_lab_task_fields.json', 'head_config.json', 'model_head.safetensors', 'pytorch_adapter.bin', 'pytorch_model_head.bin']);
 
     // A bitfit run has no per-layer adapters: the CLI says so and the job fails with its message.
     const noAdapters = await q.whenEnded(q.enqueue(ablateJob(jobs[1].runDirs[0], 'toy-bitfit', options)));

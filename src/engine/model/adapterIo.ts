@@ -43,6 +43,61 @@ export function readWeights(dir: string, names: { safetensors: string; bin: stri
   throw new UserInputError(`neither ${names.safetensors} nor ${names.bin} is there`, { file: dir });
 }
 
+/** The safetensors/.bin pairs a folder in AdapterHub's layout may hold (adapters, heads, fusions). */
+export const WEIGHT_FILE_PAIRS: readonly { safetensors: string; bin: string }[] = [
+  ADAPTER_WEIGHTS,
+  HEAD_WEIGHTS,
+  { safetensors: 'model_adapter_fusion.safetensors', bin: 'pytorch_model_adapter_fusion.bin' },
+];
+
+/**
+ * Checks a folder's weight files before they are handed out (export): each reads whole, and where both
+ * twins exist they hold the same tensors (Python loads the .bin, this tool the safetensors: a difference would
+ * be silent). A folder this tool wrote (`adapter_lab` in adapter_config.json) must have its safetensors; a .bin
+ * missing beside one (a run from before .bin files were written) is written when `completeBin` is set.
+ * UserInputError naming the file otherwise. Recurses into a fusion's fused-adapter folders.
+ */
+export function checkWeightTwins(dir: string, { completeBin = false }: { completeBin?: boolean } = {}): void {
+  const ours = isOwnAdapterFolder(dir);
+  for (const pair of WEIGHT_FILE_PAIRS) {
+    const safe = path.join(dir, pair.safetensors);
+    const bin = path.join(dir, pair.bin);
+    const hasSafe = fs.existsSync(safe);
+    const hasBin = fs.existsSync(bin);
+    if (!hasSafe && ours && (hasBin || (pair === ADAPTER_WEIGHTS && fs.existsSync(path.join(dir, 'adapter_config.json'))))) throw new UserInputError('file not found', { file: safe });
+    if (!hasSafe) {
+      if (hasBin) readTorchBin(bin);
+      continue;
+    }
+    const fromSafe = readSafetensors(safe).tensors;
+    if (!hasBin) {
+      if (completeBin) writeTorchBin(bin, fromSafe);
+      continue;
+    }
+    const fromBin = readTorchBin(bin);
+    const differs = [...new Set([...fromSafe.keys(), ...fromBin.keys()])].find((name) => {
+      const a = fromSafe.get(name);
+      const b = fromBin.get(name);
+      return !a || !b || a.shape.join() !== b.shape.join() || !Buffer.from(a.data.buffer, a.data.byteOffset, a.data.byteLength).equals(Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength));
+    });
+    if (differs !== undefined) throw new UserInputError(`does not hold the same tensors as ${pair.safetensors} (first difference: ${differs})`, { file: bin });
+  }
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'adapter_config.json'))) checkWeightTwins(path.join(dir, e.name), { completeBin });
+  }
+}
+
+function isOwnAdapterFolder(dir: string): boolean {
+  for (const f of ['adapter_config.json', 'adapter_fusion_config.json']) {
+    try {
+      if ('adapter_lab' in JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))) return true;
+    } catch {
+      // absent or unreadable: the JSON check reports it
+    }
+  }
+  return false;
+}
+
 /**
  * JSON as Python's json.dump(obj, indent=2, sort_keys=True) writes it, with the numbers under `floatKeys`
  * written as floats (1.0, not 1): AdapterHub's BnConfig refuses an integer scaling.
