@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { isLinearWeight, transpose2d } from './checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
+import { AdapterHubNaming, adapterHubNaming } from './encoderVariants';
 import { UserInputError } from '../errors';
 import { writeJsonAtomic } from '../util/atomicFile';
 
@@ -17,6 +18,7 @@ import { writeJsonAtomic } from '../util/atomicFile';
  * can rebuild the exact model from the folder alone.
  */
 
+/** Adapter parameter names as AdapterHub's BERT model has them (kept for BERT-only callers; see adapterHubNaming). */
 export const ENCODER_PREFIX = 'bert.';
 
 export interface AdapterLabMeta {
@@ -26,23 +28,29 @@ export interface AdapterLabMeta {
   task: { name: string; type: 'classification' | 'regression'; labels: string[] | null };
   maxSeqLength: number;
   adapterName: string;
-  /** Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts) when recorded. */
-  base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string };
+  /**
+   * Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts)
+   * when recorded; its Hugging Face model_type (absent: bert), which sets AdapterHub's parameter names.
+   */
+  base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string; modelType?: string };
 }
 
-export function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap {
+/** `naming`: a prefix for every name, or a model type's AdapterHub naming (encoderVariants.ts). */
+export function toPytorch(params: Map<string, tf.Variable>, naming: string | AdapterHubNaming): TensorMap {
   const out: TensorMap = new Map();
+  const hubName = typeof naming === 'string' ? (n: string) => naming + n : naming.toHub;
   for (const [name, v] of params) {
     const arr = { shape: v.shape, data: v.dataSync() as Float32Array };
-    out.set(prefix + name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(hubName(name), isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }
 
-export function fromPytorch(tensors: TensorMap, prefix: string): TensorMap {
+export function fromPytorch(tensors: TensorMap, naming: string | AdapterHubNaming): TensorMap {
   const out: TensorMap = new Map();
+  const ourName = typeof naming === 'string' ? (n: string) => (n.startsWith(naming) ? n.slice(naming.length) : n) : naming.fromHub;
   for (const [fullName, arr] of tensors) {
-    const name = fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;
+    const name = ourName(fullName);
     out.set(name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
@@ -59,19 +67,20 @@ export function saveAdapterFolder(
   },
 ): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeSafetensors(path.join(dir, 'adapter.safetensors'), toPytorch(parts.adapterParams, ENCODER_PREFIX), { metadata: { format: 'pt' } });
+  const naming = adapterHubNaming(parts.meta.base.modelType);
+  writeSafetensors(path.join(dir, 'adapter.safetensors'), toPytorch(parts.adapterParams, naming), { metadata: { format: 'pt' } });
   writeSafetensors(path.join(dir, 'model_head.safetensors'), toPytorch(parts.headParams, ''), { metadata: { format: 'pt' } });
   writeJsonAtomic(path.join(dir, 'adapter_config.json'), {
     config: parts.adapterConfig,
     hidden_size: parts.meta.base.hiddenSize,
-    model_class: 'BertAdapterModel',
+    model_class: naming.modelClass,
     model_name: parts.meta.model,
-    model_type: 'bert',
+    model_type: naming.modelType,
     name: parts.meta.adapterName,
     version: 'adapters.1.0.0',
     adapter_lab: parts.meta,
   });
-  writeJsonAtomic(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeJsonAtomic(path.join(dir, 'head_config.json'), { ...parts.headConfig, model_class: naming.modelClass, model_type: naming.modelType });
 }
 
 export interface AdapterFolder {
@@ -84,7 +93,7 @@ export interface AdapterFolder {
 export function readAdapterFolder(dir: string): AdapterFolder {
   const cfgFile = path.join(dir, 'adapter_config.json');
   if (!fs.existsSync(cfgFile)) throw new UserInputError(`no adapter_config.json in ${dir}`, { file: cfgFile });
-  let cfg: { adapter_lab?: AdapterLabMeta };
+  let cfg: { adapter_lab?: AdapterLabMeta; model_type?: string };
   try {
     cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
   } catch (err) {
@@ -95,7 +104,7 @@ export function readAdapterFolder(dir: string): AdapterFolder {
   }
   return {
     meta: cfg.adapter_lab,
-    adapterParams: fromPytorch(readSafetensors(path.join(dir, 'adapter.safetensors')).tensors, ENCODER_PREFIX),
+    adapterParams: fromPytorch(readSafetensors(path.join(dir, 'adapter.safetensors')).tensors, adapterHubNaming(cfg.adapter_lab.base.modelType ?? cfg.model_type)),
     headParams: fromPytorch(readSafetensors(path.join(dir, 'model_head.safetensors')).tensors, ''),
   };
 }

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, readAdapterFolder, toPytorch } from './adapterIo';
+import { AdapterFolder, AdapterLabMeta, fromPytorch, readAdapterFolder, toPytorch } from './adapterIo';
+import { adapterHubNaming } from './encoderVariants';
 import { readSafetensors, writeSafetensors } from './safetensors';
 import { UserInputError } from '../errors';
 import { writeJsonAtomic } from '../util/atomicFile';
@@ -67,16 +68,17 @@ export function saveFusionFolder(
     fs.rmSync(to, { recursive: true, force: true });
     fs.cpSync(f.dir, to, { recursive: true });
   });
-  writeSafetensors(path.join(dir, FUSION_WEIGHTS_FILE), toPytorch(parts.fusionParams, ENCODER_PREFIX), { metadata: { format: 'pt' } });
+  const naming = adapterHubNaming(parts.meta.base.modelType);
+  writeSafetensors(path.join(dir, FUSION_WEIGHTS_FILE), toPytorch(parts.fusionParams, naming), { metadata: { format: 'pt' } });
   writeSafetensors(path.join(dir, 'model_head.safetensors'), toPytorch(parts.headParams, ''), { metadata: { format: 'pt' } });
-  writeJsonAtomic(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeJsonAtomic(path.join(dir, 'head_config.json'), { ...parts.headConfig, model_class: naming.modelClass, model_type: naming.modelType });
   // Written last: its presence marks a complete fusion folder.
   writeJsonAtomic(path.join(dir, FUSION_CONFIG_FILE), {
     config: parts.fusionConfig,
     hidden_size: parts.meta.base.hiddenSize,
-    model_class: 'BertAdapterModel',
+    model_class: naming.modelClass,
     model_name: parts.meta.model,
-    model_type: 'bert',
+    model_type: naming.modelType,
     name: fused.map((f) => f.name).join(','),
     version: 'adapters.1.0.0',
     adapter_names: fused.map((f) => f.name),
@@ -104,7 +106,7 @@ function readFusionFolder(dir: string): TrainedAdapterFolder {
   delete plainMeta.fused;
   return {
     meta: plainMeta,
-    adapterParams: fromPytorch(readSafetensors(path.join(dir, FUSION_WEIGHTS_FILE)).tensors, ENCODER_PREFIX),
+    adapterParams: fromPytorch(readSafetensors(path.join(dir, FUSION_WEIGHTS_FILE)).tensors, adapterHubNaming(meta.base.modelType)),
     headParams: fromPytorch(readSafetensors(path.join(dir, 'model_head.safetensors')).tensors, ''),
     fusedAdapters,
   };
