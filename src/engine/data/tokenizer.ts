@@ -267,7 +267,7 @@ export async function loadTokenizer(modelDir: string): Promise<BertTokenizer> {
     async encode(items, maxLength) {
       if (items.length === 0) return [];
       const hasPair = items.some((it) => it.textPair !== undefined);
-      if (maxLength < (hasPair ? pairSpecials : singleSpecials) + 1) throw new Error(`maxLength ${maxLength} leaves no room for any token`);
+      if (maxLength < (hasPair ? pairSpecials : singleSpecials)) throw new Error(`maxLength ${maxLength} leaves no room for any token`);
       // One native batch call for all segments (parallel in Rust), without specials; we add them below.
       const texts: string[] = [];
       for (const it of items) {
