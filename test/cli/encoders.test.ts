@@ -77,6 +77,27 @@ describe('adapter-lab encode on each member of the BERT family matches PyTorch',
   }
 });
 
+describe('random-init in the shape of a member', () => {
+  it('writes the member\'s own config keys and parameter names, and the copy encodes', () => {
+    for (const [arch, ownNames] of [
+      ['distilbert', ['transformer.layer.0.attention.q_lin.weight', 'transformer.layer.1.output_layer_norm.bias']],
+      ['electra', ['embeddings_project.weight', 'encoder.layer.0.attention.self.query.weight']],
+    ] as const) {
+      const out = path.join(tempDir(), 'copy');
+      const r = cli(['random-init', '--model', models.get(arch)!, '--out', out, '--seed', '3'], root);
+      expect(r.code, r.stderr).toBe(0);
+      const original = JSON.parse(fs.readFileSync(path.join(models.get(arch)!, 'config.json'), 'utf8'));
+      const copy = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
+      for (const key of arch === 'distilbert' ? ['model_type', 'dim', 'n_layers', 'hidden_dim', 'activation'] : ['model_type', 'embedding_size', 'hidden_size', 'hidden_act']) expect(copy[key], key).toEqual(original[key]);
+      const names = [...readSafetensors(path.join(out, 'model.safetensors')).tensors.keys()];
+      for (const name of ownNames) expect(names).toContain(name);
+      const encoded = cli(['encode', '--model', out, '--input', 'inputs.jsonl'], root);
+      expect(encoded.code, encoded.stderr).toBe(0);
+      expect(encoded.lines[0].embedding).toHaveLength(32);
+    }
+  });
+});
+
 /** A Hugging Face hub cache as huggingface_hub lays it out: blobs by hash, snapshot files as links to them. */
 function writeHubCache(hubDir: string, modelId: string, modelDir: string): string {
   const repo = path.join(hubDir, `models--${modelId.replace('/', '--')}`);
