@@ -15,6 +15,7 @@ import { evaluate, predict } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
 import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncoderHf } from '../engine/model/checkpoint';
+import { maxSequenceLength } from '../engine/model/config';
 import { Rng } from '../engine/util/random';
 import { Example } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
@@ -41,7 +42,7 @@ Usage:
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
   adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
   adapter-lab predict --runs RUN,RUN,... --input FILE [--logits] [--text-field F] [--pair-field F]
-  adapter-lab encode --model <dir|builtin:NAME> --input FILE [--text-field F] [--pair-field F] [--max-length N]
+  adapter-lab encode --model <dir|builtin:NAME|hub id> --input FILE [--text-field F] [--pair-field F] [--max-length N]
   adapter-lab ablate <config|run> [--split dev|test]
   adapter-lab drop <config|run> [--split dev|test] [--repeats N]
   adapter-lab info <config|run|adapter>
@@ -565,7 +566,7 @@ async function encodeCommand({ values, out }: Ctx): Promise<number> {
   const { encoder } = loadEncoder(modelDir);
   try {
     const examples = readInputExamples(values.input, values['text-field'] ?? 'text', values['pair-field']);
-    const maxLength = intOption(values['max-length'], 'max-length') ?? Math.min(512, encoder.config.maxPositions);
+    const maxLength = intOption(values['max-length'], 'max-length') ?? Math.min(512, maxSequenceLength(encoder.config));
     const encoded = await encodeExamples(tokenizer, examples, maxLength);
     const rows = encodeFirstToken(encoder, encoded, intOption(values['batch-size'], 'batch-size') ?? 32, tokenizer.padId);
     rows.forEach((embedding, index) => process.stdout.write(JSON.stringify(out.json ? { type: 'embedding', index, embedding } : { index, embedding }) + '\n'));

@@ -6,6 +6,7 @@ import { loadTaskData } from './data/load';
 import { BertTokenizer, encodeExamples, loadTokenizer } from './data/tokenizer';
 import { EncodedExample, TaskData } from './data/types';
 import { loadEncoder, resolveModelDir } from './model/checkpoint';
+import { maxSequenceLength } from './model/config';
 import { AdapterModel } from './model/adapterModel';
 import { TaskHead } from './model/head';
 import { methodDefinition } from './methods/registry';
@@ -52,6 +53,11 @@ export function methodOptions(cfg: ResolvedConfig, rng: Rng): MethodOptions {
 export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string[] | null): AdapterModel {
   const { encoder } = loadEncoder(modelDir);
   checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize);
+  const longest = maxSequenceLength(encoder.config);
+  if (cfg.training.maxSeqLength > longest) {
+    encoder.dispose();
+    throw new UserInputError(`training.maxSeqLength ${cfg.training.maxSeqLength} exceeds the ${longest} tokens the model's position embeddings allow`, { file: cfg.configFile ?? undefined, field: 'training.maxSeqLength' });
+  }
   const rng = new Rng(cfg.training.seed);
   const method = methodDefinition(cfg.method.type).create(encoder, methodOptions(cfg, rng));
   if (method.baseValues) assignParams(new Map([...method.baseValues.keys()].map((n) => [n, encoder.params.get(n)!])), method.baseValues, 'fused adapters');
@@ -80,7 +86,7 @@ export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel, fingerprin
     task: { name: cfg.task.name, type: cfg.task.type, labels: model.head.labels },
     maxSeqLength: cfg.training.maxSeqLength,
     adapterName: cfg.task.name,
-    base: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, vocabSize: c.vocabSize, ...(fingerprint ? { fingerprint } : {}) },
+    base: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, vocabSize: c.vocabSize, ...(fingerprint ? { fingerprint } : {}), modelType: c.modelType ?? 'bert' },
   };
 }
 

@@ -37,7 +37,7 @@ export interface SharedGroup {
  * too. A model that trained the embeddings (full fine-tuning, LayerNorms with houlsby) is a group of its own.
  */
 export function sharedGroups(models: AdapterModel[]): SharedGroup[] {
-  const keyOf = (m: AdapterModel) => embeddingParamNames.map((n) => m.encoder.params.get(n)!.id).join(',');
+  const keyOf = (m: AdapterModel) => embeddingParamNames(m.encoder.config).map((n) => m.encoder.params.get(n)!.id).join(',');
   const byKey = new Map<string, number[]>();
   models.forEach((m, k) => byKey.set(keyOf(m), [...(byKey.get(keyOf(m)) ?? []), k]));
   return [...byKey.values()].map((members) => {

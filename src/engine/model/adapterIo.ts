@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { isLinearWeight, transpose2d } from './checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 import { readTorchBin, writeTorchBin } from './torchPickle';
+import { AdapterHubNaming, adapterHubNaming } from './encoderVariants';
 import { UserInputError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicFile';
 import { BN_FLOAT_KEYS, placementFromBnConfig } from '../methods/bottleneck';
@@ -117,6 +118,7 @@ export function pythonJson(value: unknown, floatKeys: ReadonlySet<string> = new 
   return write(value, false, indent);
 }
 
+/** Adapter parameter names as AdapterHub's BERT model has them (kept for BERT-only callers; see adapterHubNaming). */
 export const ENCODER_PREFIX = 'bert.';
 
 export interface AdapterLabMeta {
@@ -126,25 +128,31 @@ export interface AdapterLabMeta {
   task: { name: string; type: 'classification' | 'regression'; labels: string[] | null };
   maxSeqLength: number;
   adapterName: string;
-  /** Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts) when recorded. */
-  base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string };
+  /**
+   * Hidden size and layers of the base, to refuse loading onto another model; its fingerprint (model/fingerprint.ts)
+   * when recorded; its Hugging Face model_type (absent: bert), which sets AdapterHub's parameter names.
+   */
+  base: { hiddenSize: number; numLayers: number; vocabSize: number; fingerprint?: string; modelType?: string };
   /** An adapter saved without a head (AdapterHub's save_adapter without with_head): it can be fused, not evaluated. */
   noHead?: boolean;
 }
 
-export function toPytorch(params: Map<string, tf.Variable>, prefix: string): TensorMap {
+/** `naming`: a prefix for every name, or a model type's AdapterHub naming (encoderVariants.ts). */
+export function toPytorch(params: Map<string, tf.Variable>, naming: string | AdapterHubNaming): TensorMap {
   const out: TensorMap = new Map();
+  const hubName = typeof naming === 'string' ? (n: string) => naming + n : naming.toHub;
   for (const [name, v] of params) {
     const arr = { shape: v.shape, data: v.dataSync() as Float32Array };
-    out.set(prefix + name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(hubName(name), isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }
 
-export function fromPytorch(tensors: TensorMap, prefix: string): TensorMap {
+export function fromPytorch(tensors: TensorMap, naming: string | AdapterHubNaming): TensorMap {
   const out: TensorMap = new Map();
+  const ourName = typeof naming === 'string' ? (n: string) => (n.startsWith(naming) ? n.slice(naming.length) : n) : naming.fromHub;
   for (const [fullName, arr] of tensors) {
-    const name = fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;
+    const name = ourName(fullName);
     out.set(name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
@@ -161,19 +169,20 @@ export function saveAdapterFolder(
   },
 ): void {
   fs.mkdirSync(dir, { recursive: true });
-  writeWeights(dir, ADAPTER_WEIGHTS, toPytorch(parts.adapterParams, ENCODER_PREFIX));
+  const naming = adapterHubNaming(parts.meta.base.modelType);
+  writeWeights(dir, ADAPTER_WEIGHTS, toPytorch(parts.adapterParams, naming));
   writeWeights(dir, HEAD_WEIGHTS, toPytorch(parts.headParams, ''));
   writeAdapterHubJson(path.join(dir, 'adapter_config.json'), {
     config: parts.adapterConfig,
     hidden_size: parts.meta.base.hiddenSize,
-    model_class: 'BertAdapterModel',
+    model_class: naming.modelClass,
     model_name: parts.meta.model,
-    model_type: 'bert',
+    model_type: naming.modelType,
     name: parts.meta.adapterName,
     version: 'adapters.1.0.0',
     adapter_lab: parts.meta,
   });
-  writeAdapterHubJson(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeAdapterHubJson(path.join(dir, 'head_config.json'), { ...parts.headConfig, model_class: naming.modelClass, model_type: naming.modelType });
 }
 
 /** A config file as AdapterHub writes it (see pythonJson). */
@@ -191,14 +200,14 @@ export interface AdapterFolder {
 export function readAdapterFolder(dir: string): AdapterFolder {
   const cfgFile = path.join(dir, 'adapter_config.json');
   if (!fs.existsSync(cfgFile)) throw new UserInputError(`no adapter_config.json in ${dir}`, { file: cfgFile });
-  const cfg = readJson(cfgFile) as { adapter_lab?: AdapterLabMeta; config?: Record<string, unknown> };
+  const cfg = readJson(cfgFile) as { adapter_lab?: AdapterLabMeta; config?: Record<string, unknown>; model_type?: string };
   if (!cfg.adapter_lab) return readAdapterHubFolder(dir, cfg);
   const meta = cfg.adapter_lab;
   // The placement is the one adapter_config.json declares (an adapter saved by an earlier version keeps its own).
   if ((meta.method.type === 'houlsby' || meta.method.type === 'pfeiffer') && cfg.config) meta.method = { ...meta.method, bnConfig: cfg.config };
   return {
     meta,
-    adapterParams: fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), ENCODER_PREFIX),
+    adapterParams: fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), adapterHubNaming(meta.base.modelType ?? cfg.model_type)),
     headParams: fromPytorch(readWeights(dir, HEAD_WEIGHTS), ''),
   };
 }
@@ -234,8 +243,12 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   const placement = placementFromBnConfig(config, cfgFile);
   const name = cfg.name;
   if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
-  if (cfg.model_type !== undefined && cfg.model_type !== 'bert') {
-    throw new UserInputError(`an adapter for a ${String(cfg.model_type)} model; this loader reads BERT adapters`, { file: cfgFile, field: 'model_type' });
+  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
+  let naming: AdapterHubNaming;
+  try {
+    naming = adapterHubNaming(modelType);
+  } catch {
+    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, { file: cfgFile, field: 'model_type' });
   }
   const nonLinearity = String(config.non_linearity ?? 'relu').toLowerCase();
   if (!['relu', 'gelu', 'gelu_new', 'swish', 'silu', 'tanh'].includes(nonLinearity)) {
@@ -244,7 +257,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   const raw = readWeights(dir, ADAPTER_WEIGHTS);
   const renamed: TensorMap = new Map();
   for (const [n, v] of raw) renamed.set(LEGACY_NAMES.reduce((k, [from, to]) => k.replace(from, to), n), v);
-  const adapterParams = fromPytorch(renamed, ENCODER_PREFIX);
+  const adapterParams = fromPytorch(renamed, naming);
   // Sizes by layer, from the down projections ([in, out] here).
   const sizes: Record<string, number> = {};
   const sublayer = placement.outputAdapter ? 'output' : 'attention.output';
@@ -272,7 +285,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
     task: head?.task ?? { name, type: 'classification', labels: null },
     maxSeqLength: 128,
     adapterName: name,
-    base: { hiddenSize: hidden, numLayers: 0, vocabSize: 0 },
+    base: { hiddenSize: hidden, numLayers: 0, vocabSize: 0, modelType },
     ...(head ? {} : { noHead: true }),
   };
   return { meta, adapterParams, headParams: head?.params ?? new Map() };

@@ -83,9 +83,10 @@ export class AdapterModel {
   frozenDepth(): number {
     let depth = this.encoder.config.numLayers;
     for (const name of this.method.trainedBaseParams) {
-      if (name.startsWith('embeddings.')) return 0;
       const layer = /^encoder\.layer\.(\d+)\./.exec(name);
-      if (layer) depth = Math.min(depth, Number(layer[1]));
+      // Anything outside the layers (embeddings, ELECTRA's embeddings_project) is below layer 0.
+      if (!layer) return 0;
+      depth = Math.min(depth, Number(layer[1]));
     }
     if (this.method.hooks) for (const i of this.method.adapterLayers) depth = Math.min(depth, i);
     return depth;

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { BertConfig } from './config';
+import { BertConfig, embeddingSize, maxSequenceLength, variantOfConfig } from './config';
+import { EncoderVariant } from './encoderVariants';
 import { activate, batchMatMul, dropout, embeddingLookup, layerNorm, linear, releaseFrozenTransposes } from '../tf/ops';
 import { Rng } from '../util/random';
 
@@ -8,6 +9,9 @@ import { Rng } from '../util/random';
  * embeddings, then L layers of self-attention and feed-forward sublayers, each followed by residual add and
  * LayerNorm. Parameters keep Hugging Face's BertModel names; linear weights are stored [in, out] (transposed
  * from PyTorch's [out, in] on load) so the forward pass needs no transposed matMul.
+ *
+ * RoBERTa (XLM-R, CamemBERT), DistilBERT and ELECTRA are this encoder with other names and a few switches in
+ * the embeddings (encoderVariants.ts); their layers compute the same thing.
  *
  * Adapter methods plug into two places of every layer (`LayerHooks`): the attention sublayer's output and the
  * feed-forward sublayer's output, each before the residual add and LayerNorm (Houlsby et al. 2019, figure 2).
@@ -72,30 +76,35 @@ export function layerParamNames(i: number): string[] {
   ];
 }
 
-export const embeddingParamNames = [
-  'embeddings.word_embeddings.weight',
-  'embeddings.position_embeddings.weight',
-  'embeddings.token_type_embeddings.weight',
-  'embeddings.LayerNorm.weight',
-  'embeddings.LayerNorm.bias',
-];
+/** Embedding parameter names: token types only where the model has them, the projection only for ELECTRA-style sizes. */
+export function embeddingParamNames(cfg: BertConfig): string[] {
+  return [...embeddingParamShapes(cfg).keys()];
+}
 
-export function encoderParamNames(numLayers: number): string[] {
-  const names = [...embeddingParamNames];
-  for (let i = 0; i < numLayers; i++) names.push(...layerParamNames(i));
-  return names;
+function embeddingParamShapes(cfg: BertConfig): Map<string, number[]> {
+  const e = embeddingSize(cfg);
+  const shapes = new Map<string, number[]>([
+    ['embeddings.word_embeddings.weight', [cfg.vocabSize, e]],
+    ['embeddings.position_embeddings.weight', [cfg.maxPositions, e]],
+  ]);
+  if (cfg.typeVocabSize > 0) shapes.set('embeddings.token_type_embeddings.weight', [cfg.typeVocabSize, e]);
+  shapes.set('embeddings.LayerNorm.weight', [e]);
+  shapes.set('embeddings.LayerNorm.bias', [e]);
+  if (e !== cfg.hiddenSize) {
+    shapes.set('embeddings_project.weight', [e, cfg.hiddenSize]);
+    shapes.set('embeddings_project.bias', [cfg.hiddenSize]);
+  }
+  return shapes;
+}
+
+export function encoderParamNames(cfg: BertConfig): string[] {
+  return [...encoderParamShapes(cfg).keys()];
 }
 
 /** Shapes in this codebase's layout ([in, out] for linear weights). */
 export function encoderParamShapes(cfg: BertConfig): Map<string, number[]> {
   const d = cfg.hiddenSize;
-  const shapes = new Map<string, number[]>([
-    ['embeddings.word_embeddings.weight', [cfg.vocabSize, d]],
-    ['embeddings.position_embeddings.weight', [cfg.maxPositions, d]],
-    ['embeddings.token_type_embeddings.weight', [cfg.typeVocabSize, d]],
-    ['embeddings.LayerNorm.weight', [d]],
-    ['embeddings.LayerNorm.bias', [d]],
-  ]);
+  const shapes = embeddingParamShapes(cfg);
   for (let i = 0; i < cfg.numLayers; i++) {
     const p = `encoder.layer.${i}`;
     for (const n of ['attention.self.query', 'attention.self.key', 'attention.self.value', 'attention.output.dense']) {
@@ -115,11 +124,16 @@ export function encoderParamShapes(cfg: BertConfig): Map<string, number[]> {
 }
 
 export class BertEncoder {
+  /** Which member of the family (encoderVariants.ts): its structural switches. */
+  readonly variant: EncoderVariant;
+
   constructor(
     readonly config: BertConfig,
-    /** Every encoder parameter by its Hugging Face name; frozen unless a method marks it trainable. */
+    /** Every encoder parameter by its BertModel name; frozen unless a method marks it trainable. */
     readonly params: Map<string, tf.Variable>,
-  ) {}
+  ) {
+    this.variant = variantOfConfig(config);
+  }
 
   private p<R extends tf.Rank>(name: string): tf.Tensor<R> {
     const v = this.params.get(name);
@@ -139,24 +153,51 @@ export class BertEncoder {
     );
   }
 
-  /** Token + position + segment embeddings, LayerNorm, dropout: [B*T, d]. */
+  /**
+   * Token + position (+ segment) embeddings, LayerNorm, dropout: [B*T, d]; for ELECTRA with a smaller
+   * embedding size, then the projection to d (modeling_electra.py: embeddings_project after the dropout).
+   */
   embed(input: EncoderInput, ctx: ForwardContext): tf.Tensor2D {
     const { batchSize: B, seqLen: T } = input;
-    if (T > this.config.maxPositions) throw new Error(`sequence length ${T} exceeds max_position_embeddings ${this.config.maxPositions}`);
-    const d = this.config.hiddenSize;
+    const maxLength = maxSequenceLength(this.config);
+    if (T > maxLength) throw new Error(`sequence length ${T} exceeds the ${maxLength} tokens max_position_embeddings ${this.config.maxPositions} allows`);
+    const e = embeddingSize(this.config);
     const ids = tf.tensor1d(input.inputIds, 'int32');
-    // Positions are 0..T-1 in every row: a slice of the table broadcast over the batch, not a gather.
     const positionTable = this.p<tf.Rank.R2>('embeddings.position_embeddings.weight');
-    const positions = tf.slice(positionTable, [0, 0], [T, d]);
-    const words = tf.reshape(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), [B, T, d]);
-    // Single-sentence input (every segment id 0): row 0 broadcast, the same values as a gather of it.
-    const typeTable = this.p<tf.Rank.R2>('embeddings.token_type_embeddings.weight');
-    const segments = input.tokenTypeIds.every((t) => t === 0)
-      ? tf.slice(typeTable, [0, 0], [1, d])
-      : tf.reshape(embeddingLookup(typeTable, tf.tensor1d(input.tokenTypeIds, 'int32')), [B, T, d]);
-    const sum = tf.reshape(tf.add(tf.add(words, positions), segments), [B * T, d]) as tf.Tensor2D;
-    const normed = layerNorm(sum, this.p('embeddings.LayerNorm.weight'), this.p('embeddings.LayerNorm.bias'), this.config.layerNormEps);
-    return this.drop(normed, ctx.hiddenDropout, ctx);
+    const positions = this.variant.positionsAfterPadding
+      ? tf.reshape(embeddingLookup(positionTable, tf.tensor1d(this.positionIdsAfterPadding(input), 'int32')), [B, T, e])
+      : // Positions are 0..T-1 in every row: a slice of the table broadcast over the batch, not a gather.
+        tf.slice(positionTable, [0, 0], [T, e]);
+    const words = tf.reshape(embeddingLookup(this.p('embeddings.word_embeddings.weight'), ids), [B, T, e]);
+    let sum = tf.add(words, positions);
+    if (this.config.typeVocabSize > 0) {
+      // Single-sentence input (every segment id 0): row 0 broadcast, the same values as a gather of it.
+      const typeTable = this.p<tf.Rank.R2>('embeddings.token_type_embeddings.weight');
+      const segments = input.tokenTypeIds.every((t) => t === 0)
+        ? tf.slice(typeTable, [0, 0], [1, e])
+        : tf.reshape(embeddingLookup(typeTable, tf.tensor1d(input.tokenTypeIds, 'int32')), [B, T, e]);
+      sum = tf.add(sum, segments);
+    }
+    const normed = layerNorm(tf.reshape(sum, [B * T, e]) as tf.Tensor2D, this.p('embeddings.LayerNorm.weight'), this.p('embeddings.LayerNorm.bias'), this.config.layerNormEps);
+    const dropped = this.drop(normed, ctx.hiddenDropout, ctx);
+    return e === this.config.hiddenSize ? dropped : linear(dropped, this.p('embeddings_project.weight'), this.p('embeddings_project.bias'));
+  }
+
+  /**
+   * RoBERTa's position ids (create_position_ids_from_input_ids): padding_idx + 1 + t for the t-th token,
+   * padding_idx for padding. Taken from the attention mask, which marks exactly the non-pad tokens.
+   */
+  private positionIdsAfterPadding(input: EncoderInput): Int32Array {
+    const pad = this.config.padTokenId ?? 1;
+    const ids = new Int32Array(input.batchSize * input.seqLen);
+    for (let r = 0; r < input.batchSize; r++) {
+      let count = 0;
+      for (let t = 0; t < input.seqLen; t++) {
+        const k = r * input.seqLen + t;
+        ids[k] = input.attentionMask[k] > 0 ? pad + ++count : pad;
+      }
+    }
+    return ids;
   }
 
   /**

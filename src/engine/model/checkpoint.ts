@@ -1,7 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { BertConfig, parseBertConfig, toHfConfig } from './config';
+import { BertConfig, parseBertConfig, toHfConfig, variantOfConfig } from './config';
+import { EncoderVariant, ourName, ownName } from './encoderVariants';
+import { findInHubCache, isHubModelId } from './hfCache';
 import { BertEncoder, encoderParamShapes } from './bert';
 import { NamedArray, readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 import { UserInputError } from '../errors';
@@ -10,9 +12,10 @@ import { writeJsonAtomic } from '../util/atomicFile';
 
 /**
  * Loading and saving encoders in the Hugging Face layout: a folder with `config.json`, `model.safetensors`
- * and the tokenizer files. The name mapping is plain: strip a `bert.` prefix (BertForPreTraining and
- * BertForSequenceClassification checkpoints have it), read old-style `gamma`/`beta` as `weight`/`bias`, and
- * transpose linear weights from PyTorch's [out, in] to [in, out].
+ * and the tokenizer files, for every member of the BERT family (encoderVariants.ts). The name mapping is
+ * plain: strip the base model's prefix (`bert.` in BertForPreTraining and BertForSequenceClassification
+ * checkpoints, `roberta.`, ...), read old-style `gamma`/`beta` as `weight`/`bias`, rename the member's own
+ * module names to BertModel's, and transpose linear weights from PyTorch's [out, in] to [in, out].
  */
 
 export const BUILTIN_PREFIX = 'builtin:';
@@ -45,7 +48,10 @@ export function listBuiltinModels(): string[] {
   return fs.readdirSync(dir).filter((n) => fs.existsSync(path.join(dir, n, 'config.json'))).sort();
 }
 
-/** Resolves `builtin:<name>` or a folder path (relative to baseDir) to an existing model folder. */
+/**
+ * Resolves `builtin:<name>`, a folder path (relative to baseDir), or a Hugging Face model id found in the local
+ * hub cache (hfCache.ts) to an existing model folder. When none holds the model, the error lists every place.
+ */
 export function resolveModelDir(ref: string, baseDir = process.cwd()): string {
   if (ref.startsWith(BUILTIN_PREFIX)) {
     const name = ref.slice(BUILTIN_PREFIX.length);
@@ -57,10 +63,18 @@ export function resolveModelDir(ref: string, baseDir = process.cwd()): string {
     return dir;
   }
   const dir = path.resolve(baseDir, ref);
-  if (!fs.existsSync(path.join(dir, 'config.json'))) {
-    throw new UserInputError(`no config.json in model folder ${dir} (expected the Hugging Face layout: config.json, model.safetensors, tokenizer.json or vocab.txt)`, { field: 'model' });
+  if (fs.existsSync(path.join(dir, 'config.json'))) return dir;
+  const looked = [`${dir}: ${fs.existsSync(dir) ? 'no config.json' : 'no such folder'}`];
+  if (isHubModelId(ref)) {
+    const cached = findInHubCache(ref);
+    if ('dir' in cached) return cached.dir;
+    looked.push(cached.missing);
   }
-  return dir;
+  throw new UserInputError(
+    `model "${ref}" not found. Looked in:\n  ${looked.join('\n  ')}\n` +
+      'A model is a folder in the Hugging Face layout (config.json, model.safetensors, tokenizer.json or vocab.txt), "builtin:<name>", or a model id already in the Hugging Face cache (nothing is downloaded).',
+    { field: 'model' },
+  );
 }
 
 /** Linear weights are the 2-D `.weight`s that are not embedding tables. */
@@ -75,12 +89,16 @@ export function transpose2d(arr: NamedArray): NamedArray {
   return { shape: [c, r], data: out };
 }
 
-/** Hugging Face name -> this codebase's name, or null for tensors the encoder does not use. */
-function canonicalName(hfName: string): string | null {
-  let n = hfName.startsWith('bert.') ? hfName.slice(5) : hfName;
-  n = n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias');
-  if (n.startsWith('embeddings.') || n.startsWith('encoder.layer.')) return n;
-  return null; // pooler, MLM and NSP heads, position_ids buffers
+/**
+ * A checkpoint's name -> this codebase's name, or null for tensors the encoder does not use. Strips the base
+ * model's prefix (`bert.` in BertForMaskedLM, `roberta.`, `distilbert.`, `electra.`), reads old-style
+ * `gamma`/`beta` as `weight`/`bias`, and renames the member's own module names (encoderVariants.ts).
+ */
+function canonicalName(hfName: string, variant: EncoderVariant): string | null {
+  let n = hfName.startsWith(variant.prefix) ? hfName.slice(variant.prefix.length) : hfName;
+  n = ourName(variant, n.replace(/LayerNorm\.gamma$/, 'LayerNorm.weight').replace(/LayerNorm\.beta$/, 'LayerNorm.bias'));
+  if (n.startsWith('embeddings.') || n.startsWith('embeddings_project.') || n.startsWith('encoder.layer.')) return n;
+  return null; // pooler, MLM, NSP and discriminator heads, position_ids buffers
 }
 
 export function readConfig(modelDir: string): BertConfig {
@@ -106,10 +124,11 @@ export function readEncoderArrays(modelDir: string, cfg: BertConfig): { arrays: 
   }
   const { tensors } = readSafetensors(file);
   const expected = encoderParamShapes(cfg);
+  const variant = variantOfConfig(cfg);
   const arrays: TensorMap = new Map();
   const extra: TensorMap = new Map();
   for (const [hfName, arr] of tensors) {
-    const name = canonicalName(hfName);
+    const name = canonicalName(hfName, variant);
     if (!name) {
       extra.set(hfName, arr);
       continue;
@@ -119,9 +138,12 @@ export function readEncoderArrays(modelDir: string, cfg: BertConfig): { arrays: 
   }
   for (const [name, shape] of expected) {
     const got = arrays.get(name);
-    if (!got) throw new UserInputError(`weight ${name} is missing`, { file });
+    const own = variant.prefix + ownName(variant, name);
+    if (!got) throw new UserInputError(`weight ${own} is missing`, { file });
     if (got.shape.join(',') !== shape.join(',')) {
-      throw new UserInputError(`weight ${name} has shape [${got.shape}] but config.json implies [${shape}]`, { file });
+      // Shapes in PyTorch's layout, as the file has them.
+      const torchShape = (s: number[]) => (isLinearWeight(name, s) ? [...s].reverse() : s);
+      throw new UserInputError(`weight ${own} has shape [${torchShape(got.shape)}] but config.json implies [${torchShape(shape)}]`, { file });
     }
   }
   for (const name of [...arrays.keys()]) if (!expected.has(name)) arrays.delete(name);
@@ -180,7 +202,7 @@ export function encoderArrays(encoder: BertEncoder): TensorMap {
   return arrays;
 }
 
-/** Writes config.json and model.safetensors in the Hugging Face layout (BertModel names, [out, in] linears). */
+/** Writes config.json and model.safetensors in the Hugging Face layout (the member's own names, [out, in] linears). */
 export function saveEncoderHf(
   dir: string,
   cfg: BertConfig,
@@ -190,7 +212,8 @@ export function saveEncoderHf(
   fs.mkdirSync(dir, { recursive: true });
   const out: TensorMap = new Map();
   const prefix = options.prefix ?? '';
-  for (const [name, arr] of arrays) out.set(prefix + name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+  const variant = variantOfConfig(cfg);
+  for (const [name, arr] of arrays) out.set(prefix + ownName(variant, name), isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
   for (const [name, arr] of options.extra ?? []) out.set(name, arr);
   writeSafetensors(path.join(dir, 'model.safetensors'), out, { float16: options.float16, metadata: { format: 'pt', ...options.metadata } });
   writeJsonAtomic(path.join(dir, 'config.json'), toHfConfig(cfg));

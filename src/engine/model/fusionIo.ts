@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { AdapterFolder, AdapterLabMeta, ENCODER_PREFIX, fromPytorch, HEAD_WEIGHTS, readAdapterFolder, readWeights, toPytorch, writeAdapterHubJson, writeWeights } from './adapterIo';
+import { AdapterFolder, AdapterLabMeta, fromPytorch, HEAD_WEIGHTS, readAdapterFolder, readWeights, toPytorch, writeAdapterHubJson, writeWeights } from './adapterIo';
+import { adapterHubNaming } from './encoderVariants';
 import { UserInputError } from '../errors';
 import { copyTreeRefusingLinks } from '../runs/confined';
 
@@ -67,16 +68,17 @@ export function saveFusionFolder(
     fs.rmSync(to, { recursive: true, force: true });
     copyTreeRefusingLinks(f.dir, to);
   });
-  writeWeights(dir, FUSION_WEIGHTS, toPytorch(parts.fusionParams, ENCODER_PREFIX));
+  const naming = adapterHubNaming(parts.meta.base.modelType);
+  writeWeights(dir, FUSION_WEIGHTS, toPytorch(parts.fusionParams, naming));
   writeWeights(dir, HEAD_WEIGHTS, toPytorch(parts.headParams, ''));
-  writeAdapterHubJson(path.join(dir, 'head_config.json'), parts.headConfig);
+  writeAdapterHubJson(path.join(dir, 'head_config.json'), { ...parts.headConfig, model_class: naming.modelClass, model_type: naming.modelType });
   // Written last: its presence marks a complete fusion folder.
   writeAdapterHubJson(path.join(dir, FUSION_CONFIG_FILE), {
     config: parts.fusionConfig,
     hidden_size: parts.meta.base.hiddenSize,
-    model_class: 'BertAdapterModel',
+    model_class: naming.modelClass,
     model_name: parts.meta.model,
-    model_type: 'bert',
+    model_type: naming.modelType,
     name: fused.map((f) => f.name).join(','),
     version: 'adapters.1.0.0',
     adapter_names: fused.map((f) => f.name),
@@ -120,7 +122,7 @@ function readFusionFolder(dir: string): TrainedAdapterFolder {
   delete plainMeta.fused;
   return {
     meta: plainMeta,
-    adapterParams: fromPytorch(readWeights(dir, FUSION_WEIGHTS), ENCODER_PREFIX),
+    adapterParams: fromPytorch(readWeights(dir, FUSION_WEIGHTS), adapterHubNaming(meta.base.modelType)),
     headParams: fromPytorch(readWeights(dir, HEAD_WEIGHTS), ''),
     fusedAdapters,
   };

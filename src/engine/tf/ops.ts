@@ -226,6 +226,9 @@ export function layerNorm(x: tf.Tensor2D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
 export type Activation = 'gelu' | 'gelu_new' | 'gelu_pytorch_tanh' | 'quick_gelu' | 'relu' | 'swish' | 'silu' | 'tanh';
 
 /** Activations by their Hugging Face names (config.json `hidden_act`) and the adapter non-linearities. */
+/** The `hidden_act` values `activate` computes, by Hugging Face's names (ACT2FN). */
+export const ACTIVATIONS = ['gelu', 'gelu_new', 'gelu_pytorch_tanh', 'quick_gelu', 'relu', 'swish', 'silu', 'tanh'];
+
 export function activate(x: tf.Tensor, fn: string): tf.Tensor {
   switch (fn) {
     case 'gelu': // exact, erf-based, as BERT uses

@@ -233,7 +233,7 @@ describe('pretraining', () => {
     // A different shape is refused, field by field, before anything runs.
     expect(() => configIn(dir, 'wrong-shape', { initFrom: 'full', model: { ...tinyPretrainConfig().model as object, hidden: 48 } })).toThrow(/model\.hidden: 48 differs from 32 of initFrom/);
     expect(() => configIn(dir, 'both', { initFrom: 'full', vocab: 'vocab/vocab.txt' })).toThrow(/vocab: give vocab or initFrom, not both/);
-    expect(() => configIn(dir, 'nowhere', { initFrom: 'no-such-model' })).toThrow(/initFrom: no config\.json in model folder/);
+    expect(() => configIn(dir, 'nowhere', { initFrom: 'no-such-model' })).toThrow(/initFrom: model "no-such-model" not found\. Looked in:/);
   });
 
   it('stores float16 weights on request: half the size, nearly the same held-out loss', async () => {
