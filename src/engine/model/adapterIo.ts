@@ -118,9 +118,6 @@ export function pythonJson(value: unknown, floatKeys: ReadonlySet<string> = new 
   return write(value, false, indent);
 }
 
-/** Adapter parameter names as AdapterHub's BERT model has them (kept for BERT-only callers; see adapterHubNaming). */
-export const ENCODER_PREFIX = 'bert.';
-
 export interface AdapterLabMeta {
   /** The model reference the adapter was trained on (`builtin:...` or a folder). */
   model: string;
