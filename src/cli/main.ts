@@ -6,7 +6,7 @@ import { ResolvedConfig } from '../engine/config/types';
 import { createRun, openRun, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
-import { UserInputError, locate } from '../engine/errors';
+import { UserInputError } from '../engine/errors';
 import { ConfigError } from '../engine/config/load';
 import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
@@ -117,7 +117,8 @@ function reportError(err: unknown, out: Reporter, command: string): number {
   const bad = err instanceof UserInputError;
   const exitCode = bad ? 2 : 1;
   const e = err as Error;
-  const message = bad ? (e instanceof ConfigError ? e.message : locate(e.message, (e as UserInputError).location)) : e.message;
+  // A UserInputError's message already names its file and line (errors.ts); adding them here printed them twice.
+  const message = e.message;
   out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}) });
   if (!bad && !(e.name === 'DivergenceError') && process.env.ADAPTER_LAB_DEBUG) process.stderr.write(`${e.stack}\n`);
   out.emit({ type: 'done', command, status: 'failed', exitCode });

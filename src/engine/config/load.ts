@@ -40,7 +40,11 @@ export interface ConfigProblem {
  */
 export class ConfigError extends UserInputError {
   constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'), problems[0] ? { file: problems[0].file, line: problems[0].line, field: problems[0].field } : undefined);
+    super(
+      problems.map(formatProblem).join('\n'),
+      problems[0] ? { file: problems[0].file, line: problems[0].line, field: problems[0].field } : undefined,
+      { locatedInDetail: true },
+    );
     this.name = 'ConfigError';
   }
 }
@@ -421,7 +425,7 @@ export function loadConfig(file: string): ResolvedConfig {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a config file' : (err as Error).message;
-    throw new UserInputError(`${file}: cannot read the config: ${why}`, { file });
+    throw new UserInputError(`cannot read the config: ${why}`, { file });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const parsed = parseConfigText(text, file);

@@ -18,7 +18,7 @@ import {
   bertProcessing,
   wordPieceDecoder,
 } from 'tokenizers';
-import { UserInputError, locate } from '../errors';
+import { UserInputError } from '../errors';
 import type { EncodedExample, Example } from './types';
 
 export interface BertTokenizer {
@@ -42,7 +42,7 @@ function readJsonIfExists(file: string): Record<string, unknown> | null {
     const v = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
     return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
   } catch (e) {
-    throw new UserInputError(locate(`cannot parse JSON (${(e as Error).message})`, { file }), { file });
+    throw new UserInputError(`cannot parse JSON (${(e as Error).message})`, { file });
   }
 }
 
@@ -64,7 +64,7 @@ async function fromVocab(modelDir: string, vocabFile: string): Promise<Tokenizer
   });
   for (const s of SPECIALS) {
     if (!ids.has(s)) {
-      throw new UserInputError(locate(`vocabulary has no ${s} token`, { file: vocabFile }), { file: vocabFile });
+      throw new UserInputError(`vocabulary has no ${s} token`, { file: vocabFile });
     }
   }
   const config = readJsonIfExists(path.join(modelDir, 'tokenizer_config.json')) ?? {};
@@ -96,14 +96,14 @@ export async function loadRawTokenizer(modelDir: string): Promise<Tokenizer> {
     try {
       tok = Tokenizer.fromFile(jsonFile);
     } catch (e) {
-      throw new UserInputError(locate(`cannot load tokenizer (${(e as Error).message})`, { file: jsonFile }), {
+      throw new UserInputError(`cannot load tokenizer (${(e as Error).message})`, {
         file: jsonFile,
       });
     }
   } else if (fs.existsSync(vocabFile)) {
     tok = await fromVocab(modelDir, vocabFile);
   } else {
-    throw new UserInputError(locate('no tokenizer: expected tokenizer.json or vocab.txt in this folder', { file: modelDir }), {
+    throw new UserInputError('no tokenizer: expected tokenizer.json or vocab.txt in this folder', {
       file: modelDir,
     });
   }
@@ -140,7 +140,7 @@ export async function loadTokenizer(modelDir: string): Promise<BertTokenizer> {
   const idOf = (token: string): number => {
     const id = tok.tokenToId(token);
     if (id === null || id === undefined) {
-      throw new UserInputError(locate(`tokenizer has no ${token} token`, { file: modelDir }), { file: modelDir });
+      throw new UserInputError(`tokenizer has no ${token} token`, { file: modelDir });
     }
     return id;
   };

@@ -79,7 +79,7 @@ const VALUE_REGULARIZATION = 0.01;
 
 /** The adapter folder a `method.adapters` entry names: a run folder's `adapter/`, or an adapter folder. */
 export function fusedAdapterDir(entry: string): string {
-  const fail = (why: string) => new UserInputError(`method.adapters: ${entry}: ${why}`, { field: 'method.adapters' });
+  const fail = (why: string) => new UserInputError(`${entry}: ${why}`, { field: 'method.adapters' });
   if (!fs.existsSync(entry) || !fs.statSync(entry).isDirectory()) throw fail('no such folder (give a run folder or an adapter folder)');
   if (fs.existsSync(path.join(entry, 'adapter_fusion_config.json'))) throw fail('is an AdapterFusion; fuse single adapters (houlsby or pfeiffer runs)');
   if (fs.existsSync(path.join(entry, 'adapter_config.json'))) return entry;
@@ -102,7 +102,7 @@ function checkSameBase(meta: AdapterLabMeta, entry: string, encoder: BertEncoder
   const differences = baseDifferences(meta.base, encoder, fingerprint);
   if (differences.length === 0) return;
   throw new UserInputError(
-    `method.adapters: the adapter "${meta.adapterName}" (${entry}) was trained on another base model, ${meta.model}: ` +
+    `the adapter "${meta.adapterName}" (${entry}) was trained on another base model, ${meta.model}: ` +
       `${differences.join(', ')}${baseModel ? ` as in this config's model ${baseModel}` : ''}. AdapterFusion needs adapters trained on the same base model.`,
     { field: 'method.adapters' },
   );
@@ -131,7 +131,7 @@ export const fusion: MethodDefinition = {
   type: 'fusion',
   create(encoder, { config, rng, baseModel }): FusionInstance {
     const entries = config.adapters ?? [];
-    if (entries.length === 0) throw new UserInputError('method.adapters: fusion needs at least one adapter to fuse', { field: 'method.adapters' });
+    if (entries.length === 0) throw new UserInputError('fusion needs at least one adapter to fuse', { field: 'method.adapters' });
     const d = encoder.config.hiddenSize;
     let fp: string | undefined;
     const fingerprint = () => (fp ??= baseFingerprint(encoder));
@@ -147,15 +147,15 @@ export const fusion: MethodDefinition = {
         const folder = readAdapterFolder(dir);
         const meta = folder.meta;
         if (!FUSABLE.includes(meta.method.type)) {
-          throw new UserInputError(`method.adapters: ${entry} is a ${meta.method.type} run; AdapterFusion fuses bottleneck adapters (houlsby or pfeiffer)`, { field: 'method.adapters' });
+          throw new UserInputError(`${entry} is a ${meta.method.type} run; AdapterFusion fuses bottleneck adapters (houlsby or pfeiffer)`, { field: 'method.adapters' });
         }
         checkSameBase(meta, entry, encoder, fingerprint, baseModel);
         const other = names.indexOf(meta.adapterName);
         if (other >= 0) {
-          throw new UserInputError(`method.adapters: ${entries[other]} and ${entry} are both adapters named "${meta.adapterName}"; fused adapters need distinct names (their tasks' names)`, { field: 'method.adapters' });
+          throw new UserInputError(`${entries[other]} and ${entry} are both adapters named "${meta.adapterName}"; fused adapters need distinct names (their tasks' names)`, { field: 'method.adapters' });
         }
         const byLayer = loadFusedAdapter(folder.adapterParams, meta.adapterName, String(meta.method.nonLinearity ?? 'gelu'), encoder, `adapter ${dir}`);
-        if (byLayer.size === 0) throw new UserInputError(`method.adapters: ${entry} has no FFN-position adapter weights for "${meta.adapterName}"`, { field: 'method.adapters' });
+        if (byLayer.size === 0) throw new UserInputError(`${entry} has no FFN-position adapter weights for "${meta.adapterName}"`, { field: 'method.adapters' });
         for (const a of byLayer.values()) for (const [n, v] of a.params) fixedParams.set(n, v);
         if (meta.method.type === 'houlsby') notes.push(`${meta.adapterName}: a Houlsby adapter; its attention-position adapters are not used by the fusion (as in AdapterHub)`);
         if (meta.method.trainLayerNorm) notes.push(`${meta.adapterName}: trained with its LayerNorms (trainLayerNorm); the fusion uses the base model's LayerNorms (as AdapterHub does), so this adapter works in a slightly different model than it was trained in`);

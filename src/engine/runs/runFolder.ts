@@ -317,18 +317,18 @@ function readRecord(dir: string): RunRecord {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new UserInputError(
-      code === 'ENOENT' ? `${dir}: not a run folder, or a half-written one (no ${RUN_FILE})` : `${file}: cannot read: ${(err as Error).message}`,
-      { file },
+      code === 'ENOENT' ? `not a run folder, or a half-written one (no ${RUN_FILE})` : `cannot read: ${(err as Error).message}`,
+      { file: code === 'ENOENT' ? dir : file },
     );
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UserInputError(`${file}: corrupt (${text.trim() === '' ? 'empty' : `not valid JSON: ${(err as Error).message}`})`, { file });
+    throw new UserInputError(`corrupt (${text.trim() === '' ? 'empty' : `not valid JSON: ${(err as Error).message}`})`, { file });
   }
   const problem = recordProblem(value);
-  if (problem) throw new UserInputError(`${file}: ${problem.replace(/^run\.json /, '')}`, { file });
+  if (problem) throw new UserInputError(`${problem.replace(/^run\.json /, '')}`, { file });
   const r = value as RunRecord;
   if (typeof r.id !== 'string') r.id = path.basename(dir);
   if (typeof r.task !== 'string') r.task = String((r.config.task as { name?: unknown }).name ?? '');
