@@ -51,7 +51,15 @@ export function methodOptions(cfg: ResolvedConfig, rng: Rng): MethodOptions {
 /** A fresh model for training: the base encoder, the method's modules and a new head, seeded. */
 export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string[] | null): AdapterModel {
   const { encoder } = loadEncoder(modelDir);
-  checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize);
+  try {
+    checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize, {
+      maxPositions: encoder.config.maxPositions,
+      baseParams: encoder.parameterCount(),
+    });
+  } catch (err) {
+    encoder.dispose();
+    throw err;
+  }
   const rng = new Rng(cfg.training.seed);
   const method = methodDefinition(cfg.method.type).create(encoder, methodOptions(cfg, rng));
   const head = new TaskHead(cfg.task.name, cfg.task.type, encoder.config.hiddenSize, labels, rng);
