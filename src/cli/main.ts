@@ -11,6 +11,7 @@ import { ConfigError } from '../engine/config/load';
 import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
+import { DataError, SKIPPED_ROWS_KEPT } from '../engine/data/load';
 import { evaluate, predict } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
@@ -119,7 +120,8 @@ function reportError(err: unknown, out: Reporter, command: string): number {
   const e = err as Error;
   // A UserInputError's message already names its file and line (errors.ts); adding them here printed them twice.
   const message = e.message;
-  out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}) });
+  const rows = err instanceof DataError ? { rows: err.rows.slice(0, SKIPPED_ROWS_KEPT), rowCount: err.rows.length } : {};
+  out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}), ...rows });
   if (!bad && !(e.name === 'DivergenceError') && process.env.ADAPTER_LAB_DEBUG) process.stderr.write(`${e.stack}\n`);
   out.emit({ type: 'done', command, status: 'failed', exitCode });
   return exitCode;
@@ -224,7 +226,7 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
       resume,
       signal,
       callbacks: {
-        log: (message, level = 'info') => out.emit({ type: 'log', level, message }),
+        log: (message, level = 'info', rows) => out.emit({ type: 'log', level, message, ...(rows ? { rows } : {}) }),
         progress: (p) => out.emit({ type: 'progress', runDir: run.dir, ...p }),
         evaluated: (e) => out.emit({ type: 'eval', runDir: run.dir, split: 'dev', ...e }),
       },
@@ -254,7 +256,8 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
   } catch (err) {
     const bad = err instanceof UserInputError;
     try {
-      run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1 } });
+      const rows = err instanceof DataError ? { rows: err.rows.slice(0, SKIPPED_ROWS_KEPT), rowCount: err.rows.length } : {};
+      run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1, ...rows } });
     } catch {
       // the record may already be terminal; the error below still reaches the user
     }

@@ -41,6 +41,14 @@ export function countRows(rows: SkippedRow[]): string {
   return parts.join(' and ') || 'no rows';
 }
 
+/** The most skipped rows run.json keeps (its `skippedRows` has the full count). */
+export const SKIPPED_ROWS_KEPT = 1000;
+
+/** The log's account of skipped rows: how many of each kind, then each as file:line: reason. */
+export function skippedReport(rows: SkippedRow[]): string {
+  return [`skipped ${countRows(rows)} (task.skipBadRows):`, ...describeRows(rows).map((l) => `  ${l}`)].join('\n');
+}
+
 /**
  * Rows that stop a load, every one of them (the message lists the first {@link ROWS_LISTED}). A single bad row
  * reads `file:line: reason`, as any located error.

@@ -6,7 +6,9 @@ import { RunHandle } from '../runs/runFolder';
 import { RunRecord } from '../runs/types';
 import { loadTokenizer } from '../data/tokenizer';
 import { makeBatches, paddingStats } from '../data/batching';
-import { Batch } from '../data/types';
+import { Batch, SkippedRow } from '../data/types';
+import { SKIPPED_ROWS_KEPT, skippedReport } from '../data/load';
+import { methodSizeWarnings } from '../config/load';
 import { AdapterModel } from '../model/adapterModel';
 import { assignParams, saveAdapterFolder, snapshot } from '../model/adapterIo';
 import { readSafetensors, writeSafetensors } from '../model/safetensors';
@@ -46,7 +48,8 @@ export interface TrainProgress {
 }
 
 export interface TrainCallbacks {
-  log?(message: string, level?: 'info' | 'warn'): void;
+  /** `rows`: the rows a message is about (skipped rows), for readers that want them as data. */
+  log?(message: string, level?: 'info' | 'warn', rows?: SkippedRow[]): void;
   progress?(p: TrainProgress): void;
   evaluated?(e: { epoch: number; step: number; metrics: Record<string, number>; isBest: boolean }): void;
 }
@@ -96,12 +99,14 @@ function derivedRng(seed: number, salt: number, counter: number): Rng {
 }
 
 export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {} }: TrainOptions): Promise<TrainOutcome> {
-  const log = (m: string, level: 'info' | 'warn' = 'info') => callbacks.log?.(m, level);
+  const log = (m: string, level: 'info' | 'warn' = 'info', rows?: SkippedRow[]) => callbacks.log?.(m, level, rows);
   const t = cfg.training;
   const modelDir = modelDirOf(cfg);
   const tokenizer = await loadTokenizer(modelDir);
   const prepared = await prepareData(cfg, tokenizer);
-  if (prepared.data.skipped.length) log(`skipped ${prepared.data.skipped.length} bad rows (task.skipBadRows)`, 'warn');
+  for (const warning of prepared.data.warnings) log(warning, 'warn');
+  const skipped = prepared.data.skipped;
+  if (skipped.length) log(skippedReport(skipped), 'warn', skipped.slice(0, SKIPPED_ROWS_KEPT));
   if (prepared.dev.length === 0) throw new Error('the dev set is empty');
 
   const model = buildModel(cfg, modelDir, prepared.data.labels);
@@ -122,6 +127,9 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
     const totalSteps = t.maxSteps ? Math.min(t.maxSteps, fullSteps) : fullSteps;
     const warmupSteps = Math.round(t.warmupRatio * totalSteps);
     const counts = model.parameterCounts();
+    const sizeWarnings = methodSizeWarnings(cfg, counts, model.encoder.config.hiddenSize);
+    for (const warning of sizeWarnings) log(warning, 'warn');
+    const warnings = [...prepared.data.warnings, ...sizeWarnings];
     const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
@@ -136,7 +144,9 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
       backend: backend?.tfjsName,
       versions: { ...backend?.versions, 'adapter-lab': engineVersion() },
       params: counts,
-      skippedRows: prepared.data.skipped.length,
+      skippedRows: skipped.length,
+      skipped: skipped.length ? skipped.slice(0, SKIPPED_ROWS_KEPT) : undefined,
+      warnings: warnings.length ? warnings : undefined,
       resumable: resume ? true : undefined,
     });
     log(
