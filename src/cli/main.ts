@@ -19,7 +19,7 @@ import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncode
 import { Rng } from '../engine/util/random';
 import { Example } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
-import { Reporter, formatNumber } from './reporter';
+import { Reporter, formatClassReport, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
 import { pretrainCommand } from '../engine/pretrain/command';
 import { adapterDropTradeoff } from '../engine/analysis/drop';
@@ -299,10 +299,12 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
     out.emit({ type: 'start', command: 'eval', runDir: target.kind === 'run' ? target.run.dir : undefined });
     const result = evaluate(model, examples, config.training.evalBatchSize);
-    const payload = { split, examples: result.examples, metrics: result.metrics };
+    // Classification: each class's precision, recall, F1 and support, and the confusion matrix, by class name.
+    const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     if (target.kind === 'run') target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
     out.emit({ type: 'eval', split, metrics: result.metrics, runDir: target.kind === 'run' ? target.run.dir : undefined });
     out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined });
+    if (!out.json && result.classes) out.info(formatClassReport(result.classes));
     out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
     return 0;
   } finally {
@@ -424,7 +426,8 @@ async function predictCommand(ctx: Ctx): Promise<number> {
         index: i,
         source: examples[i].source,
         prediction: labels ? labels[p] : p,
-        ...(labels ? { probabilities } : {}),
+        // The class names, in the order of probabilities and logits.
+        ...(labels ? { labels, probabilities } : {}),
         ...(values.logits ? { logits } : {}),
       });
     });
@@ -479,7 +482,7 @@ async function predictTasks({ values, out }: Ctx): Promise<number> {
           run: runs[k],
           source: example.source,
           prediction: labels ? labels[p] : p,
-          ...(labels ? { probabilities: softmax(logits) } : {}),
+          ...(labels ? { labels, probabilities: softmax(logits) } : {}),
           ...(values.logits ? { logits } : {}),
         });
       });

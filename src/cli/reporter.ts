@@ -1,4 +1,5 @@
 import { EngineMessage, ProgressMessage } from '../protocol/messages';
+import type { ClassReport } from '../engine/analysis/evaluate';
 
 /**
  * Where the CLI's output goes. With --json every message is one JSON line on stdout (the protocol the
@@ -82,4 +83,20 @@ export function formatNumber(v: number): string {
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Rows of cells as aligned text: the first column left-aligned, the others right-aligned. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+}
+
+/** Per-class precision, recall, F1 and support, then the confusion matrix (rows: true class; columns: predicted). */
+export function formatClassReport(r: ClassReport): string {
+  const scores = formatTable([
+    ['class', 'precision', 'recall', 'f1', 'support'],
+    ...r.perClass.map((c) => [c.label, c.precision.toFixed(4), c.recall.toFixed(4), c.f1.toFixed(4), String(c.support)]),
+  ]);
+  const matrix = formatTable([['true \\ predicted', ...r.labels], ...r.confusion.map((row, t) => [r.labels[t], ...row.map(String)])]);
+  return `${scores}\n\nconfusion matrix (rows: true class, columns: predicted class):\n${matrix}`;
 }

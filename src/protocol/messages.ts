@@ -63,7 +63,10 @@ export interface PredictionMessage {
   task?: string;
   run?: string;
   source?: { file: string; line: number };
+  /** The class name (classification) or the value (regression). */
   prediction: string | number;
+  /** Classification: the class names, in the order of `probabilities` and `logits`. */
+  labels?: string[];
   logits?: number[];
   probabilities?: number[];
 }
