@@ -21,6 +21,7 @@ import { Example } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { Reporter, formatClassReport, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
+import { compareCommand, listCommand } from './list';
 import { pretrainCommand } from '../engine/pretrain/command';
 import { adapterDropTradeoff } from '../engine/analysis/drop';
 import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
@@ -41,6 +42,8 @@ Usage:
   adapter-lab ablate <config|run> [--split dev|test]
   adapter-lab drop <config|run> [--split dev|test] [--repeats N]
   adapter-lab info <config|run|adapter>
+  adapter-lab list [<runs folder>] [--runs-dir DIR]
+  adapter-lab compare <run|config> [<run|config> ...]
   adapter-lab export <run> <dir>
   adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
   adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
@@ -153,6 +156,8 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   drop,
   sweep: sweepCommand,
   info,
+  list: listCommand,
+  compare: compareCommand,
   export: exportCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
