@@ -85,10 +85,11 @@ export function formatDuration(ms: number): string {
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
 }
 
-/** Rows of cells as aligned text: the first column left-aligned, the others right-aligned. */
+/** Rows of cells (the first a header) as aligned text: columns of numbers right-aligned, others left-aligned. */
 export function formatTable(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ').trimEnd()).join('\n');
+  const numeric = rows[0].map((_, c) => c > 0 && rows.slice(1).every((r) => /^(-|[-+]?[\d,.]+%?)$/.test(r[c] ?? '')));
+  return rows.map((r) => r.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
 }
 
 /** Per-class precision, recall, F1 and support, then the confusion matrix (rows: true class; columns: predicted). */
