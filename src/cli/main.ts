@@ -17,7 +17,7 @@ import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
 import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncoderHf } from '../engine/model/checkpoint';
 import { Rng } from '../engine/util/random';
-import { Example } from '../engine/data/types';
+import { Example, SkippedRow } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { Reporter, formatClassReport, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
@@ -398,14 +398,24 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
 function readInputExamples(file: string, textField: string, pairField: string | undefined): Example[] {
   const { rows, columns } = readRows(path.resolve(file), { displayName: file });
   if (columns && !columns.includes(textField)) throw new UserInputError(`no column "${textField}" (columns: ${columns.join(', ')})`, { file });
-  return rows.map((row) => {
-    if (row.error) throw new UserInputError(row.error, { file, line: row.line });
+  // Every bad row at once (DataError lists them), not the first per attempt.
+  const bad: SkippedRow[] = [];
+  const examples: Example[] = [];
+  for (const row of rows) {
     const text = row.fields[textField];
-    if (typeof text !== 'string' || !text.trim()) throw new UserInputError(`missing or empty text in field "${textField}"`, { file, line: row.line });
     const pair = pairField ? row.fields[pairField] : undefined;
-    if (pairField && (typeof pair !== 'string' || !pair.trim())) throw new UserInputError(`missing or empty text in field "${pairField}"`, { file, line: row.line });
-    return { text, textPair: pair as string | undefined, label: 0, source: { file, line: row.line } };
-  });
+    const reason = row.error
+      ? row.error
+      : typeof text !== 'string' || !text.trim()
+        ? `missing or empty text in field "${textField}"`
+        : pairField && (typeof pair !== 'string' || !pair.trim())
+          ? `missing or empty text in field "${pairField}"`
+          : null;
+    if (reason) bad.push({ file, line: row.line, reason, kind: 'bad row' });
+    else examples.push({ text: text as string, textPair: pair as string | undefined, label: 0, source: { file, line: row.line } });
+  }
+  if (bad.length) throw new DataError(bad);
+  return examples;
 }
 
 async function predictCommand(ctx: Ctx): Promise<number> {

@@ -92,6 +92,20 @@ describe('results from the terminal', () => {
     }
   });
 
+  it('predict on an input file with bad rows lists every one of them, exit 2', () => {
+    fs.writeFileSync(path.join(dir, 'bad-input.jsonl'), '{"text": "good film"}\n{"text": ""}\n{"txt": "typo"}\n{"text": "fine"}\n{broken\n');
+    const r = cli(['predict', houlsbyRun, '--input', 'bad-input.jsonl'], dir);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      [
+        'error: 3 bad rows:',
+        'bad-input.jsonl:2: missing or empty text in field "text"',
+        'bad-input.jsonl:3: missing or empty text in field "text"',
+        'bad-input.jsonl:5: unparseable JSON line',
+      ].join('\n'),
+    );
+  });
+
   it('list: every run of the runs folder with name, status, method, task, metric and step', () => {
     const r = cli(['list', 'runs', '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
