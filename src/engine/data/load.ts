@@ -120,10 +120,13 @@ class RowProblems {
     if (this.rows.length === 0) return;
     const rows = this.sorted();
     if (!skip) {
-      const hint = rows.some((r) => r.kind === 'class not seen in train')
-        ? ' (a class not seen in train cannot be learnt: add examples of it to train, or fix the label)'
-        : ' (fix them, or set task.skipBadRows to skip them)';
-      throw new DataError(rows, rows.length === 1 && !hint.includes('not seen') ? undefined : `${countRows(rows)}${hint}:`);
+      const unseen = rows.some((r) => r.kind === 'class not seen in train');
+      const hints = [
+        ...(rows.some((r) => r.kind === 'bad row') ? ['fix them, or set task.skipBadRows to skip them'] : []),
+        ...(unseen ? ['a class not seen in train cannot be learnt: add examples of it to train, or fix the label'] : []),
+      ];
+      // A single bad row reads as any located error; a class not seen in train always says what that means.
+      throw new DataError(rows, rows.length === 1 && !unseen ? undefined : `${countRows(rows)} (${hints.join('; ')}):`);
     }
     for (const [file, total] of this.totals) {
       const skipped = this.inFile(file);

@@ -150,7 +150,7 @@ describe('loadTaskData: bad rows', () => {
     expect(e).toBeInstanceOf(DataError);
     expect(e.message).toBe(
       [
-        '6 bad rows and 1 row whose class is not seen in train (a class not seen in train cannot be learnt: add examples of it to train, or fix the label):',
+        '6 bad rows and 1 row whose class is not seen in train (fix them, or set task.skipBadRows to skip them; a class not seen in train cannot be learnt: add examples of it to train, or fix the label):',
         'many/train.jsonl:2: empty text in field "text"',
         'data/spam/dev.jsonl:2: missing label in field "label"',
         'data/spam/dev.jsonl:3: class "spma" in field "label" is not seen in train (train\'s classes: ham, spam)',
