@@ -7,7 +7,6 @@ import { createRun, openRun, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
-import { ConfigError } from '../engine/config/load';
 import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
