@@ -10,7 +10,7 @@ import { UserInputError } from '../engine/errors';
 import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
-import { DataError, SKIPPED_ROWS_KEPT } from '../engine/data/load';
+import { DataError } from '../engine/data/load';
 import { evaluate, predict } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
@@ -122,7 +122,7 @@ function reportError(err: unknown, out: Reporter, command: string): number {
   const e = err as Error;
   // A UserInputError's message already names its file and line (errors.ts); adding them here printed them twice.
   const message = e.message;
-  const rows = err instanceof DataError ? { rows: err.rows.slice(0, SKIPPED_ROWS_KEPT), rowCount: err.rows.length } : {};
+  const rows = err instanceof DataError ? err.rowsAsData() : {};
   out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}), ...rows });
   if (!bad && !(e.name === 'DivergenceError') && process.env.ADAPTER_LAB_DEBUG) process.stderr.write(`${e.stack}\n`);
   out.emit({ type: 'done', command, status: 'failed', exitCode });
@@ -260,7 +260,7 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
   } catch (err) {
     const bad = err instanceof UserInputError;
     try {
-      const rows = err instanceof DataError ? { rows: err.rows.slice(0, SKIPPED_ROWS_KEPT), rowCount: err.rows.length } : {};
+      const rows = err instanceof DataError ? err.rowsAsData() : {};
       run.update({ status: 'failed', error: { message: (err as Error).message, exitCode: bad ? 2 : 1, ...rows } });
     } catch {
       // the record may already be terminal; the error below still reaches the user

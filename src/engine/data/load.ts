@@ -66,6 +66,11 @@ export class DataError extends UserInputError {
     });
     this.name = 'DataError';
   }
+
+  /** The rows as data for --json and run.json: the first {@link SKIPPED_ROWS_KEPT}, and how many in all. */
+  rowsAsData(): { rows: SkippedRow[]; rowCount: number } {
+    return { rows: this.rows.slice(0, SKIPPED_ROWS_KEPT), rowCount: this.rows.length };
+  }
 }
 
 /** A row that passed the text checks; its label is still raw until the class list is known. */
