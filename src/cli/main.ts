@@ -6,21 +6,22 @@ import { ResolvedConfig } from '../engine/config/types';
 import { createRun, isProcessAlive, openRun, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
-import { UserInputError, locate } from '../engine/errors';
-import { ConfigError } from '../engine/config/load';
+import { UserInputError } from '../engine/errors';
 import { buildModel, checkConfigAgainstModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
+import { DataError } from '../engine/data/load';
 import { evaluate, predict } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
 import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncoderHf } from '../engine/model/checkpoint';
 import { maxSequenceLength } from '../engine/model/config';
 import { Rng } from '../engine/util/random';
-import { Example } from '../engine/data/types';
+import { Example, SkippedRow } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
-import { Reporter, formatNumber } from './reporter';
+import { Reporter, formatClassReport, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
+import { compareCommand, listCommand } from './list';
 import { pretrainCommand } from '../engine/pretrain/command';
 import { adapterDropTradeoff } from '../engine/analysis/drop';
 import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
@@ -46,6 +47,8 @@ Usage:
   adapter-lab ablate <config|run> [--split dev|test]
   adapter-lab drop <config|run> [--split dev|test] [--repeats N]
   adapter-lab info <config|run|adapter>
+  adapter-lab list [<runs folder>] [--runs-dir DIR]
+  adapter-lab compare <run|config> [<run|config> ...]
   adapter-lab export <run> <dir>
   adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
   adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
@@ -124,8 +127,10 @@ function reportError(err: unknown, out: Reporter, command: string): number {
   const bad = err instanceof UserInputError;
   const exitCode = bad ? 2 : 1;
   const e = err as Error;
-  const message = bad ? (e instanceof ConfigError ? e.message : locate(e.message, (e as UserInputError).location)) : e.message;
-  out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}) });
+  // A UserInputError's message already names its file and line (errors.ts); adding them here printed them twice.
+  const message = e.message;
+  const rows = err instanceof DataError ? err.rowsAsData() : {};
+  out.emit({ type: 'error', message, exitCode, ...(bad ? (err as UserInputError).location : {}), ...rows });
   if (!bad && !(e.name === 'DivergenceError') && process.env.ADAPTER_LAB_DEBUG) process.stderr.write(`${e.stack}\n`);
   out.emit({ type: 'done', command, status: 'failed', exitCode });
   return exitCode;
@@ -157,6 +162,8 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   drop,
   sweep: sweepCommand,
   info,
+  list: listCommand,
+  compare: compareCommand,
   export: exportCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
@@ -258,7 +265,7 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
       resume,
       signal,
       callbacks: {
-        log: (message, level = 'info') => out.emit({ type: 'log', level, message }),
+        log: (message, level = 'info', rows) => out.emit({ type: 'log', level, message, ...(rows ? { rows } : {}) }),
         progress: (p) => out.emit({ type: 'progress', runDir: run.dir, ...p }),
         evaluated: (e) => out.emit({ type: 'eval', runDir: run.dir, split: 'dev', ...e }),
       },
@@ -290,7 +297,8 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
     let unrecorded: string | null = null;
     try {
       run.reload();
-      const error = { message: (err as Error).message, exitCode: bad ? 2 : 1 };
+      const rows = err instanceof DataError ? err.rowsAsData() : {};
+      const error = { message: (err as Error).message, exitCode: bad ? 2 : 1, ...rows };
       if (run.record.status === 'running' || run.record.status === 'queued') run.update({ status: 'failed', error });
       else if (run.record.status === 'failed') run.update({ error }); // a failed resume of a failed run: the latest reason
     } catch (recordErr) {
@@ -338,7 +346,8 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
     out.emit({ type: 'start', command: 'eval', runDir: target.kind === 'run' ? target.run.dir : undefined });
     const result = evaluate(model, examples, config.training.evalBatchSize);
-    const payload = { split, examples: result.examples, metrics: result.metrics };
+    // Classification: each class's precision, recall, F1 and support, and the confusion matrix, by class name.
+    const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     // The metrics are printed whether or not they can be saved (a read-only or full disk must not lose them).
     let notSaved: string | null = null;
     if (target.kind === 'run') {
@@ -350,6 +359,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     }
     out.emit({ type: 'eval', split, metrics: result.metrics, runDir: target.kind === 'run' ? target.run.dir : undefined });
     out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined, ...(notSaved ? { saved: false } : {}) });
+    if (!out.json && result.classes) out.info(formatClassReport(result.classes));
     if (notSaved) {
       out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
       out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
@@ -443,14 +453,24 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
 function readInputExamples(file: string, textField: string, pairField: string | undefined): Example[] {
   const { rows, columns } = readRows(path.resolve(file), { displayName: file });
   if (columns && !columns.includes(textField)) throw new UserInputError(`no column "${textField}" (columns: ${columns.join(', ')})`, { file });
-  return rows.map((row) => {
-    if (row.error) throw new UserInputError(row.error, { file, line: row.line });
+  // Every bad row at once (DataError lists them), not the first per attempt.
+  const bad: SkippedRow[] = [];
+  const examples: Example[] = [];
+  for (const row of rows) {
     const text = row.fields[textField];
-    if (typeof text !== 'string' || !text.trim()) throw new UserInputError(`missing or empty text in field "${textField}"`, { file, line: row.line });
     const pair = pairField ? row.fields[pairField] : undefined;
-    if (pairField && (typeof pair !== 'string' || !pair.trim())) throw new UserInputError(`missing or empty text in field "${pairField}"`, { file, line: row.line });
-    return { text, textPair: pair as string | undefined, label: 0, source: { file, line: row.line } };
-  });
+    const reason = row.error
+      ? row.error
+      : typeof text !== 'string' || !text.trim()
+        ? `missing or empty text in field "${textField}"`
+        : pairField && (typeof pair !== 'string' || !pair.trim())
+          ? `missing or empty text in field "${pairField}"`
+          : null;
+    if (reason) bad.push({ file, line: row.line, reason, kind: 'bad row' });
+    else examples.push({ text: text as string, textPair: pair as string | undefined, label: 0, source: { file, line: row.line } });
+  }
+  if (bad.length) throw new DataError(bad);
+  return examples;
 }
 
 async function predictCommand(ctx: Ctx): Promise<number> {
@@ -477,7 +497,8 @@ async function predictCommand(ctx: Ctx): Promise<number> {
         index: i,
         source: examples[i].source,
         prediction: labels ? labels[p] : p,
-        ...(labels ? { probabilities } : {}),
+        // The class names, in the order of probabilities and logits.
+        ...(labels ? { labels, probabilities } : {}),
         ...(values.logits ? { logits } : {}),
       });
     });
@@ -531,7 +552,7 @@ async function predictTasks({ values, out }: Ctx): Promise<number> {
           run: runs[k],
           source: example.source,
           prediction: labels ? labels[p] : p,
-          ...(labels ? { probabilities: softmax(logits) } : {}),
+          ...(labels ? { labels, probabilities: softmax(logits) } : {}),
           ...(values.logits ? { logits } : {}),
         });
       });
@@ -651,7 +672,7 @@ async function exportCommand({ values, args, out }: Ctx): Promise<number> {
     model.dispose();
   } catch (err) {
     if (!(err instanceof UserInputError)) throw err;
-    throw new UserInputError(`not exported: the adapter in ${from} is broken: ${locate(err.message, err.location)}`, err.location);
+    throw new UserInputError(`not exported: the adapter in ${from} is broken: ${err.message}`, err.location, { locatedInDetail: true });
   }
   const parent = path.dirname(dest);
   removeDeadExportTemps(parent, path.basename(dest));

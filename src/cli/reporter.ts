@@ -1,4 +1,5 @@
 import { EngineMessage, ProgressMessage } from '../protocol/messages';
+import type { ClassReport } from '../engine/analysis/evaluate';
 
 /**
  * Where the CLI's output goes. With --json every message is one JSON line on stdout (the protocol the
@@ -82,4 +83,21 @@ export function formatNumber(v: number): string {
 export function formatDuration(ms: number): string {
   const s = Math.round(ms / 1000);
   return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
+/** Rows of cells (the first a header) as aligned text: columns of numbers right-aligned, others left-aligned. */
+export function formatTable(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const numeric = rows[0].map((_, c) => c > 0 && rows.slice(1).every((r) => /^(-|[-+]?[\d,.]+%?)$/.test(r[c] ?? '')));
+  return rows.map((r) => r.map((cell, c) => (numeric[c] ? cell.padStart(widths[c]) : cell.padEnd(widths[c]))).join('  ').trimEnd()).join('\n');
+}
+
+/** Per-class precision, recall, F1 and support, then the confusion matrix (rows: true class; columns: predicted). */
+export function formatClassReport(r: ClassReport): string {
+  const scores = formatTable([
+    ['class', 'precision', 'recall', 'f1', 'support'],
+    ...r.perClass.map((c) => [c.label, c.precision.toFixed(4), c.recall.toFixed(4), c.f1.toFixed(4), String(c.support)]),
+  ]);
+  const matrix = formatTable([['true \\ predicted', ...r.labels], ...r.confusion.map((row, t) => [r.labels[t], ...row.map(String)])]);
+  return `${scores}\n\nconfusion matrix (rows: true class, columns: predicted class):\n${matrix}`;
 }

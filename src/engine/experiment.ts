@@ -52,11 +52,16 @@ export function methodOptions(cfg: ResolvedConfig, rng: Rng): MethodOptions {
 /** A fresh model for training: the base encoder, the method's modules and a new head, seeded. */
 export function buildModel(cfg: ResolvedConfig, modelDir: string, labels: string[] | null): AdapterModel {
   const { encoder } = loadEncoder(modelDir);
-  checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize);
+  // The longest input the position table allows (RoBERTa's positions start after the padding index).
   const longest = maxSequenceLength(encoder.config);
-  if (cfg.training.maxSeqLength > longest) {
+  try {
+    checkAgainstModel(cfg, encoder.config.numLayers, encoder.config.hiddenSize, { maxPositions: longest, baseParams: encoder.parameterCount() });
+    if (cfg.training.maxSeqLength > longest) {
+      throw new UserInputError(`training.maxSeqLength ${cfg.training.maxSeqLength} exceeds the ${longest} tokens the model's position embeddings allow`, { file: cfg.configFile ?? undefined, field: 'training.maxSeqLength' });
+    }
+  } catch (err) {
     encoder.dispose();
-    throw new UserInputError(`training.maxSeqLength ${cfg.training.maxSeqLength} exceeds the ${longest} tokens the model's position embeddings allow`, { file: cfg.configFile ?? undefined, field: 'training.maxSeqLength' });
+    throw err;
   }
   const rng = new Rng(cfg.training.seed);
   const method = methodDefinition(cfg.method.type).create(encoder, methodOptions(cfg, rng));

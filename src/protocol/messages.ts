@@ -34,10 +34,20 @@ export interface EvalMessage {
   isBest?: boolean;
 }
 
+/** A row of a task file that was skipped or stopped a load: where, and why. */
+export interface RowReport {
+  file: string;
+  line: number;
+  reason: string;
+  kind: 'bad row' | 'class not seen in train';
+}
+
 export interface LogMessage {
   type: 'log';
   level: 'info' | 'warn' | 'error';
   message: string;
+  /** The rows the message is about (rows task.skipBadRows skipped), as data. */
+  rows?: RowReport[];
 }
 
 export interface ResultMessage {
@@ -53,7 +63,10 @@ export interface PredictionMessage {
   task?: string;
   run?: string;
   source?: { file: string; line: number };
+  /** The class name (classification) or the value (regression). */
   prediction: string | number;
+  /** Classification: the class names, in the order of `probabilities` and `logits`. */
+  labels?: string[];
   logits?: number[];
   probabilities?: number[];
 }
@@ -87,6 +100,9 @@ export interface ErrorMessage {
   file?: string;
   line?: number;
   field?: string;
+  /** Bad data: every bad row (the first 1000) and how many there are in all. */
+  rows?: RowReport[];
+  rowCount?: number;
 }
 
 export interface DoneMessage {

@@ -71,6 +71,7 @@ describe('the Runs tree', () => {
     expect(done.icon).toEqual({ codicon: 'pass', color: 'testing.iconPassed' });
     expect(done.contextValue).toBe('adapterLab.run status:done adapter ablation');
     expect(done.tooltip).toContain('trainable parameters: 1,234 of 100,000 (1.23%)');
+    expect(done.tooltip).not.toContain('skipped');
 
     const queued = (spamTask.children[0] as ConfigNode).children[0] as RunNode;
     expect(queued.icon.codicon).toBe('clock');
@@ -173,5 +174,20 @@ describe('the Runs tree', () => {
     expect(peeked.name).toBe('half');
     expect(peeked.task).toBe('(no task)');
     expect(peekConfig('/x/other.adapter.json', 'not json at all').name).toBe('other');
+  });
+});
+
+describe('the Runs tree: what the data looked like', () => {
+  it("a run's tooltip lists its warnings and the rows skipBadRows skipped (the first 5 and a count)", () => {
+    const { runs, spam } = workspace();
+    const run = createRun(runs, spam, { now: new Date('2026-01-01T10:00:00Z') });
+    const skipped = Array.from({ length: 7 }, (_, i) => ({ file: 'data/train.jsonl', line: 10 + i, reason: 'missing label in field "label"', kind: 'bad row' as const }));
+    run.update({ status: 'running', skippedRows: 7, skipped, warnings: ['data/train.jsonl: class "x" occurs only 1 time in 200 rows (line 4): check field "label" there'] });
+    const tree = buildRunsTree(listRuns(runs), []);
+    const node = ((tree[0] as TaskNode).children[0] as ConfigNode).children[0] as RunNode;
+    expect(node.tooltip).toContain('\nwarning: data/train.jsonl: class "x" occurs only 1 time in 200 rows (line 4): check field "label" there\n');
+    expect(node.tooltip).toContain(
+      ['skipped 7 rows (task.skipBadRows):', ...[10, 11, 12, 13, 14].map((l) => `  data/train.jsonl:${l}: missing label in field "label"`), '  ... and 2 more (listed in run.json)'].join('\n'),
+    );
   });
 });

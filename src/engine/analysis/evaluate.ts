@@ -3,7 +3,7 @@ import { AdapterModel } from '../model/adapterModel';
 import { ForwardContext } from '../model/bert';
 import { EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
-import { computeMetrics } from '../metrics/metrics';
+import { computeMetrics, confusion, perClassScores, type ClassScores } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
 import type { FrozenPrefixCache } from '../train/frozenPrefix';
 
@@ -18,6 +18,26 @@ export interface Evaluation extends Predictions {
   metrics: Record<string, number>;
   loss: number;
   examples: number;
+  /** Classification: each class's scores and the confusion matrix, by class name. */
+  classes?: ClassReport;
+}
+
+/** What a classifier got right and wrong, class by class. */
+export interface ClassReport {
+  /** Class names, in index order: the rows and columns of `confusion`. */
+  labels: string[];
+  perClass: ({ label: string } & ClassScores)[];
+  /** confusion[t][p]: examples of class t predicted as class p. */
+  confusion: number[][];
+}
+
+export function classReport(predictions: number[], gold: number[], labels: string[]): ClassReport {
+  const scores = perClassScores(predictions, gold, labels.length);
+  return {
+    labels,
+    perClass: scores.map((s, i) => ({ label: labels[i], ...s })),
+    confusion: confusion(predictions, gold, labels.length),
+  };
 }
 
 /**
@@ -54,7 +74,9 @@ export function evaluate(model: AdapterModel, examples: EncodedExample[], batchS
   const labels = examples.map((e) => e.label);
   const metrics = computeMetrics(model.head.taskType, predictions, labels, model.head.labels?.length);
   const loss = lossSum / Math.max(1, examples.length);
-  return { outputs, predictions, metrics: { ...metrics, loss }, loss, examples: examples.length };
+  const classNames = model.head.labels;
+  const classes = classNames ? classReport(predictions, labels, classNames) : undefined;
+  return { outputs, predictions, metrics: { ...metrics, loss }, loss, examples: examples.length, ...(classes ? { classes } : {}) };
 }
 
 export function argmax(values: number[]): number {

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
-import { parseTree, getNodeValue, printParseErrorCode, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import { createScanner, parseTree, getNodeValue, printParseErrorCode, SyntaxKind, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../../schema/adapter-config.schema.json';
 import { UserInputError } from '../errors';
 import type {
@@ -40,7 +40,11 @@ export interface ConfigProblem {
  */
 export class ConfigError extends UserInputError {
   constructor(readonly problems: ConfigProblem[]) {
-    super(problems.map(formatProblem).join('\n'), problems[0] ? { file: problems[0].file, line: problems[0].line, field: problems[0].field } : undefined);
+    super(
+      problems.map(formatProblem).join('\n'),
+      problems[0] ? { file: problems[0].file, line: problems[0].line, field: problems[0].field } : undefined,
+      { locatedInDetail: true },
+    );
     this.name = 'ConfigError';
   }
 }
@@ -367,8 +371,59 @@ interface Parsed {
   locate: Locator;
 }
 
+/** Deeper than any config needs (a sweep axis is 3 levels); the parser and validator recurse per level. */
+export const MAX_CONFIG_DEPTH = 32;
+
+/**
+ * Refuses nesting past {@link MAX_CONFIG_DEPTH} before anything recursive reads the text (a few thousand
+ * levels overflow the stack), naming the line and the field where it goes too deep. A scanner, not a parser:
+ * it holds one entry per open bracket.
+ */
+function checkNesting(text: string, file: string, starts: number[]): void {
+  const scanner = createScanner(text, true);
+  const open: { array: boolean; index: number }[] = [];
+  const fieldOf: Segment[] = [];
+  let lastString = '';
+  let key: string | undefined;
+  for (let t = scanner.scan(); t !== SyntaxKind.EOF; t = scanner.scan()) {
+    switch (t) {
+      case SyntaxKind.OpenBraceToken:
+      case SyntaxKind.OpenBracketToken: {
+        const parent = open[open.length - 1];
+        if (parent) fieldOf.push(parent.array ? parent.index : (key ?? ''));
+        if (open.length >= MAX_CONFIG_DEPTH) {
+          const pos = positionAt(starts, scanner.getTokenOffset());
+          throw new ConfigError([
+            { file, line: pos.line, column: pos.column, field: fieldPath(fieldOf), message: `nested more than ${MAX_CONFIG_DEPTH} levels deep; no config field goes this deep` },
+          ]);
+        }
+        open.push({ array: t === SyntaxKind.OpenBracketToken, index: 0 });
+        break;
+      }
+      case SyntaxKind.CloseBraceToken:
+      case SyntaxKind.CloseBracketToken:
+        if (open.pop() && open.length > 0) fieldOf.pop();
+        break;
+      case SyntaxKind.StringLiteral:
+        lastString = scanner.getTokenValue();
+        break;
+      case SyntaxKind.ColonToken:
+        key = lastString;
+        break;
+      case SyntaxKind.CommaToken: {
+        const top = open[open.length - 1];
+        if (top?.array) top.index++;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
 /** Parses JSON with comments; syntax errors and duplicate keys become a ConfigError with line and column. */
 export function parseConfigText(text: string, file: string): Parsed {
+  checkNesting(text, file, lineStarts(text));
   const errors: ParseError[] = [];
   const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false });
   const starts = lineStarts(text);
@@ -421,7 +476,7 @@ export function loadConfig(file: string): ResolvedConfig {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a folder, not a config file' : (err as Error).message;
-    throw new UserInputError(`${file}: cannot read the config: ${why}`, { file });
+    throw new UserInputError(`cannot read the config: ${why}`, { file });
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const parsed = parseConfigText(text, file);
@@ -581,7 +636,13 @@ function semanticProblems(cfg: ResolvedConfig, file: string | undefined, locate:
  * Throws a ConfigError naming the field (and the config file's line, when the file is still there and
  * holds the same value).
  */
-export function checkAgainstModel(cfg: ResolvedConfig, numLayers: number, hiddenSize: number): void {
+export function checkAgainstModel(
+  cfg: ResolvedConfig,
+  numLayers: number,
+  hiddenSize: number,
+  /** The model's max_position_embeddings and parameter count, when the caller has the model. */
+  model: { maxPositions?: number; baseParams?: number } = {},
+): void {
   const problems: ConfigProblem[] = [];
   const locate = lineInConfigFile(cfg);
   const at = (segs: Segment[], value: unknown, message: string): void => {
@@ -607,7 +668,61 @@ export function checkAgainstModel(cfg: ResolvedConfig, numLayers: number, hidden
   if (m.reductionFactor !== undefined && pythonFloorDiv(hiddenSize, m.reductionFactor) < 1) {
     at(['method', 'reductionFactor'], m.reductionFactor, `gives a bottleneck of 0 for hidden size ${hiddenSize}`);
   }
+  const perLayerModules = [...ADAPTER_METHODS, 'fusion'].includes(m.type);
+  if (perLayerModules && numLayers > 0 && new Set(m.leaveOut.filter((l) => l < numLayers)).size === numLayers) {
+    at(
+      ['method', 'leaveOut'],
+      m.leaveOut,
+      `leaves out every layer (${layers}): ${m.type} would add nothing and train only LayerNorms and the head; ` +
+        'keep some layers, or use method "layernorm" or "head" if that is the aim',
+    );
+  }
+  if (BOTTLENECK_METHODS.includes(m.type) && model.baseParams !== undefined) {
+    // One adapter larger than the whole base model is no bottleneck, and past memory long before: refuse it
+    // here rather than fail allocating it.
+    const layerOf = Array.from({ length: numLayers }, (_, i) => i);
+    const biggest = Math.max(...layerOf.map((i) => bottleneckSize(m, i, hiddenSize)));
+    const adapterParams = 2 * biggest * hiddenSize + hiddenSize + biggest;
+    if (adapterParams > model.baseParams) {
+      const field = m.bottleneckPerLayer ? 'bottleneckPerLayer' : m.bottleneck !== undefined ? 'bottleneck' : 'reductionFactor';
+      at(
+        ['method', field],
+        m[field],
+        `gives an adapter with m = ${biggest}, 2md + d + m = ${adapterParams.toLocaleString('en-US')} parameters (d = ${hiddenSize}), ` +
+          `more than the whole base model (${model.baseParams.toLocaleString('en-US')}); a bottleneck is meant to be well below d`,
+      );
+    }
+  }
+  // Only a length the config file writes: the default (128) on a model with fewer positions is left as it was.
+  const writtenLength = locate(['training', 'maxSeqLength'], cfg.training.maxSeqLength) !== undefined;
+  if (model.maxPositions !== undefined && cfg.training.maxSeqLength > model.maxPositions && writtenLength) {
+    at(
+      ['training', 'maxSeqLength'],
+      cfg.training.maxSeqLength,
+      `must be at most the model's max_position_embeddings, ${model.maxPositions} (it has no position embedding past that)`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** Past this share of the base model's parameters, a method other than full or top-k fine-tuning is flagged. */
+export const MOST_OF_THE_MODEL_PERCENT = 50;
+
+/**
+ * Warnings about a method's size once the model is built: a parameter-efficient method that trains most of
+ * the model (a bottleneck near or above d) is more likely a mistyped size than the experiment meant.
+ */
+export function methodSizeWarnings(cfg: ResolvedConfig, counts: { trainable: number; base: number; trainablePercent: number }, hiddenSize: number): string[] {
+  const m = cfg.method;
+  if (m.type === 'full' || m.type === 'top-k' || counts.trainablePercent <= MOST_OF_THE_MODEL_PERCENT) return [];
+  const size = BOTTLENECK_METHODS.includes(m.type)
+    ? `: check method.${m.bottleneckPerLayer ? 'bottleneckPerLayer' : m.bottleneck !== undefined ? `bottleneck (${m.bottleneck})` : `reductionFactor (${m.reductionFactor})`}, ` +
+      `meant to be well below the hidden size d = ${hiddenSize}`
+    : '';
+  return [
+    `method ${m.type} trains ${counts.trainablePercent.toFixed(1)}% of the base model's parameters ` +
+      `(${counts.trainable.toLocaleString('en-US')} of ${counts.base.toLocaleString('en-US')}), more than ${MOST_OF_THE_MODEL_PERCENT}%${size}`,
+  ];
 }
 
 /**

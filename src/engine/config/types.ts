@@ -39,7 +39,7 @@ export interface TaskConfig {
   labelField: string;
   /** Class names in index order; inferred from the training file (sorted) when absent. */
   labels?: string[] | null;
-  /** Skip bad rows (and report how many) instead of stopping with an error. */
+  /** Skip bad rows (listing each) instead of stopping with an error; at most a quarter of a file (data/load.ts). */
   skipBadRows?: boolean;
 }
 

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { parseTree, type ParseError } from 'jsonc-parser';
-import { UserInputError, locate } from '../errors';
+import { UserInputError } from '../errors';
 
 export type FieldValue = string | number | boolean | null;
 
@@ -42,12 +42,9 @@ export function detectFormat(file: string, format: ReadOptions['format'] = 'auto
   if (ext === '.jsonl' || ext === '.json' || ext === '.ndjson') return 'jsonl';
   if (ext === '.csv') return 'csv';
   if (ext === '.tsv') return 'tsv';
-  throw new UserInputError(
-    locate(`cannot tell the format from the extension "${ext}"; set task.format to "jsonl", "csv" or "tsv"`, {
-      file: displayName,
-    }),
-    { file: displayName },
-  );
+  throw new UserInputError(`cannot tell the format from the extension "${ext}"; set task.format to "jsonl", "csv" or "tsv"`, {
+    file: displayName,
+  });
 }
 
 export function readRows(file: string, opts: ReadOptions = {}): ReadResult {
@@ -59,7 +56,7 @@ export function readRows(file: string, opts: ReadOptions = {}): ReadResult {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const what = code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(e)})`;
-    throw new UserInputError(locate(what, { file: name }), { file: name });
+    throw new UserInputError(what, { file: name });
   }
   // A UTF-8 byte-order mark (Excel exports) would otherwise become part of the first column name.
   if (buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) buf = buf.subarray(3);
@@ -162,7 +159,7 @@ function checkHeader(columns: string[], name: string): void {
   const seen = new Set<string>();
   for (const c of columns) {
     if (seen.has(c)) {
-      throw new UserInputError(locate(`duplicate column "${c}" in the header`, { file: name, line: 1 }), {
+      throw new UserInputError(`duplicate column "${c}" in the header`, {
         file: name,
         line: 1,
       });
@@ -202,7 +199,8 @@ function readCsv(buf: Buffer, header: boolean, name: string): ReadResult {
       skip_empty_lines: true,
       // Rows with the wrong number of fields are reported per row by toRow, not as a fatal parse error.
       relax_column_count: true,
-      // A quote inside an unquoted field is kept as text (like Python's csv), not a fatal error.
+      // A quote inside an unquoted field is kept as text (like Python's csv), not a fatal error. The price: a
+      // field that opens a quote and never closes it runs on into the rows below; strayQuote finds those.
       relax_quotes: true,
       on_record: (record: string[], context) => {
         ends.push(context.bytes);
@@ -216,23 +214,47 @@ function readCsv(buf: Buffer, header: boolean, name: string): ReadResult {
       (e as { code?: string }).code === 'CSV_QUOTE_NOT_CLOSED'
         ? 'unclosed quote in the record starting on this line'
         : `cannot parse CSV (${(e as Error).message})`;
-    throw new UserInputError(locate(msg, { file: name, line }), { file: name, line });
+    throw new UserInputError(msg, { file: name, line });
   }
 
   let columns: string[] | null = null;
   const rows: RawRow[] = [];
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
-    const line = lineAt(recordStart(i === 0 ? 0 : ends[i - 1]));
+    const begin = i === 0 ? 0 : ends[i - 1];
+    const line = lineAt(recordStart(begin));
     if (isBlankRecord(record)) continue;
     if (header && columns === null) {
       columns = record.map((c) => c.trim());
       checkHeader(columns, name);
       continue;
     }
+    const stray = strayQuote(record, buf.toString('utf8', begin, ends[i]));
+    if (stray !== null) {
+      const lastLine = lineAt(Math.max(0, ends[i] - 1));
+      rows.push({
+        line,
+        fields: {},
+        error: `unclosed quote: the field starting ${JSON.stringify(stray.slice(0, 30))} runs on to line ${lastLine}, taking in the rows between; close the quote (or double it, "")`,
+      });
+      continue;
+    }
     rows.push(toRow(line, record, columns));
   }
   return { rows, columns };
+}
+
+/**
+ * A field that spans lines without having been quoted: its opening quote was never closed where the field
+ * should end, so (with relax_quotes) the parser read on into the next rows. A properly quoted field appears
+ * in the record's raw text as `"` + the value with quotes doubled + `"`; a run-on field appears as itself.
+ */
+function strayQuote(record: string[], raw: string): string | null {
+  for (const field of record) {
+    if (!/[\r\n]/.test(field)) continue;
+    if (!raw.includes(`"${field.replace(/"/g, '""')}"`)) return field;
+  }
+  return null;
 }
 
 function readTsv(text: string, header: boolean, name: string): ReadResult {

@@ -19,7 +19,7 @@ import {
   bertProcessing,
   wordPieceDecoder,
 } from 'tokenizers';
-import { UserInputError, locate } from '../errors';
+import { UserInputError } from '../errors';
 import type { EncodedExample, Example } from './types';
 
 export interface BertTokenizer {
@@ -49,7 +49,7 @@ function readJsonIfExists(file: string): Record<string, unknown> | null {
     const v = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
     return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : null;
   } catch (e) {
-    throw new UserInputError(locate(`cannot parse JSON (${(e as Error).message})`, { file }), { file });
+    throw new UserInputError(`cannot parse JSON (${(e as Error).message})`, { file });
   }
 }
 
@@ -71,7 +71,7 @@ async function fromVocab(modelDir: string, vocabFile: string): Promise<Tokenizer
   });
   for (const s of SPECIALS) {
     if (!ids.has(s)) {
-      throw new UserInputError(locate(`vocabulary has no ${s} token`, { file: vocabFile }), { file: vocabFile });
+      throw new UserInputError(`vocabulary has no ${s} token`, { file: vocabFile });
     }
   }
   const config = readJsonIfExists(path.join(modelDir, 'tokenizer_config.json')) ?? {};
@@ -103,14 +103,14 @@ export async function loadRawTokenizer(modelDir: string): Promise<Tokenizer> {
     try {
       tok = Tokenizer.fromFile(jsonFile);
     } catch (e) {
-      throw new UserInputError(locate(`cannot load tokenizer (${(e as Error).message})`, { file: jsonFile }), {
+      throw new UserInputError(`cannot load tokenizer (${(e as Error).message})`, {
         file: jsonFile,
       });
     }
   } else if (fs.existsSync(vocabFile)) {
     tok = await fromVocab(modelDir, vocabFile);
   } else {
-    throw new UserInputError(locate('no tokenizer: expected tokenizer.json or vocab.txt in this folder', { file: modelDir }), {
+    throw new UserInputError('no tokenizer: expected tokenizer.json or vocab.txt in this folder', {
       file: modelDir,
     });
   }
@@ -185,7 +185,7 @@ export function templateOf(postProcessor: unknown, file: string): SpecialTokenTe
           const it = item as { SpecialToken?: { id: string; type_id: number }; Sequence?: { id: 'A' | 'B'; type_id: number } };
           if (it.Sequence) return { sequence: it.Sequence.id, typeId: it.Sequence.type_id };
           const special = specials[it.SpecialToken!.id];
-          if (!special) throw new UserInputError(locate(`post_processor: special token ${it.SpecialToken!.id} is not in special_tokens`, { file }), { file });
+          if (!special) throw new UserInputError(`post_processor: special token ${it.SpecialToken!.id} is not in special_tokens`, { file });
           return { special: special.ids, typeId: it.SpecialToken!.type_id };
         });
       return { single: pieces(pp.single as unknown[]), pair: pieces(pp.pair as unknown[]) };
@@ -237,7 +237,7 @@ export async function loadTokenizer(modelDir: string): Promise<BertTokenizer> {
     }
     if (!required) return -1;
     const names = named ? named : SPECIAL_SPELLINGS[role].join(' or ');
-    throw new UserInputError(locate(`tokenizer has no ${names} token`, { file: modelDir }), { file: modelDir });
+    throw new UserInputError(`tokenizer has no ${names} token`, { file: modelDir });
   };
   const template = (tokenizerJson && templateOf(tokenizerJson.post_processor, jsonFile)) ?? bertTemplate(idOf('cls'), idOf('sep'));
   const firstSpecial = template.single.find((p) => 'special' in p) as { special: number[] } | undefined;

@@ -8,10 +8,17 @@ export interface Example {
   source: { file: string; line: number };
 }
 
+/** A row that could not become an example: where it is and why. */
 export interface SkippedRow {
   file: string;
   line: number;
   reason: string;
+  /**
+   * 'bad row': the row itself is wrong (missing field, unparseable, unknown class);
+   * 'class not seen in train': a dev/test row whose class never occurs in train (the row may be fine, the
+   * training file lacks the class).
+   */
+  kind: 'bad row' | 'class not seen in train';
 }
 
 export interface TaskData {
@@ -20,8 +27,10 @@ export interface TaskData {
   test: Example[];
   /** Class names in index order (classification); null for regression. */
   labels: string[] | null;
-  /** Rows skipped because `skipBadRows` was set. */
+  /** Rows skipped because `skipBadRows` was set, every one, in file order (train, dev, test). */
   skipped: SkippedRow[];
+  /** Things that load but look wrong (a class seen once, numbers with decimals as classes): what to check. */
+  warnings: string[];
 }
 
 /** An example after tokenisation: [CLS] a [SEP] (b [SEP]), truncated to the maximum length. */

@@ -82,7 +82,7 @@ const VALUE_REGULARIZATION = 0.01;
 
 /** The adapter folder a `method.adapters` entry names: a run folder's `adapter/`, or an adapter folder. */
 export function fusedAdapterDir(entry: string): string {
-  const fail = (why: string) => new UserInputError(`method.adapters: ${entry}: ${why}`, { field: 'method.adapters' });
+  const fail = (why: string) => new UserInputError(`${entry}: ${why}`, { field: 'method.adapters' });
   if (!fs.existsSync(entry) || !fs.statSync(entry).isDirectory()) throw fail('no such folder (give a run folder or an adapter folder)');
   if (fs.existsSync(path.join(entry, 'adapter_fusion_config.json'))) throw fail('is an AdapterFusion; fuse single adapters (houlsby or pfeiffer runs)');
   if (fs.existsSync(path.join(entry, 'adapter_config.json'))) return entry;
@@ -105,7 +105,7 @@ function checkSameBase(meta: AdapterLabMeta, entry: string, encoder: BertEncoder
   const differences = baseDifferences(meta.base, encoder, fingerprint);
   if (differences.length === 0) return;
   throw new UserInputError(
-    `method.adapters: the adapter "${meta.adapterName}" (${entry}) was trained on another base model, ${meta.model}: ` +
+    `the adapter "${meta.adapterName}" (${entry}) was trained on another base model, ${meta.model}: ` +
       `${differences.join(', ')}${baseModel ? ` as in this config's model ${baseModel}` : ''}. AdapterFusion needs adapters trained on the same base model.`,
     { field: 'method.adapters' },
   );
@@ -140,9 +140,9 @@ export const fusion: MethodDefinition = {
   type: 'fusion',
   create(encoder, { config, rng, baseModel }): FusionInstance {
     const entries = config.adapters ?? [];
-    if (entries.length === 0) throw new UserInputError('method.adapters: fusion needs at least one adapter to fuse', { field: 'method.adapters' });
+    if (entries.length === 0) throw new UserInputError('fusion needs at least one adapter to fuse', { field: 'method.adapters' });
     if (config.leaveOut.length > 0) {
-      throw new UserInputError('method.leaveOut: AdapterFusion fuses at every layer where the fused adapters are (as AdapterHub does); leave layers out when training the adapters instead', { field: 'method.leaveOut' });
+      throw new UserInputError('AdapterFusion fuses at every layer where the fused adapters are (as AdapterHub does); leave layers out when training the adapters instead', { field: 'method.leaveOut' });
     }
     const d = encoder.config.hiddenSize;
     let fp: string | undefined;
@@ -162,12 +162,12 @@ export const fusion: MethodDefinition = {
         const folder = readAdapterFolder(dir);
         const meta = folder.meta;
         if (!FUSABLE.includes(meta.method.type)) {
-          throw new UserInputError(`method.adapters: ${entry} is a ${meta.method.type} run; AdapterFusion fuses bottleneck adapters (houlsby or pfeiffer)`, { field: 'method.adapters' });
+          throw new UserInputError(`${entry} is a ${meta.method.type} run; AdapterFusion fuses bottleneck adapters (houlsby or pfeiffer)`, { field: 'method.adapters' });
         }
         checkSameBase(meta, entry, encoder, fingerprint, baseModel);
         const other = names.indexOf(meta.adapterName);
         if (other >= 0) {
-          throw new UserInputError(`method.adapters: ${entries[other]} and ${entry} are both adapters named "${meta.adapterName}"; fused adapters need distinct names (their tasks' names)`, { field: 'method.adapters' });
+          throw new UserInputError(`${entries[other]} and ${entry} are both adapters named "${meta.adapterName}"; fused adapters need distinct names (their tasks' names)`, { field: 'method.adapters' });
         }
         const bn = meta.method.bnConfig as Record<string, unknown> | undefined;
         const placement = bn ? placementFromBnConfig(bn, path.join(dir, 'adapter_config.json')) : meta.method.type === 'houlsby' ? HOULSBY_PLACEMENT : PFEIFFER_PLACEMENT;
@@ -186,7 +186,7 @@ export const fusion: MethodDefinition = {
           for (const a of byLayer.values()) for (const [n, v] of a.params) fixedParams.set(n, v);
           fused[s].push(byLayer);
         });
-        if (fused.every((f) => f[f.length - 1].size === 0)) throw new UserInputError(`method.adapters: ${entry} has no adapter weights for "${meta.adapterName}"`, { field: 'method.adapters' });
+        if (fused.every((f) => f[f.length - 1].size === 0)) throw new UserInputError(`${entry} has no adapter weights for "${meta.adapterName}"`, { field: 'method.adapters' });
         const layerNorms = [...folder.adapterParams].filter(([n]) => n.includes('LayerNorm.'));
         if (layerNorms.length > 0) {
           for (const [n, v] of layerNorms) baseValues.set(n, v);

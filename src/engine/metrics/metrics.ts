@@ -19,7 +19,7 @@ export function accuracy(predictions: number[], labels: number[]): number {
 }
 
 /** Confusion counts [true][pred] over classes 0..k-1. */
-function confusion(predictions: number[], labels: number[], k: number): number[][] {
+export function confusion(predictions: number[], labels: number[], k: number): number[][] {
   const m = Array.from({ length: k }, () => new Array<number>(k).fill(0));
   for (let i = 0; i < labels.length; i++) m[labels[i]][predictions[i]]++;
   return m;
@@ -58,6 +58,43 @@ export function macroF1(predictions: number[], labels: number[], numClasses?: nu
     sum += (2 * tp) / (trueC + predC);
   }
   return present === 0 ? 0 : sum / present;
+}
+
+/** One class's scores: of the examples predicted as it, how many are (precision); of those that are, how many were found (recall). */
+export interface ClassScores {
+  precision: number;
+  recall: number;
+  f1: number;
+  /** Examples whose true class it is. */
+  support: number;
+  /** Examples predicted as it. */
+  predicted: number;
+}
+
+/**
+ * Precision, recall and F1 of each class 0..k-1 from the confusion counts, as scikit-learn's
+ * precision_recall_fscore_support with zero_division=0: a score whose denominator is 0 is 0.
+ */
+export function perClassScores(predictions: number[], labels: number[], numClasses?: number): ClassScores[] {
+  checkLengths(predictions, labels);
+  const k = classCount(predictions, labels, numClasses);
+  const m = confusion(predictions, labels, k);
+  return Array.from({ length: k }, (_, c) => {
+    const tp = m[c][c];
+    let support = 0;
+    let predicted = 0;
+    for (let j = 0; j < k; j++) {
+      support += m[c][j];
+      predicted += m[j][c];
+    }
+    return {
+      precision: predicted === 0 ? 0 : tp / predicted,
+      recall: support === 0 ? 0 : tp / support,
+      f1: support + predicted === 0 ? 0 : (2 * tp) / (support + predicted),
+      support,
+      predicted,
+    };
+  });
 }
 
 /**

@@ -429,18 +429,18 @@ function readRecord(dir: string): RunRecord {
     bytes = readConfined(dir, RUN_FILE);
   } catch (err) {
     if (err instanceof UserInputError) throw err; // a link where run.json should be
-    throw new UserInputError(`${file}: cannot read: ${(err as Error).message}`, { file });
+    throw new UserInputError(`cannot read: ${(err as Error).message}`, { file });
   }
-  if (bytes === null) throw new UserInputError(`${dir}: not a run folder, or a half-written one (no ${RUN_FILE})`, { file });
+  if (bytes === null) throw new UserInputError(`not a run folder, or a half-written one (no ${RUN_FILE})`, { file: dir });
   const text = bytes.toString('utf8');
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new UserInputError(`${file}: corrupt (${text.trim() === '' ? 'empty' : `not valid JSON: ${(err as Error).message}`})`, { file });
+    throw new UserInputError(`corrupt (${text.trim() === '' ? 'empty' : `not valid JSON: ${(err as Error).message}`})`, { file });
   }
   const problem = recordProblem(value);
-  if (problem) throw new UserInputError(`${file}: ${problem.replace(/^run\.json /, '')}`, { file });
+  if (problem) throw new UserInputError(`${problem.replace(/^run\.json /, '')}`, { file });
   const r = value as RunRecord;
   if (typeof r.id !== 'string') r.id = path.basename(dir);
   if (typeof r.task !== 'string') r.task = String((r.config.task as { name?: unknown }).name ?? '');

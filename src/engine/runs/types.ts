@@ -39,7 +39,8 @@ export interface RunRecord {
   versions?: Record<string, string>;
   params?: { trainable: number; base: number; trainablePercent: number };
   best?: { metric: string; value: number; epoch: number; step: number };
-  error?: { message: string; exitCode?: number; stderrTail?: string };
+  /** `rows`: for bad data, the rows that stopped the run (the first 1000; `rowCount` in all). */
+  error?: { message: string; exitCode?: number; stderrTail?: string; rows?: NonNullable<RunRecord['skipped']>; rowCount?: number };
   /** The process that runs (ran) the training. */
   pid?: number;
   /**
@@ -50,7 +51,11 @@ export interface RunRecord {
   sweep?: { group: string; assignment: Record<string, unknown>; id?: string; index?: number; size?: number };
   /** Whether checkpoint/ holds a state the run can resume from. */
   resumable?: boolean;
+  /** How many rows task.skipBadRows skipped; `skipped` lists them (the first 1000), each with file, line, reason. */
   skippedRows?: number;
+  skipped?: { file: string; line: number; reason: string; kind: 'bad row' | 'class not seen in train' }[];
+  /** What the data and the method's size looked like at the start, when something looked wrong (what to check). */
+  warnings?: string[];
 }
 
 /** A run as listed: its record (status adjusted for dead processes) and where it lives. */

@@ -7,7 +7,9 @@ import { assertNoLinksInTree } from '../runs/confined';
 import { RunRecord } from '../runs/types';
 import { loadTokenizer } from '../data/tokenizer';
 import { makeBatches, paddingStats } from '../data/batching';
-import { Batch } from '../data/types';
+import { Batch, SkippedRow } from '../data/types';
+import { SKIPPED_ROWS_KEPT, skippedReport } from '../data/load';
+import { methodSizeWarnings } from '../config/load';
 import { AdapterModel } from '../model/adapterModel';
 import { assignParams, saveAdapterFolder, snapshot } from '../model/adapterIo';
 import { encodeSafetensors, parseSafetensors, TensorMap } from '../model/safetensors';
@@ -52,7 +54,8 @@ export interface TrainProgress {
 }
 
 export interface TrainCallbacks {
-  log?(message: string, level?: 'info' | 'warn'): void;
+  /** `rows`: the rows a message is about (skipped rows), for readers that want them as data. */
+  log?(message: string, level?: 'info' | 'warn', rows?: SkippedRow[]): void;
   progress?(p: TrainProgress): void;
   evaluated?(e: { epoch: number; step: number; metrics: Record<string, number>; isBest: boolean }): void;
 }
@@ -102,7 +105,7 @@ function derivedRng(seed: number, salt: number, counter: number): Rng {
 }
 
 export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {} }: TrainOptions): Promise<TrainOutcome> {
-  const log = (m: string, level: 'info' | 'warn' = 'info') => callbacks.log?.(m, level);
+  const log = (m: string, level: 'info' | 'warn' = 'info', rows?: SkippedRow[]) => callbacks.log?.(m, level, rows);
   // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
   const ownLock = run.locked ? null : run.lock();
   try {
@@ -118,7 +121,7 @@ async function trainLocked(
   resume: boolean,
   signal: AbortSignal | undefined,
   callbacks: TrainCallbacks,
-  log: (m: string, level?: 'info' | 'warn') => void,
+  log: (m: string, level?: 'info' | 'warn', rows?: SkippedRow[]) => void,
 ): Promise<TrainOutcome> {
   const stale = run.removeStaleTempFiles();
   if (stale.length) log(`removed ${stale.length} temp file${stale.length > 1 ? 's' : ''} a killed process left half written (${stale.map((f) => path.relative(run.dir, f)).join(', ')})`, 'warn');
@@ -126,7 +129,9 @@ async function trainLocked(
   const modelDir = modelDirOf(cfg);
   const tokenizer = await loadTokenizer(modelDir);
   const prepared = await prepareData(cfg, tokenizer);
-  if (prepared.data.skipped.length) log(`skipped ${prepared.data.skipped.length} bad rows (task.skipBadRows)`, 'warn');
+  for (const warning of prepared.data.warnings) log(warning, 'warn');
+  const skipped = prepared.data.skipped;
+  if (skipped.length) log(skippedReport(skipped), 'warn', skipped.slice(0, SKIPPED_ROWS_KEPT));
   if (prepared.dev.length === 0) throw new Error('the dev set is empty');
 
   const model = buildModel(cfg, modelDir, prepared.data.labels);
@@ -147,6 +152,9 @@ async function trainLocked(
     const totalSteps = t.maxSteps ? Math.min(t.maxSteps, fullSteps) : fullSteps;
     const warmupSteps = Math.round(t.warmupRatio * totalSteps);
     const counts = model.parameterCounts();
+    const sizeWarnings = methodSizeWarnings(cfg, counts, model.encoder.config.hiddenSize);
+    for (const warning of sizeWarnings) log(warning, 'warn');
+    const warnings = [...prepared.data.warnings, ...sizeWarnings];
     const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
@@ -185,7 +193,9 @@ async function trainLocked(
       backend: backend?.tfjsName,
       versions: { ...backend?.versions, 'adapter-lab': engineVersion() },
       params: counts,
-      skippedRows: prepared.data.skipped.length,
+      skippedRows: skipped.length,
+      skipped: skipped.length ? skipped.slice(0, SKIPPED_ROWS_KEPT) : undefined,
+      warnings: warnings.length ? warnings : undefined,
       resumable: true,
       // The checkpoint's best: one recorded after it, by the attempt that was killed, is redone.
       best: state.best ?? undefined,

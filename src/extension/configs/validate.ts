@@ -16,7 +16,7 @@ export function validateConfigText(text: string, file: string): ConfigProblem[] 
     return [];
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
-    if (err instanceof UserInputError) return [{ file, line: err.location?.line, field: err.location?.field, message: err.message }];
+    if (err instanceof UserInputError) return [{ file, line: err.location?.line, field: err.location?.field, message: err.detail }];
     return [{ file, line: 1, message: (err as Error).message }];
   }
 }

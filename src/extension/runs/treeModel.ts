@@ -215,6 +215,13 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
   if (run.backend) lines.push(`backend: ${run.backend}`);
   if (run.error) lines.push(`error: ${run.error.message}${run.error.exitCode !== undefined ? ` (exit code ${run.error.exitCode})` : ''}`);
   if (run.error?.stderrTail) lines.push(run.error.stderrTail);
+  for (const w of run.warnings ?? []) lines.push(`warning: ${w}`);
+  if (run.skippedRows) {
+    // The first few rows task.skipBadRows skipped; run.json lists them all (up to 1000).
+    const shown = (run.skipped ?? []).slice(0, 5);
+    lines.push(`skipped ${run.skippedRows} rows (task.skipBadRows):`, ...shown.map((r) => `  ${r.file}:${r.line}: ${r.reason}`));
+    if (run.skippedRows > shown.length) lines.push(`  ... and ${run.skippedRows - shown.length} more (listed in run.json)`);
+  }
   lines.push(run.dir);
   if (run.sweep) lines.splice(1, 0, `sweep ${run.sweep.group}: ${Object.entries(run.sweep.assignment).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}${run.sweep.index !== undefined && run.sweep.size ? ` (point ${run.sweep.index + 1} of ${run.sweep.size})` : ''}`);
   const status: RunStatus = overlay?.state === 'running' && !pointOfSweepJob ? 'running' : run.status;

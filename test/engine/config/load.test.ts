@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError, checkAgainstModel, findWorkspaceRoot, loadConfig, resolveConfig, bottleneckSize } from '../../../src/engine/config/load';
+import { ConfigError, checkAgainstModel, findWorkspaceRoot, loadConfig, methodSizeWarnings, resolveConfig, bottleneckSize } from '../../../src/engine/config/load';
 import { UserInputError } from '../../../src/engine/errors';
 import { SPEC_EXAMPLE, lineOf, tempWorkspace, writeConfig } from './helpers';
 
@@ -267,6 +267,26 @@ describe('loadConfig: errors name the file, the line and the field', () => {
   });
 });
 
+describe('loadConfig: nesting too deep for any config', () => {
+  it('is a ConfigError naming the file, line and field, not a stack overflow', () => {
+    const root = ws();
+    const depth = 20000;
+    const text = '{\n  "name": "t",\n  "task": ' + '{"a":'.repeat(depth) + '1' + '}'.repeat(depth) + '\n}\n';
+    const file = writeConfig(root, 'deep.adapter.json', text);
+    const err = loadError(file);
+    // The 33rd open bracket: the root, task's object, and 31 levels of "a"; task's object is at column 11.
+    expect(err.message).toBe(`${file}:3:${11 + 5 * 31}: task${'.a'.repeat(31)}: nested more than 32 levels deep; no config field goes this deep`);
+    expect(err.problems[0]).toMatchObject({ line: 3, field: `task${'.a'.repeat(31)}` });
+  });
+
+  it('counts array items in the field it names', () => {
+    const root = ws();
+    const text = '{"sweep": {"x": [1, ' + '['.repeat(40) + ']'.repeat(40) + ']}}';
+    const file = writeConfig(root, 'deep2.adapter.json', text);
+    expect(loadError(file).problems[0].field).toBe(`sweep.x[1]${'[0]'.repeat(29)}`);
+  });
+});
+
 describe('checkAgainstModel', () => {
   it('checks layer indexes and per-layer lists against the model', () => {
     const root = ws();
@@ -283,6 +303,52 @@ describe('checkAgainstModel', () => {
     expect(err).toBeInstanceOf(ConfigError);
     expect((err as ConfigError).message).toContain(`${file}:${lineOf(text, '"leaveOut"')}: method.leaveOut[1]: layer 5 does not exist; the model has 4 layers (0..3)`);
     expect(() => checkAgainstModel({ ...cfg, method: { ...cfg.method, leaveOut: [], bottleneckPerLayer: undefined } }, 4, 128)).not.toThrow();
+  });
+
+  it('refuses a leaveOut of every layer (it would train LayerNorms only), naming the field', () => {
+    const root = ws();
+    const text = MINIMAL({ method: ',\n    "leaveOut": [3, 2, 1, 0]' });
+    const file = writeConfig(root, 'x.adapter.json', text);
+    const cfg = loadConfig(file);
+    expect(() => checkAgainstModel(cfg, 4, 128)).toThrow(
+      `${file}:${lineOf(text, '"leaveOut"')}: method.leaveOut: leaves out every layer (the model has 4 layers (0..3)): houlsby would add nothing and train only LayerNorms and the head; keep some layers, or use method "layernorm" or "head" if that is the aim`,
+    );
+    expect(() => checkAgainstModel(cfg, 5, 128)).not.toThrow();
+    // Methods without per-layer modules ignore leaveOut.
+    expect(() => checkAgainstModel({ ...cfg, method: { ...cfg.method, type: 'bitfit' } }, 4, 128)).not.toThrow();
+  });
+
+  it('refuses a written maxSeqLength above the model\'s max_position_embeddings, naming the field', () => {
+    const root = ws();
+    const text = MINIMAL({ training: ',\n    "maxSeqLength": 100000' });
+    const file = writeConfig(root, 'x.adapter.json', text);
+    const cfg = loadConfig(file);
+    expect(() => checkAgainstModel(cfg, 4, 128, { maxPositions: 512 })).toThrow(
+      `${file}:${lineOf(text, '"maxSeqLength"')}: training.maxSeqLength: must be at most the model's max_position_embeddings, 512 (it has no position embedding past that)`,
+    );
+    expect(() => checkAgainstModel({ ...cfg, training: { ...cfg.training, maxSeqLength: 512 } }, 4, 128, { maxPositions: 512 })).not.toThrow();
+  });
+
+  it('refuses a bottleneck that makes one adapter bigger than the whole base model, before allocating it', () => {
+    const root = ws();
+    const text = MINIMAL({ method: ',\n    "bottleneck": 20000000' });
+    const file = writeConfig(root, 'x.adapter.json', text);
+    const cfg = loadConfig(file);
+    expect(() => checkAgainstModel(cfg, 4, 256, { baseParams: 2_000_000 })).toThrow(
+      `${file}:${lineOf(text, '"bottleneck"')}: method.bottleneck: gives an adapter with m = 20000000, 2md + d + m = 10,260,000,256 parameters (d = 256), more than the whole base model (2,000,000); a bottleneck is meant to be well below d`,
+    );
+    // 2·1000·256 + 256 + 1000 = 513,256: allowed (a warning once built, see methodSizeWarnings).
+    expect(() => checkAgainstModel({ ...cfg, method: { ...cfg.method, bottleneck: 1000 } }, 4, 256, { baseParams: 2_000_000 })).not.toThrow();
+  });
+
+  it('methodSizeWarnings flags a parameter-efficient method that trains most of the model, saying what to check', () => {
+    const root = ws();
+    const cfg = loadConfig(writeConfig(root, 'x.adapter.json', MINIMAL({ method: ',\n    "bottleneck": 1000' })));
+    expect(methodSizeWarnings(cfg, { trainable: 4_135_000, base: 2_662_000, trainablePercent: 155.3 }, 256)).toEqual([
+      "method houlsby trains 155.3% of the base model's parameters (4,135,000 of 2,662,000), more than 50%: check method.bottleneck (1000), meant to be well below the hidden size d = 256",
+    ]);
+    expect(methodSizeWarnings(cfg, { trainable: 100_000, base: 2_662_000, trainablePercent: 3.8 }, 256)).toEqual([]);
+    expect(methodSizeWarnings({ ...cfg, method: { ...cfg.method, type: 'full' } }, { trainable: 2_662_000, base: 2_662_000, trainablePercent: 100 }, 256)).toEqual([]);
   });
 
   it('bottleneckSize', () => {

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TaskConfig } from '../../../src/engine/config/types';
 import { UserInputError } from '../../../src/engine/errors';
-import { inferLabels, loadTaskData } from '../../../src/engine/data/load';
+import { DataError, MAX_SKIPPED_FRACTION, inferLabels, loadTaskData } from '../../../src/engine/data/load';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-load-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -124,7 +124,7 @@ describe('loadTaskData: bad rows', () => {
 
   const cases: [string, string, RegExp][] = [
     ['missing label', jsonl([{ text: 'a', label: 'ham' }, { text: 'no label' }]), /:2: missing label in field "label"$/],
-    ['unknown class', jsonl([{ text: 'a', label: 'spma' }]), /:1: unknown class "spma" in field "label" \(known: ham, spam\)$/],
+    ['class not seen in train', jsonl([{ text: 'a', label: 'spma' }]), /:1: class "spma" in field "label" is not seen in train \(train's classes: ham, spam\)$/],
     ['empty text', jsonl([{ text: 'a', label: 'ham' }, { text: '', label: 'ham' }]), /:2: empty text in field "text"$/],
     ['missing text', jsonl([{ body: 'a', label: 'ham' }]), /:1: missing text in field "text"$/],
     ['unparseable line', '{"text":"a","label":"ham"}\n{"text": "broken",\n', /:2: unparseable JSON line/],
@@ -133,23 +133,54 @@ describe('loadTaskData: bad rows', () => {
     it(`${what} in dev stops with file and line`, () => {
       const dev = write(`bad/${what.replace(/ /g, '-')}.jsonl`, content);
       const e = loadError(task({ train: spamTrain, dev }));
-      expect(e.message).toMatch(new RegExp('^' + dev.replace(/[.]/g, '\\.') + message.source));
+      expect(e.message).toMatch(new RegExp('^(.*\n)?' + dev.replace(/[.]/g, '\\.') + message.source));
       expect(e.location?.file).toBe(dev);
     });
   }
 
-  it('the message has the documented shape', () => {
-    const e = loadError(task({ train: spamTrain, dev: badDev }));
-    expect(e.message).toBe('data/spam/dev.jsonl:2: missing label in field "label"');
-    expect(e.location).toEqual({ file: 'data/spam/dev.jsonl', line: 2, field: 'label' });
-    const e2 = loadError(task({ train: spamTrain, dev: write('d3.jsonl', jsonl([{ text: 'typo', label: 'spma' }])) }));
-    expect(e2.message).toBe('d3.jsonl:1: unknown class "spma" in field "label" (known: ham, spam)');
+  it('the message has the documented shape: one bad row, file:line: reason', () => {
+    const e = loadError(task({ train: spamTrain, dev: write('d1.jsonl', jsonl([{ text: 'ok', label: 'ham' }, { text: 'no label' }])) }));
+    expect(e.message).toBe('d1.jsonl:2: missing label in field "label"');
+    expect(e.location).toEqual({ file: 'd1.jsonl', line: 2 });
+  });
+
+  it('lists every bad row of every file, not only the first, each with file, line and reason', () => {
+    const train = write('many/train.jsonl', jsonl([{ text: 'a', label: 'ham' }, { text: '' , label: 'spam' }, { text: 'b', label: 'spam' }]));
+    const e = loadError(task({ train, dev: badDev }));
+    expect(e).toBeInstanceOf(DataError);
+    expect(e.message).toBe(
+      [
+        '6 bad rows and 1 row whose class is not seen in train (fix them, or set task.skipBadRows to skip them; a class not seen in train cannot be learnt: add examples of it to train, or fix the label):',
+        'many/train.jsonl:2: empty text in field "text"',
+        'data/spam/dev.jsonl:2: missing label in field "label"',
+        'data/spam/dev.jsonl:3: class "spma" in field "label" is not seen in train (train\'s classes: ham, spam)',
+        'data/spam/dev.jsonl:4: empty text in field "text"',
+        'data/spam/dev.jsonl:5: unparseable JSON line (Expected double-quoted property name in JSON at position 18)',
+        'data/spam/dev.jsonl:6: missing text in field "text"',
+        'data/spam/dev.jsonl:7: missing label in field "label"',
+      ].join('\n'),
+    );
+    expect(e.location).toEqual({ file: 'many/train.jsonl', line: 2 });
+    expect((e as DataError).rows.map((r) => r.kind)).toEqual(['bad row', 'bad row', 'class not seen in train', 'bad row', 'bad row', 'bad row', 'bad row']);
+  });
+
+  it('past the first 20 rows, the message counts the rest; the error keeps them all', () => {
+    const rows = Array.from({ length: 30 }, (_, i) => (i % 2 ? { text: `t${i}`, label: 'ham' } : { text: `t${i}` }));
+    const e = loadError(task({ train: spamTrain, dev: write('many/dev.jsonl', jsonl(rows)) })) as DataError;
+    const lines = e.message.split('\n');
+    expect(lines[0]).toBe('15 bad rows (fix them, or set task.skipBadRows to skip them):');
+    expect(lines).toHaveLength(1 + 15);
+    const e2 = loadError(task({ train: spamTrain, dev: write('many/dev2.jsonl', jsonl([...rows, ...rows, ...rows])) })) as DataError;
+    const lines2 = e2.message.split('\n');
+    expect(lines2).toHaveLength(1 + 20 + 1);
+    expect(lines2[21]).toBe('... and 25 more (45 in all)');
+    expect(e2.rows).toHaveLength(45);
   });
 
   it('a label outside task.labels is bad in train too', () => {
     const train = write('tl/train.jsonl', jsonl([{ text: 'a', label: 'pos' }, { text: 'b', label: 'neutral' }]));
     const e = loadError(task({ train, dev: train, labels: ['neg', 'pos'] }));
-    expect(e.message).toBe('tl/train.jsonl:2: unknown class "neutral" in field "label" (known: neg, pos)');
+    expect(e.message).toBe('tl/train.jsonl:2: unknown class "neutral" in field "label" (task.labels: neg, pos)');
   });
 
   it('index out of range with task.labels is an unknown class', () => {
@@ -160,28 +191,56 @@ describe('loadTaskData: bad rows', () => {
   it('missing pair text', () => {
     const train = write('pairbad/train.jsonl', jsonl([{ a: 'x', b: 'y', label: 1 }, { a: 'x', label: 0 }, { a: 'x', b: ' ', label: 0 }, { a: 'p', b: 'q', label: 0 }]));
     const t = task({ train, dev: train, textField: 'a', textPairField: 'b' });
-    expect(loadError(t).message).toBe('pairbad/train.jsonl:2: missing pair text in field "b"');
-    const data = loadTaskData({ ...t, skipBadRows: true }, dir);
-    expect(data.skipped.map((s) => [s.line, s.reason])).toEqual([
-      [2, 'missing pair text in field "b"'],
-      [3, 'empty pair text in field "b"'],
-      [2, 'missing pair text in field "b"'],
-      [3, 'empty pair text in field "b"'],
-    ]);
+    expect(loadError(t).message).toBe(
+      '2 bad rows (fix them, or set task.skipBadRows to skip them):\npairbad/train.jsonl:2: missing pair text in field "b"\npairbad/train.jsonl:3: empty pair text in field "b"',
+    );
   });
 
-  it('skipBadRows skips and lists every kind of bad row', () => {
-    const data = loadTaskData(task({ train: spamTrain, dev: badDev, skipBadRows: true }), dir);
-    expect(data.dev.map((e) => e.source.line)).toEqual([1, 8]);
-    expect(data.skipped).toHaveLength(6);
-    expect(data.skipped.map((s) => s.line).sort((a, b) => a - b)).toEqual([2, 3, 4, 5, 6, 7]);
-    expect(data.skipped.every((s) => s.file === 'data/spam/dev.jsonl')).toBe(true);
+  it('skipBadRows skips and lists every kind of bad row, telling a class not seen in train apart', () => {
+    // 6 problems in 26 rows: under a quarter.
+    const longDev = write('data/spam/dev-long.jsonl', fs.readFileSync(path.join(dir, badDev), 'utf8') + '\n' + jsonl(Array.from({ length: 18 }, (_, i) => ({ text: `fine ${i}`, label: 'ham' }))));
+    const data = loadTaskData(task({ train: spamTrain, dev: longDev, skipBadRows: true }), dir);
+    expect(data.dev.map((e) => e.source.line).slice(0, 2)).toEqual([1, 8]);
+    expect(data.dev).toHaveLength(20);
+    expect(data.skipped.map((s) => [s.line, s.kind])).toEqual([
+      [2, 'bad row'],
+      [3, 'class not seen in train'],
+      [4, 'bad row'],
+      [5, 'bad row'],
+      [6, 'bad row'],
+      [7, 'bad row'],
+    ]);
+    expect(data.skipped.every((s) => s.file === 'data/spam/dev-long.jsonl')).toBe(true);
     const reasons = data.skipped.map((s) => s.reason).join('\n');
     expect(reasons).toMatch(/missing label/);
-    expect(reasons).toMatch(/unknown class "spma"/);
+    expect(reasons).toMatch(/class "spma" in field "label" is not seen in train/);
     expect(reasons).toMatch(/empty text/);
     expect(reasons).toMatch(/unparseable JSON/);
     expect(reasons).toMatch(/missing text/);
+  });
+
+  it(`skipBadRows refuses to start when it would drop more than ${MAX_SKIPPED_FRACTION * 100}% of a file, listing the reasons`, () => {
+    // The gutted-dev case: a few bad train rows, and a train file lacking a class most of dev has.
+    const train = write('gutted/train.csv', 'text,label\nw1,a\nw2,b\n,a\nw3,\nw4,a\nw5,b\nw6,a\nw7,b\nw8,a\nw9,b\nw10,a\nw11,b\nw12,a\n');
+    const devRows = Array.from({ length: 20 }, (_, i) => `d${i},${i < 3 ? 'a' : 'c'}`);
+    const dev = write('gutted/dev.csv', 'text,label\n' + devRows.join('\n') + '\n');
+    const e = loadError(task({ train, dev, skipBadRows: true })) as DataError;
+    expect(e).toBeInstanceOf(DataError);
+    const lines = e.message.split('\n');
+    expect(lines[0]).toBe(
+      'gutted/dev.csv: task.skipBadRows would skip 17 of its 20 rows (17 rows whose class is not seen in train), more than 25%: the run refuses to start on what is left. The rows:',
+    );
+    expect(lines[1]).toBe('gutted/dev.csv:5: class "c" in field "label" is not seen in train (train\'s classes: a, b)');
+    expect(lines).toHaveLength(1 + 17);
+    expect(e.location).toEqual({ file: 'gutted/dev.csv', line: 5 });
+    // Train's own 2 bad rows of 13 are within the limit: with a dev set that has train's classes, the load goes on.
+    const goodDev = write('gutted/dev-ok.csv', 'text,label\n' + devRows.map((r) => r.replace(/,c$/, ',b')).join('\n') + '\n');
+    const data = loadTaskData(task({ train, dev: goodDev, skipBadRows: true }), dir);
+    expect(data.skipped).toEqual([
+      { file: 'gutted/train.csv', line: 4, reason: 'empty text in field "text"', kind: 'bad row' },
+      { file: 'gutted/train.csv', line: 5, reason: 'missing label in field "label"', kind: 'bad row' },
+    ]);
+    expect(data.dev).toHaveLength(20);
   });
 
   it('CSV bad row reports the line the record starts on', () => {
@@ -189,12 +248,17 @@ describe('loadTaskData: bad rows', () => {
     expect(loadError(task({ train, dev: train })).message).toBe('csvbad/train.csv:5: missing label in field "label"');
   });
 
+  it('an unclosed quote in the middle of a CSV is a bad row at its line, not two rows merged into one', () => {
+    const train = write('csvquote/train.csv', 'text,label\nfine,ham\n"never closed,spam\n"next",ham\nlast,spam\n');
+    expect(loadError(task({ train, dev: train })).message).toMatch(/^csvquote\/train\.csv:3: unclosed quote: the field starting .* runs on to line 4/);
+  });
+
   it('an empty training set is an error, also when every row was skipped', () => {
     const empty = write('empty/train.jsonl', '\n\n');
     expect(loadError(task({ train: empty, dev: spamTrain })).message).toBe('empty/train.jsonl: no training examples');
     const allBad = write('allbad/train.jsonl', jsonl([{ text: '' }, { text: 'x' }]));
     expect(loadError(task({ train: allBad, dev: spamTrain, skipBadRows: true })).message).toBe(
-      'allbad/train.jsonl: no training examples (all 2 rows were bad and skipped)',
+      'allbad/train.jsonl: no training examples: all 2 rows are bad\nallbad/train.jsonl:1: empty text in field "text"\nallbad/train.jsonl:2: missing label in field "label"',
     );
   });
 
@@ -213,7 +277,8 @@ describe('loadTaskData: regression', () => {
     const bad = write('reg/bad.csv', 'sentence,score\nnice,4.5\nmeh,high\n');
     const e = loadError(task({ type: 'regression', train: bad, dev: train, textField: 'sentence', labelField: 'score' }));
     expect(e.message).toBe('reg/bad.csv:3: non-numeric regression target "high" in field "score"');
-    const missing = write('reg/missing.jsonl', jsonl([{ sentence: 'a', score: 1 }, { sentence: 'b', score: null }, { sentence: 'c', score: true }]));
+    const good = Array.from({ length: 6 }, (_, i) => ({ sentence: `g${i}`, score: i }));
+    const missing = write('reg/missing.jsonl', jsonl([{ sentence: 'a', score: 1 }, { sentence: 'b', score: null }, { sentence: 'c', score: true }, ...good]));
     const t = task({ type: 'regression', train: missing, dev: train, textField: 'sentence', labelField: 'score', skipBadRows: true });
     expect(loadTaskData(t, dir).skipped.map((s) => [s.line, s.reason])).toEqual([
       [2, 'missing regression target in field "score"'],
@@ -271,5 +336,37 @@ describe('loadTaskData: paths', () => {
   it('accepts absolute paths', () => {
     const data = loadTaskData(task({ train: path.join(dir, spamTrain), dev: path.join(dir, spamTrain) }), '/nonexistent');
     expect(data.train).toHaveLength(3);
+  });
+});
+
+describe('loadTaskData: warnings on classes that load but look wrong', () => {
+  it('numbers with decimals as classes: says they became classes and points to regression', () => {
+    const rows = Array.from({ length: 30 }, (_, i) => ({ text: `t${i}`, label: (i % 6) * 0.5 }));
+    const train = write('floats/train.jsonl', jsonl(rows));
+    const data = loadTaskData(task({ train, dev: train }), dir);
+    expect(data.labels).toEqual(['0', '0.5', '1', '1.5', '2', '2.5']);
+    expect(data.warnings).toEqual([
+      'floats/train.jsonl: field "label" holds numbers with decimals (0.5, 1.5, 2.5), and a classification task made 6 classes of its values; if they are scores, set task.type to "regression"',
+    ]);
+    // Whole numbers are ordinary class names (GLUE's 0/1).
+    const ints = write('floats/ints.jsonl', jsonl(rows.map((r, i) => ({ ...r, label: i % 2 }))));
+    expect(loadTaskData(task({ train: ints, dev: ints }), dir).warnings).toEqual([]);
+  });
+
+  it('a class seen only a handful of times in a large train file: names it, its lines and what to check', () => {
+    const rows = Array.from({ length: 200 }, (_, i) => ({ text: `t${i}`, label: i % 2 ? 'pos' : 'neg' }));
+    rows[41] = { text: 'typo', label: 'not_a_class' };
+    const train = write('rare/train.jsonl', jsonl(rows));
+    const data = loadTaskData(task({ train, dev: train }), dir);
+    expect(data.labels).toEqual(['neg', 'not_a_class', 'pos']);
+    expect(data.warnings).toEqual([
+      'rare/train.jsonl: class "not_a_class" occurs only 1 time in 200 rows (line 42): check field "label" there for a mistyped label, or list the classes in task.labels so that a typo is an error',
+    ]);
+    // With the classes listed, the typo is an error, not a class.
+    expect(loadError(task({ train, dev: train, labels: ['neg', 'pos'] })).message).toBe(
+      'rare/train.jsonl:42: unknown class "not_a_class" in field "label" (task.labels: neg, pos)',
+    );
+    // A small file with few examples per class is not flagged: 1 in 3 is a class, not a typo.
+    expect(loadTaskData(task({ train: spamTrain, dev: spamTrain }), dir).warnings).toEqual([]);
   });
 });

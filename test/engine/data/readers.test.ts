@@ -97,6 +97,36 @@ describe('readRows: CSV', () => {
   });
 });
 
+describe('readRows: CSV, an unclosed quote in the middle of the file', () => {
+  // relax_quotes lets a quote that opens a field and never closes run on until some later quote ends it:
+  // the rows in between vanish into one field, with the right number of fields, unless the reader looks.
+  it('reports the row with the stray quote, at its line, instead of merging it with the rows below', () => {
+    const f = write('midquote.csv', 'text,label\n"a",x\n"b never closed,y\n"c",z\n"d",w\n');
+    const { rows } = readRows(f, { displayName: 'mid.csv' });
+    expect(rows.map((r) => r.line)).toEqual([2, 3, 5]);
+    expect(rows[1].error).toBe(
+      'unclosed quote: the field starting "\\"b never closed,y\\n\\"c\\"" runs on to line 4, taking in the rows between; close the quote (or double it, "")',
+    );
+    expect(rows[1].fields).toEqual({});
+    // The rows after the merged record are read as usual.
+    expect(rows[2].fields).toEqual({ text: 'd', label: 'w' });
+  });
+
+  it('also when the run-on field ends in a later row with a different field count', () => {
+    const f = write('midquote2.csv', 'text,label\n"b never closed,y\nc,z\nd,"w"\ne,v\n');
+    const { rows } = readRows(f);
+    expect(rows[0]).toMatchObject({ line: 2, error: expect.stringMatching(/^unclosed quote: .* runs on to line 4/) });
+    expect(rows[1]).toEqual({ line: 5, fields: { text: 'e', label: 'v' } });
+  });
+
+  it('keeps properly quoted multi-line fields, escaped quotes at the start included', () => {
+    const f = write('goodquotes.csv', 'text,label\n"""q"" said\nline two",w\n"plain\nbreak",v\nhe said "x" ok,u\n');
+    const { rows } = readRows(f);
+    expect(rows.map((r) => r.error)).toEqual([undefined, undefined, undefined]);
+    expect(rows.map((r) => r.fields.text)).toEqual(['"q" said\nline two', 'plain\nbreak', 'he said "x" ok']);
+  });
+});
+
 describe('readRows: TSV (GLUE layouts)', () => {
   it('reads SST-2 style sentence\\tlabel', () => {
     const f = write('sst2.tsv', "sentence\tlabel\nhide new secretions from the parental units \t0\nit 's a charming and often affecting journey . \t1\n");

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { classReport } from '../../../src/engine/analysis/evaluate';
 import {
+  confusion,
+  perClassScores,
   accuracy,
   averageRanks,
   computeMetrics,
@@ -94,5 +97,51 @@ describe('computeMetrics and metric helpers', () => {
     for (const m of ['accuracy', 'macroF1', 'matthews', 'pearson', 'spearman'] as const) expect(metricHigherIsBetter(m)).toBe(true);
     expect(primaryMetricFor('classification')).toBe('accuracy');
     expect(primaryMetricFor('regression')).toBe('pearson');
+  });
+});
+
+describe('per-class scores and the confusion matrix', () => {
+  // gold  a a a b b c ; predicted a a b b c c ; class d never occurs. Worked by hand:
+  //   a: TP 2, predicted 2, true 3 -> P 1,   R 2/3, F1 2*2/(3+2) = 0.8
+  //   b: TP 1, predicted 2, true 2 -> P 1/2, R 1/2, F1 2*1/(2+2) = 0.5
+  //   c: TP 1, predicted 2, true 1 -> P 1/2, R 1,   F1 2*1/(1+2) = 2/3
+  //   d: nothing predicted, nothing true -> 0, 0, 0 (scikit-learn's zero_division=0)
+  const gold = [0, 0, 0, 1, 1, 2];
+  const predicted = [0, 0, 1, 1, 2, 2];
+
+  it('matches the hand-worked values', () => {
+    const s = perClassScores(predicted, gold, 4);
+    expect(s.map((c) => [c.support, c.predicted])).toEqual([
+      [3, 2],
+      [2, 2],
+      [1, 2],
+      [0, 0],
+    ]);
+    expect(s[0].precision).toBe(1);
+    expect(s[0].recall).toBeCloseTo(2 / 3, 12);
+    expect(s[0].f1).toBeCloseTo(0.8, 12);
+    expect([s[1].precision, s[1].recall, s[1].f1]).toEqual([0.5, 0.5, 0.5]);
+    expect([s[2].precision, s[2].recall]).toEqual([0.5, 1]);
+    expect(s[2].f1).toBeCloseTo(2 / 3, 12);
+    expect([s[3].precision, s[3].recall, s[3].f1]).toEqual([0, 0, 0]);
+    // macro-F1 is the mean of the F1 of the classes that occur.
+    expect(macroF1(predicted, gold, 4)).toBeCloseTo((0.8 + 0.5 + 2 / 3) / 3, 12);
+  });
+
+  it('confusion[true][predicted] counts every example once', () => {
+    expect(confusion(predicted, gold, 4)).toEqual([
+      [2, 1, 0, 0],
+      [0, 1, 1, 0],
+      [0, 0, 1, 0],
+      [0, 0, 0, 0],
+    ]);
+  });
+
+  it('classReport names the classes', () => {
+    const r = classReport(predicted, gold, ['a', 'b', 'c', 'd']);
+    expect(r.labels).toEqual(['a', 'b', 'c', 'd']);
+    expect(r.perClass.map((c) => c.label)).toEqual(['a', 'b', 'c', 'd']);
+    expect(r.perClass[1]).toEqual({ label: 'b', precision: 0.5, recall: 0.5, f1: 0.5, support: 2, predicted: 2 });
+    expect(r.confusion[0]).toEqual([2, 1, 0, 0]);
   });
 });
