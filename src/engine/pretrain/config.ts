@@ -246,7 +246,7 @@ export function validatePretrainConfig(raw: unknown, baseDir: string, file?: str
     try {
       initFrom = resolveModelDir(initRel, baseDir);
     } catch (err) {
-      problem('initFrom', err instanceof Error ? err.message : String(err));
+      problem('initFrom', err instanceof UserInputError ? err.detail : err instanceof Error ? err.message : String(err));
     }
     if (initFrom && !fs.existsSync(path.join(initFrom, 'vocab.txt'))) problem('initFrom', `${initFrom} has no vocab.txt to continue with`);
   }
