@@ -35,11 +35,15 @@ export function naiveOutputs(model: AdapterModel, input: EncoderInput, ctx: Forw
   };
   const gelu = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
   const act = (x: tf.Tensor, fn: string) => (fn === 'gelu' ? gelu(x) : fn === 'relu' ? tf.relu(x) : fn === 'tanh' ? tf.tanh(x) : fn === 'quick_gelu' ? tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) : tf.mul(x, tf.sigmoid(x)));
-  const adapter = (x: tf.Tensor, prefix: string) => {
-    const down = model.method.params.get(`${prefix}.adapter_down.0.weight`);
-    if (!down) return x;
-    const cfg = model.method.adapterConfig() as { non_linearity?: string };
-    return tf.add(x, dense(act(dense(x, `${prefix}.adapter_down.0`), cfg.non_linearity ?? 'gelu'), `${prefix}.adapter_up`));
+  // A sublayer's residual add and LayerNorm with the bottleneck adapter AdapterHub's BnConfig places there:
+  // Houlsby's (original_ln_before false) LN(x + h + A(h)); Pfeiffer's (SeqBnConfig, original_ln_before true)
+  // LN(x + h + A(LN(x + h))), the same LayerNorm applied twice.
+  const bn = model.method.adapterConfig() as { non_linearity?: string; original_ln_before?: boolean; scaling?: number };
+  const addAndNorm = (h: tf.Tensor, x: tf.Tensor, prefix: string, ln: string, on: boolean) => {
+    if (!on || !model.method.params.get(`${prefix}.adapter_down.0.weight`)) return layerNorm(tf.add(h, x), ln);
+    const z = bn.original_ln_before ? layerNorm(tf.add(h, x), ln) : h;
+    const a = tf.mul(dense(act(dense(z, `${prefix}.adapter_down.0`), bn.non_linearity ?? 'gelu'), `${prefix}.adapter_up`), bn.scaling ?? 1);
+    return layerNorm(tf.add(tf.add(h, a), x), ln);
   };
   const name = model.head.name;
 
@@ -58,12 +62,10 @@ export function naiveOutputs(model: AdapterModel, input: EncoderInput, ctx: Forw
     const scores = tf.add(tf.div(tf.matMul(q as tf.Tensor4D, k as tf.Tensor4D, false, true), Math.sqrt(dh)), maskBias);
     const probs = drop(tf.softmax(scores), ctx.attentionDropout);
     const context = tf.reshape(tf.transpose(tf.matMul(probs as tf.Tensor4D, v as tf.Tensor4D), [0, 2, 1, 3]), [B * T, d]);
-    let attn = drop(dense(context, `${l}.attention.output.dense`), ctx.hiddenDropout);
-    if (on) attn = adapter(attn, `${l}.attention.output.adapters.${name}`);
-    const h1 = layerNorm(tf.add(attn, h), `${l}.attention.output.LayerNorm`);
-    let ffn = drop(dense(act(dense(h1, `${l}.intermediate.dense`), c.hiddenAct), `${l}.output.dense`), ctx.hiddenDropout);
-    if (on) ffn = adapter(ffn, `${l}.output.adapters.${name}`);
-    h = layerNorm(tf.add(ffn, h1), `${l}.output.LayerNorm`);
+    const attn = drop(dense(context, `${l}.attention.output.dense`), ctx.hiddenDropout);
+    const h1 = addAndNorm(attn, h, `${l}.attention.output.adapters.${name}`, `${l}.attention.output.LayerNorm`, on);
+    const ffn = drop(dense(act(dense(h1, `${l}.intermediate.dense`), c.hiddenAct), `${l}.output.dense`), ctx.hiddenDropout);
+    h = addAndNorm(ffn, h1, `${l}.output.adapters.${name}`, `${l}.output.LayerNorm`, on);
   }
   const cls = tf.reshape(tf.slice(tf.reshape(h, [B, T, d]), [0, 0, 0], [B, 1, d]), [B, d]);
   const hidden = tf.tanh(dense(drop(cls, ctx.hiddenDropout), `heads.${name}.1`));

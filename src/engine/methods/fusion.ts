@@ -175,7 +175,7 @@ export const fusion: MethodDefinition = {
         for (const { key, configKey } of SUBLAYERS) {
           if (placements.length > 0 && placements[0][key] !== placement[key]) {
             throw new UserInputError(
-              `method.adapters: ${entries[0]} and ${entry} differ in ${configKey} (${placements[0][key]} and ${placement[key]}): AdapterHub refuses to fuse them ("All given adapters must define the same value for config attribute ${configKey}"); fuse Houlsby adapters with Houlsby adapters and Pfeiffer adapters with Pfeiffer adapters`,
+              `${entries[0]} and ${entry} differ in ${configKey} (${placements[0][key]} and ${placement[key]}): AdapterHub refuses to fuse them ("All given adapters must define the same value for config attribute ${configKey}"); fuse Houlsby adapters with Houlsby adapters and Pfeiffer adapters with Pfeiffer adapters`,
               { field: 'method.adapters' },
             );
           }
@@ -213,7 +213,7 @@ export const fusion: MethodDefinition = {
         if (present.length === 0) continue;
         if (!fused[s][last].has(i)) {
           throw new UserInputError(
-            `method.adapters: at layer ${i} (${SUBLAYERS[s].sublayer}) ${names[present[0]]} has an adapter but the last fused adapter, ${names[last]}, has none; AdapterHub takes the fusion's placement from the last adapter and fails there. List an adapter that has every layer last`,
+            `at layer ${i} (${SUBLAYERS[s].sublayer}) ${names[present[0]]} has an adapter but the last fused adapter, ${names[last]}, has none; AdapterHub takes the fusion's placement from the last adapter and fails there. List an adapter that has every layer last`,
             { field: 'method.adapters' },
           );
         }
