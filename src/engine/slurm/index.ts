@@ -1,0 +1,5 @@
+export * from './options';
+export * from './batchScript';
+export * from './scheduler';
+export * from './taskState';
+export * from './submit';
