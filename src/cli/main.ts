@@ -26,6 +26,7 @@ import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
 import { Predictions } from '../engine/analysis/evaluate';
 import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
 import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from './sweep';
+import { slurmCommand, submitToSlurm } from './slurm';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
 
@@ -33,6 +34,10 @@ Usage:
   adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab train --resume <run folder>
   adapter-lab sweep <config.adapter.json> [--jobs N] [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
+  adapter-lab train|sweep <config.adapter.json> --slurm [--wait] [--partition P] [--time T] [--cpus N] [--mem M]
+      [--gres G] [--max-concurrent K] [--signal-lead SECONDS] [--sbatch-arg ARG]... [--node PATH] [--cli-path PATH]
+  adapter-lab slurm status [run folder|runs folder]
+  adapter-lab slurm cancel <run folder> [--whole-array]
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
   adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
   adapter-lab predict --runs RUN,RUN,... --input FILE [--logits] [--text-field F] [--pair-field F]
@@ -72,6 +77,20 @@ const options = {
   runs: { type: 'string' },
   jobs: { type: 'string' },
   repeats: { type: 'string' },
+  // Slurm (src/cli/slurm.ts)
+  slurm: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  partition: { type: 'string' },
+  time: { type: 'string' },
+  cpus: { type: 'string' },
+  mem: { type: 'string' },
+  gres: { type: 'string' },
+  'max-concurrent': { type: 'string' },
+  'signal-lead': { type: 'string' },
+  'sbatch-arg': { type: 'string', multiple: true },
+  node: { type: 'string' },
+  'cli-path': { type: 'string' },
+  'whole-array': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -153,6 +172,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   export: exportCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
+  slurm: ({ values, args, out }) => slurmCommand(args, values, out),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -166,6 +186,7 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   // A sweep's points train one after another here; `adapter-lab sweep` trains them side by side.
   const sweepId = config.sweep && Object.keys(config.sweep).length ? newSweepId() : null;
   const points = sweepId ? sweepPoints(config, overrides) : [{ config: withOverrides(config, overrides), name: config.name, assignment: {} }];
+  if (values.slurm) return submitToSlurm(config, points, sweepId !== null, values, out);
   let exitCode = 0;
   for (const [index, point] of points.entries()) {
     const run = createRun(point.config.runsDir, point.config, {
@@ -188,6 +209,7 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 1, 'the config file');
   const config = loadConfig(path.resolve(args[0]));
   const points = sweepPoints(config, runOverrides(values));
+  if (values.slurm) return submitToSlurm(config, points, true, values, out);
   const jobs = intOption(values.jobs, 'jobs') ?? 1;
   out.emit({ type: 'start', command: 'sweep' });
   if (!out.json) out.info(`${config.name}: ${points.length} run${points.length > 1 ? 's' : ''}, ${Math.min(jobs, points.length)} at a time`);
