@@ -210,7 +210,7 @@ describe('adapter-lab on Slurm', () => {
     const stepsBefore = trainSteps(run.dir);
     expect(stepsBefore).toBeGreaterThan(0);
     expect(stepsBefore).toBeLessThan(2500);
-    scontrol('update', `JobId=${task}`, 'TimeLimit=10', 'BeginTime=now');
+    scontrol('update', `JobId=${task}`, 'TimeLimit=10', 'StartTime=now');
 
     const [r, local] = await Promise.all([onSlurm, uninterrupted]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
