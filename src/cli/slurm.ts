@@ -19,10 +19,8 @@ import {
   describeTask,
   ENDED_PHASES,
   mergeSlurmOptions,
-  queryArray,
-  reconcileRun,
+  slurmStatuses,
   submitRuns,
-  taskStatus,
   type SlurmOptions,
   type SlurmTaskStatus,
 } from '../engine/slurm';
@@ -80,22 +78,6 @@ export function slurmFlags(v: SlurmFlagValues): SlurmOptions {
     throw new UserInputError((err as Error).message.replace(/^flag\.(\w+)(\[\d+\])?/, (_, f: string) => flag[f] ?? f));
   }
   return o;
-}
-
-/** Slurm's state of each Slurm run, one scontrol (or sacct) per job; run.json reconciled where the task ended. */
-export async function slurmStatuses(records: { dir: string; slurm?: RunRecord['slurm'] }[]): Promise<Map<string, SlurmTaskStatus>> {
-  const out = new Map<string, SlurmTaskStatus>();
-  const jobs = new Map<string, typeof records>();
-  for (const r of records) if (r.slurm) jobs.set(r.slurm.jobId, [...(jobs.get(r.slurm.jobId) ?? []), r]);
-  for (const [jobId, runs] of jobs) {
-    const tasks = await queryArray(jobId);
-    for (const r of runs) {
-      const s = taskStatus(r.slurm!, tasks.find((t) => t.arrayTaskId === r.slurm!.arrayTaskId));
-      reconcileRun(r.dir, s);
-      out.set(r.dir, s);
-    }
-  }
-  return out;
 }
 
 /** The point's status in a sweepPoint line: Slurm's while the task lives, then the run's own end. */

@@ -3,3 +3,4 @@ export * from './batchScript';
 export * from './scheduler';
 export * from './taskState';
 export * from './submit';
+export * from './status';
