@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listRuns, type RunRecord, type RunSummary } from '../../src/engine/runs';
+import { resolveConfig } from '../../src/engine/config/load';
+import { createRun, listRuns, openRun, type RunRecord, type RunSummary } from '../../src/engine/runs';
+import { SlurmMonitor, slurmFlags, slurmSubmitJob, type SlurmSettings } from '../../src/extension/runs/slurm';
+import { buildRunsTree, type RunNode, type SweepNode } from '../../src/extension/runs/treeModel';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
 import { scontrol, scontrolJob, startTestCluster, type TestCluster } from './cluster';
 
@@ -243,4 +246,61 @@ describe('adapter-lab on Slurm', () => {
     expect(status.stdout).toContain(`slurm ${bad.slurm!.jobId}_1 failed (exit code 2)`);
     expect(status.stdout).toContain(bad.error!.message.split('\n')[0]);
   }, 300_000);
+
+  it("the extension's submission and monitor: the tree goes from pending to done, the task logs reach the output channel", async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { maxSteps: 30 }, { 'training.learningRate': [1e-3, 3e-3] });
+    const runsDir = path.join(dir, 'runs');
+    const settings: SlurmSettings = {
+      enabled: true, partition: '', time: '10', cpusPerTask: 1, mem: '', gres: '', maxConcurrent: 1, signalLeadSeconds: null,
+      extraArgs: ['--comment=adapter-lab-test'], node: process.execPath, cliPath: '', pollSeconds: 1,
+    };
+    // What Run Sweep enqueues with adapterLab.slurm.enabled: a submission that ends once Slurm has the array.
+    const job = slurmSubmitJob('sweep', path.join(dir, config), 'toy-slurm', 2, { backend: 'auto', runsDir }, settings);
+    const submitted = await cli([...job.args, '--json'], job.cwd);
+    expect(submitted.code, submitted.stderr + submitted.stdout).toBe(0);
+    expect(slurmFlags(settings)).toContain('--sbatch-arg=--comment=adapter-lab-test');
+
+    const lines: string[] = [];
+    let descriptions: string[][] = [];
+    const monitor = new SlurmMonitor({ runs: () => listRuns(runsDir).runs, onChange: () => undefined, onLog: (run, line) => lines.push(`[${run.name}] ${line}`), pollMs: 500 });
+    const treePoints = () => {
+      const tree = buildRunsTree(listRuns(runsDir), [], [], monitor.statuses);
+      const sweep = (tree[0] as any).children[0].children[0] as SweepNode;
+      return sweep.children.map((n: RunNode) => n.description.split(' · ')[0]);
+    };
+    const jobId = listRuns(runsDir).runs[0].slurm!.jobId;
+    expect(scontrolJob(`${jobId}_0`).Comment).toBe('adapter-lab-test');
+    const until = Date.now() + 180_000;
+    for (;;) {
+      await monitor.poll();
+      const now = treePoints();
+      if (!descriptions.length || descriptions[descriptions.length - 1].join() !== now.join()) descriptions.push(now);
+      if (now.every((d) => d.endsWith(' done'))) break;
+      if (Date.now() > until) throw new Error(`not done: ${JSON.stringify(descriptions)}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    // At most one at a time: the second point waited, pending with Slurm's reason, while the first ran.
+    expect(descriptions.flat()).toContain(`slurm ${jobId}_1 pending (JobArrayTaskLimit)`);
+    expect(descriptions.flat()).toContain(`slurm ${jobId}_0 running`);
+    expect(descriptions[descriptions.length - 1]).toEqual([`slurm ${jobId}_0 done`, `slurm ${jobId}_1 done`]);
+    expect(lines.some((l) => l.startsWith('[toy-slurm__lr=0.001] == Slurm job'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('[toy-slurm__lr=0.003]') && l.includes('best dev accuracy'))).toBe(true);
+  }, 300_000);
+
+  it('a run whose job Slurm has no record of is marked failed (lost), never left running', async () => {
+    const dir = tempDir();
+    writeConfig(dir, { maxSteps: 2 });
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'toy.adapter.json'), 'utf8'));
+    const run = createRun(path.join(dir, 'runs'), resolveConfig(cfg, path.join(dir, 'toy.adapter.json'), dir));
+    // A job id this cluster never gave out (its ids count from 1), and run.json left saying running.
+    run.update({ slurm: { jobId: '987654', arrayTaskId: 0, script: path.join(dir, 'job.sbatch'), output: path.join(dir, 'none.out') } });
+    run.update({ status: 'running', pid: 999_999_999 });
+    const monitor = new SlurmMonitor({ runs: () => listRuns(path.join(dir, 'runs')).runs, onChange: () => undefined, pollMs: 1000 });
+    await monitor.poll();
+    expect(monitor.statuses.get(run.dir)).toMatchObject({ id: '987654_0', phase: 'lost' });
+    const after = openRun(run.dir).record;
+    expect(after.status).toBe('failed');
+    expect(after.error!.message).toContain('Slurm lost task 987654_0');
+  });
 });
