@@ -79,6 +79,16 @@ export interface SlurmMonitorOptions {
   pollMs: number;
 }
 
+/**
+ * Whether the monitor asks Slurm about a run: while its task lives; before the first answer, every Slurm run
+ * not done or failed (run.json says cancelled between a time-limit checkpoint and the requeued task's start).
+ */
+export function needsSlurmLook(run: Pick<RunSummary, 'slurm' | 'statusOnDisk'>, status: SlurmTaskStatus | undefined): boolean {
+  if (!run.slurm) return false;
+  if (status) return !ENDED_PHASES.includes(status.phase);
+  return run.statusOnDisk !== 'done' && run.statusOnDisk !== 'failed';
+}
+
 export class SlurmMonitor {
   /** Slurm's state of each Slurm run seen, by run folder. */
   readonly statuses = new Map<string, SlurmTaskStatus>();
@@ -110,7 +120,7 @@ export class SlurmMonitor {
   }
 
   private async pollOnce(): Promise<void> {
-    const live = this.o.runs().filter((r) => isSlurmRunLive(r, this.statuses.get(r.dir)));
+    const live = this.o.runs().filter((r) => needsSlurmLook(r, this.statuses.get(r.dir)));
     if (!live.length) return;
     let next: Map<string, SlurmTaskStatus>;
     try {
