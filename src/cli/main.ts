@@ -35,7 +35,7 @@ Usage:
   adapter-lab train --resume <run folder>
   adapter-lab sweep <config.adapter.json> [--jobs N] [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab train|sweep <config.adapter.json> --slurm [--wait] [--partition P] [--time T] [--cpus N] [--mem M]
-      [--gres G] [--max-concurrent K] [--signal-lead SECONDS] [--sbatch-arg ARG]... [--node PATH] [--cli-path PATH]
+      [--gres G] [--max-concurrent K] [--signal-lead SECONDS] [--sbatch-arg=ARG]... [--node PATH] [--cli-path PATH]
   adapter-lab slurm status [run folder|runs folder]
   adapter-lab slurm cancel <run folder> [--whole-array]
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
