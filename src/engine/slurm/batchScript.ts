@@ -69,6 +69,11 @@ ${input.runDirs.map((d) => `  ${shellQuote(d)}`).join('\n')}
 RUN_DIR="\${RUN_DIRS[\${SLURM_ARRAY_TASK_ID:?not run as a Slurm array task}]}"
 exec >>"$RUN_DIR/${SLURM_LOG_FILE}" 2>&1
 echo "== Slurm job \${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID} (start $((\${SLURM_RESTART_COUNT:-0} + 1))) on $(hostname) at $(date -Is)"
+# Requeued after its run ended (a node failure as it finished): nothing left to do.
+if grep -Eq '^  "status": "done",?$' "$RUN_DIR/run.json" 2>/dev/null; then
+  echo "== the run is done already"
+  exit 0
+fi
 
 requeue=
 interrupted=

@@ -140,8 +140,11 @@ export class SlurmMonitor {
       this.statuses.set(run.dir, s);
       this.tailLog(run);
     }
-    // Reconciled run.json files and ended tasks change the tree even when the words stay.
-    if (changed || live.some((r) => !isSlurmRunLive(r, this.statuses.get(r.dir)))) this.o.onChange();
+    // Reconciled run.json files and ended tasks change the tree even when the words stay; and while tasks run, the
+    // tree and the open views re-read the run folders at every poll, since file watchers miss writes made by other
+    // machines on a network filesystem.
+    const running = live.some((r) => this.statuses.get(r.dir)?.phase === 'running');
+    if (changed || running || live.some((r) => !isSlurmRunLive(r, this.statuses.get(r.dir)))) this.o.onChange();
   }
 
   private tailLog(run: RunSummary): void {

@@ -40,6 +40,16 @@ describe('the batch script', () => {
     expect(log).toContain(['arg:/shared/adapter lab/cli.js', 'arg:train', 'arg:--resume', `arg:${runDirs[1]}`, 'arg:--backend', 'arg:wasm'].join('\n'));
     expect(log).toContain('ended with exit code 0');
     expect(fs.existsSync(path.join(runDirs[0], SLURM_LOG_FILE))).toBe(false);
+
+    // Requeued after its run was done: the task ends at once, training nothing.
+    const run = slurmRun(path.join(dir, 'done'));
+    run.update({ status: 'running' });
+    run.update({ status: 'done' });
+    fs.writeFileSync(script, batchScript({ jobName: 'x', runDirs: [run.dir], jobDir: dir, options: {}, node, cli: 'cli.js' }));
+    expect(spawnSync('bash', [script], { env: { ...process.env, SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_JOB_ID: '9' } }).status).toBe(0);
+    const doneLog = fs.readFileSync(path.join(run.dir, SLURM_LOG_FILE), 'utf8');
+    expect(doneLog).toContain('== the run is done already');
+    expect(doneLog).not.toContain('arg:train');
   });
 });
 
