@@ -227,6 +227,26 @@ describe('adapter-lab on Slurm', () => {
     expect(outcome(run.dir)).toEqual(outcome(runsIn(path.join(dir, 'local-runs'))[0].dir));
   }, 600_000);
 
+  it('a task requeued from outside (as preemption does) stops with a checkpoint and resumes to the uninterrupted result', async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { maxSteps: 1500 });
+    const onSlurm = cli(['train', config, ...SLURM, '--runs-dir', 'slurm-runs', '--json'], dir);
+    const uninterrupted = cli(['train', config, '--runs-dir', 'local-runs', '--json'], dir);
+    const runsDir = path.join(dir, 'slurm-runs');
+    const run = await waitFor('the run to train', () => runsIn(runsDir).find((r) => r.slurm && trainSteps(r.dir) >= 20));
+    const task = `${run.slurm!.jobId}_0`;
+    scontrol('requeue', task);
+    await waitFor('the task to be pending again', () => scontrolJob(task).JobState === 'PENDING' && record(run.dir).status === 'cancelled', 120_000);
+    scontrol('update', `JobId=${task}`, 'StartTime=now');
+    const [r, local] = await Promise.all([onSlurm, uninterrupted]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(local.code, local.stderr).toBe(0);
+    const log = fs.readFileSync(path.join(run.dir, 'slurm.log'), 'utf8');
+    expect(log).toContain('stopped by Slurm (cancel or preemption)');
+    expect(log).toContain('resuming at step');
+    expect(outcome(run.dir)).toEqual(outcome(runsIn(path.join(dir, 'local-runs'))[0].dir));
+  }, 480_000);
+
   it('a failing point fails with its error, exit code and the last lines of its log; the other point is done', async () => {
     const dir = tempDir();
     // Layer 5 does not exist in the 2-layer model: that point fails when it starts.
