@@ -98,7 +98,9 @@ function readRecord(dir: string): RunRecord | undefined {
 
 /** `train|sweep <config> --slurm`: creates the runs, submits them as one job array, and with --wait follows it. */
 export async function submitToSlurm(config: ResolvedConfig, points: SweepPoint[], isSweep: boolean, values: SlurmFlagValues, out: Reporter): Promise<number> {
-  const options = mergeSlurmOptions(config.slurm, slurmFlags(values));
+  // The config's `slurm.cli`, like its other paths, is relative to the config file.
+  const fromConfig = config.slurm?.cli && config.configFile ? { ...config.slurm, cli: path.resolve(path.dirname(config.configFile), config.slurm.cli) } : config.slurm;
+  const options = mergeSlurmOptions(fromConfig, slurmFlags(values));
   const command = isSweep ? 'sweep' : 'train';
   const sweepId = newSweepId();
   const runs: RunHandle[] = isSweep ? createSweepRuns(config.name, points, sweepId).runs : [createRun(points[0].config.runsDir, points[0].config, { name: points[0].name })];
