@@ -33,6 +33,7 @@ import { describeIoError } from '../engine/util/atomicFile';
 import { parseSafetensors } from '../engine/model/safetensors';
 import { checkWeightTwins } from '../engine/model/adapterIo';
 import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/model/taskFields';
+import { slurmCommand, submitToSlurm } from './slurm';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
 
@@ -40,6 +41,10 @@ Usage:
   adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab train --resume <run folder>
   adapter-lab sweep <config.adapter.json> [--jobs N] [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
+  adapter-lab train|sweep <config.adapter.json> --slurm [--wait] [--partition P] [--time T] [--cpus N] [--mem M]
+      [--gres G] [--max-concurrent K] [--signal-lead SECONDS] [--sbatch-arg=ARG]... [--node PATH] [--cli-path PATH]
+  adapter-lab slurm status [run folder|runs folder]
+  adapter-lab slurm cancel <run folder> [--whole-array]
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
   adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
   adapter-lab predict --runs RUN,RUN,... --input FILE [--logits] [--text-field F] [--pair-field F]
@@ -82,6 +87,20 @@ const options = {
   runs: { type: 'string' },
   jobs: { type: 'string' },
   repeats: { type: 'string' },
+  // Slurm (src/cli/slurm.ts)
+  slurm: { type: 'boolean' },
+  wait: { type: 'boolean' },
+  partition: { type: 'string' },
+  time: { type: 'string' },
+  cpus: { type: 'string' },
+  mem: { type: 'string' },
+  gres: { type: 'string' },
+  'max-concurrent': { type: 'string' },
+  'signal-lead': { type: 'string' },
+  'sbatch-arg': { type: 'string', multiple: true },
+  node: { type: 'string' },
+  'cli-path': { type: 'string' },
+  'whole-array': { type: 'boolean' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -167,6 +186,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   export: exportCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
+  slurm: ({ values, args, out }) => slurmCommand(args, values, out),
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -181,6 +201,7 @@ async function train({ values, args, out }: Ctx): Promise<number> {
   const sweepId = config.sweep && Object.keys(config.sweep).length ? newSweepId() : null;
   const points = sweepId ? sweepPoints(config, overrides) : [{ config: withOverrides(config, overrides), name: config.name, assignment: {} }];
   await checkBeforeRunFolders(points);
+  if (values.slurm) return submitToSlurm(config, points, sweepId !== null, values, out);
   let exitCode = 0;
   for (const [index, point] of points.entries()) {
     const run = createRun(point.config.runsDir, point.config, {
@@ -225,6 +246,7 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   const points = sweepPoints(config, runOverrides(values));
   const jobs = intOption(values.jobs, 'jobs') ?? 1;
   await checkBeforeRunFolders(points);
+  if (values.slurm) return submitToSlurm(config, points, true, values, out);
   out.emit({ type: 'start', command: 'sweep' });
   if (!out.json) out.info(`${config.name}: ${points.length} run${points.length > 1 ? 's' : ''}, ${Math.min(jobs, points.length)} at a time`);
   return runSweep(config.name, points, {

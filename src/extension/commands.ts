@@ -13,11 +13,13 @@ import { ConfigDiagnostics } from './configs/diagnostics';
 import { configFileName, METHODS, newExperimentText } from './configs/newExperiment';
 import { problemMessage } from './configs/validate';
 import { expandSweep } from '../engine/config/sweep';
+import { cancel as slurmCancel } from '../engine/slurm/scheduler';
 import { ablateJob, dropJob, evalJob, exportJob, resumeJob, sweepJob, trainJob } from './runs/jobs';
+import { isSlurmRunLive, slurmSubmitJob, type SlurmMonitor } from './runs/slurm';
 import type { RunQueue } from './runs/queue';
 import type { RunsView } from './runs/runsView';
 import { formatMetric, isTrainedAdapterFolder, type TreeNode } from './runs/treeModel';
-import { engineOptionsFor } from './settings';
+import { engineOptionsFor, readSlurmSettings } from './settings';
 import type { Panels } from './webviews/panels';
 
 export const COMMANDS = {
@@ -49,6 +51,7 @@ interface Deps {
   panels: Panels;
   diagnostics: ConfigDiagnostics;
   output: vscode.OutputChannel;
+  slurm: SlurmMonitor;
 }
 
 export function registerCommands(d: Deps): vscode.Disposable[] {
@@ -176,7 +179,8 @@ class Commands {
       }
       throw err;
     }
-    this.d.queue.enqueue(trainJob(file, name, engineOptionsFor(uri)));
+    const slurm = readSlurmSettings(uri);
+    this.d.queue.enqueue(slurm.enabled ? slurmSubmitJob('train', file, name, 1, engineOptionsFor(uri), slurm) : trainJob(file, name, engineOptionsFor(uri)));
     this.d.runsView.schedule(50);
   }
 
@@ -273,7 +277,8 @@ class Commands {
       if (pick) await this.train(file);
       return;
     }
-    this.d.queue.enqueue(sweepJob(file, name, points, this.d.queue.concurrency, engineOptionsFor(uri)));
+    const slurm = readSlurmSettings(uri);
+    this.d.queue.enqueue(slurm.enabled ? slurmSubmitJob('sweep', file, name, points, engineOptionsFor(uri), slurm) : sweepJob(file, name, points, this.d.queue.concurrency, engineOptionsFor(uri)));
     this.d.runsView.schedule(50);
   }
 
@@ -299,6 +304,13 @@ class Commands {
 
   async cancel(arg?: Arg): Promise<void> {
     if (arg && typeof arg === 'object' && !(arg instanceof vscode.Uri) && arg.kind === 'sweep') {
+      // A sweep on Slurm: scancel of its whole job array (each running task saves a checkpoint first).
+      const slurmJobs = new Set(arg.children.filter((c) => isSlurmRunLive(c.run, this.d.slurm.statuses.get(c.run.dir))).map((c) => c.run.slurm!.jobId));
+      if (slurmJobs.size) {
+        for (const jobId of slurmJobs) await slurmCancel(jobId);
+        void this.d.slurm.poll();
+        return;
+      }
       const job = arg.children.map((c) => this.d.queue.jobForRun(c.run.dir)).find((j) => j !== undefined);
       if (job) this.d.queue.cancel(job);
       else void vscode.window.showInformationMessage(`${arg.label} is not running.`);
@@ -311,6 +323,12 @@ class Commands {
     }
     const run = await this.run(arg, 'Cancel Run', (r) => r.status === 'running' || r.status === 'queued' || this.d.queue.jobForRun(r.dir) !== undefined);
     if (!run) return;
+    if (run.slurm && isSlurmRunLive(run, this.d.slurm.statuses.get(run.dir))) {
+      // One Slurm run: scancel of its array task alone.
+      await slurmCancel(run.slurm.jobId, run.slurm.arrayTaskId);
+      void this.d.slurm.poll();
+      return;
+    }
     const job = this.d.queue.jobForRun(run.dir);
     if (job?.spec.kind === 'sweep') {
       // One point of a sweep: the sweep process skips or stops just that point, the others go on.

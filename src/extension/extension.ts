@@ -11,7 +11,8 @@ import { hasCheckpoint } from './runs/finalize';
 import { RunQueue } from './runs/queue';
 import { RunFeedback } from './runs/runFeedback';
 import { RUNS_VIEW_ID, RunsView } from './runs/runsView';
-import { readSettings } from './settings';
+import { SlurmMonitor } from './runs/slurm';
+import { readSettings, readSlurmSettings } from './settings';
 import { Panels } from './webviews/panels';
 
 let queue: RunQueue | undefined;
@@ -29,6 +30,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
   const panels = new Panels(context, runsView, (dir) => q.jobForRun(dir) !== undefined);
   const diagnostics = new ConfigDiagnostics();
   const feedback = new RunFeedback(q, output);
+  // Slurm runs: their tasks' state in the tree, their logs in the output channel (src/extension/runs/slurm.ts).
+  const slurm = new SlurmMonitor({
+    runs: () => runsView.runs,
+    onChange: () => runsView.schedule(50),
+    onLog: (run, line) => output.appendLine(`[${run.name}] ${line}`),
+    onError: (message) => output.appendLine(`Adapter Lab: ${message}`),
+    pollMs: readSlurmSettings().pollSeconds * 1000,
+  });
+  runsView.slurmStatuses = () => slurm.statuses;
 
   context.subscriptions.push(
     output,
@@ -37,20 +47,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
     panels,
     diagnostics,
     feedback,
-    ...registerCommands({ queue: q, runsView, panels, diagnostics, output }),
+    slurm,
+    ...registerCommands({ queue: q, runsView, panels, diagnostics, output, slurm }),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('adapterLab.maxConcurrentRuns')) q.setMaxConcurrent(readSettings().maxConcurrentRuns);
+      if (e.affectsConfiguration('adapterLab.slurm.pollSeconds')) slurm.setPollMs(readSlurmSettings().pollSeconds * 1000);
     }),
     q.listen({
       onMessage: (job, msg) => {
         if (msg.type === 'start' && msg.runDir) panels.runStarted(msg.runDir);
         if (msg.type === 'start' && job.spec.kind === 'train') runsView.schedule(50);
       },
+      onJob: (job, event) => {
+        // A submission ended: its runs are on disk; ask Slurm about them now rather than at the next tick.
+        if (job.spec.kind === 'slurm' && event === 'ended') void runsView.refresh().then(() => slurm.poll());
+      },
     }),
   );
 
   output.appendLine(`Adapter Lab: engine ${cli}, node ${process.version} (${process.execPath})`);
   await runsView.refresh({ rescanConfigs: true });
+  slurm.start();
+  void slurm.poll();
   void offerResume(runsView);
   return { queue: q };
 }
@@ -60,7 +78,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ queu
  * checkpoint (the tree shows all of them as interrupted).
  */
 async function offerResume(runsView: RunsView): Promise<void> {
-  const interrupted = runsView.runs.filter((r) => r.statusOnDisk === 'running' && effectiveStatus(r) === 'interrupted' && hasCheckpoint(r.dir));
+  // A Slurm run's process lives on a compute node, not here: Slurm's state, not its pid, says whether it lives.
+  const interrupted = runsView.runs.filter((r) => !r.slurm && r.statusOnDisk === 'running' && effectiveStatus(r) === 'interrupted' && hasCheckpoint(r.dir));
   if (!interrupted.length || !vscode.workspace.isTrusted) return;
   const names = interrupted.map((r) => r.name).join(', ');
   const pick = await vscode.window.showWarningMessage(

@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Backend, EngineOptions } from './runs/jobs';
+import type { SlurmSettings } from './runs/slurm';
 
 export const SECTION = 'adapterLab';
 export const DEFAULT_RUNS_FOLDER = '.adapter-lab/runs';
@@ -41,4 +42,28 @@ export function runsDirFor(file: vscode.Uri): string {
 
 export function engineOptionsFor(file: vscode.Uri): EngineOptions {
   return { backend: readSettings(file).backend, runsDir: runsDirFor(file) };
+}
+
+/** adapterLab.slurm.*: whether Train and Run Sweep go to Slurm, and what they ask it for. */
+export function readSlurmSettings(scope?: vscode.ConfigurationScope): SlurmSettings {
+  const c = vscode.workspace.getConfiguration(`${SECTION}.slurm`, scope);
+  const str = (k: string) => (c.get<string>(k, '') ?? '').trim();
+  const int = (k: string) => {
+    const v = c.get<number | null>(k, null);
+    return typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : null;
+  };
+  return {
+    enabled: c.get<boolean>('enabled', false) === true,
+    partition: str('partition'),
+    time: str('time'),
+    cpusPerTask: int('cpusPerTask'),
+    mem: str('mem'),
+    gres: str('gres'),
+    maxConcurrent: int('maxConcurrent'),
+    signalLeadSeconds: int('signalLeadSeconds'),
+    extraArgs: (c.get<string[]>('extraArgs', []) ?? []).filter((a) => typeof a === 'string'),
+    node: str('node'),
+    cliPath: str('cliPath'),
+    pollSeconds: Math.max(1, int('pollSeconds') ?? 10),
+  };
 }

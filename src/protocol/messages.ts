@@ -90,6 +90,8 @@ export interface SweepPointMessage {
   status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
   exitCode?: number;
   best?: { metric: string; value: number; epoch: number; step: number };
+  /** A point run on Slurm (`sweep --slurm`): its array task and Slurm's state of it. */
+  slurm?: { id: string; phase: string; state?: string; reason?: string; exitCode?: number; restarts?: number };
 }
 
 export interface ErrorMessage {

@@ -593,6 +593,7 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
     runsDir: cfg.runsDir != null ? abs(cfg.runsDir) : path.join(findWorkspaceRoot(baseDir), '.adapter-lab', 'runs'),
   };
   if (cfg.sweep != null) resolved.sweep = structuredClone(cfg.sweep);
+  if (cfg.slurm != null) resolved.slurm = structuredClone(cfg.slurm);
   return resolved;
 }
 

@@ -3,6 +3,7 @@
  * (defaults filled in, paths absolute) that a run records in `run.json`.
  * The JSON Schema in `schema/adapter-config.schema.json` is the single source of validation.
  */
+import type { SlurmOptions } from '../slurm/options';
 
 export type TaskType = 'classification' | 'regression';
 
@@ -106,6 +107,8 @@ export interface ExperimentConfig {
   sweep?: Record<string, unknown[]> | null;
   /** Where runs go (relative to the config file); default `.adapter-lab/runs` in the workspace. */
   runsDir?: string | null;
+  /** What `train|sweep --slurm` asks the cluster for (src/engine/slurm/options.ts). */
+  slurm?: SlurmOptions | null;
 }
 
 /** A config with every default filled in and every path absolute. */

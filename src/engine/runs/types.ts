@@ -49,6 +49,11 @@ export interface RunRecord {
    * in the grid (written by `adapter-lab sweep` and by `train` on a config with sweep axes).
    */
   sweep?: { group: string; assignment: Record<string, unknown>; id?: string; index?: number; size?: number };
+  /**
+   * The Slurm job array task that trains this run (`adapter-lab sweep|train --slurm`): the array job's id, the
+   * task's index, the batch script, and the file Slurm writes its own messages for the task to.
+   */
+  slurm?: { jobId: string; arrayTaskId: number; script: string; output: string };
   /** Whether checkpoint/ holds a state the run can resume from. */
   resumable?: boolean;
   /** How many rows task.skipBadRows skipped; `skipped` lists them (the first 1000), each with file, line, reason. */

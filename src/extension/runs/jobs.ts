@@ -4,7 +4,8 @@
  */
 import * as path from 'node:path';
 
-export type JobKind = 'train' | 'resume' | 'eval' | 'ablate' | 'export' | 'drop' | 'sweep';
+/** `slurm`: a submission to Slurm (`train|sweep <config> --slurm`, src/extension/runs/slurm.ts). */
+export type JobKind = 'train' | 'resume' | 'eval' | 'ablate' | 'export' | 'drop' | 'sweep' | 'slurm';
 
 export type Backend = 'auto' | 'node' | 'wasm' | 'cpu';
 
@@ -32,7 +33,7 @@ export interface EngineOptions {
   runsDir: string;
 }
 
-function common(o: EngineOptions): string[] {
+export function backendArgs(o: EngineOptions): string[] {
   return o.backend === 'auto' ? [] : ['--backend', o.backend];
 }
 
@@ -40,30 +41,30 @@ export function trainJob(configFile: string, name: string, o: EngineOptions): Jo
   return {
     kind: 'train',
     label: `Train ${name}`,
-    args: ['train', configFile, '--runs-dir', o.runsDir, ...common(o)],
+    args: ['train', configFile, '--runs-dir', o.runsDir, ...backendArgs(o)],
     cwd: path.dirname(configFile),
     configFile,
   };
 }
 
 export function resumeJob(runDir: string, name: string, o: EngineOptions): JobSpec {
-  return { kind: 'resume', label: `Resume ${name}`, args: ['train', '--resume', runDir, ...common(o)], cwd: runDir, runDir };
+  return { kind: 'resume', label: `Resume ${name}`, args: ['train', '--resume', runDir, ...backendArgs(o)], cwd: runDir, runDir };
 }
 
 export function evalJob(runDir: string, name: string, split: 'dev' | 'test', o: EngineOptions): JobSpec {
-  return { kind: 'eval', label: `Evaluate ${name} on ${split}`, args: ['eval', runDir, '--split', split, ...common(o)], cwd: runDir, runDir };
+  return { kind: 'eval', label: `Evaluate ${name} on ${split}`, args: ['eval', runDir, '--split', split, ...backendArgs(o)], cwd: runDir, runDir };
 }
 
 export function ablateJob(runDir: string, name: string, o: EngineOptions): JobSpec {
-  return { kind: 'ablate', label: `Layer ablation of ${name}`, args: ['ablate', runDir, ...common(o)], cwd: runDir, runDir };
+  return { kind: 'ablate', label: `Layer ablation of ${name}`, args: ['ablate', runDir, ...backendArgs(o)], cwd: runDir, runDir };
 }
 
 export function exportJob(runDir: string, name: string, dest: string, o: EngineOptions): JobSpec {
-  return { kind: 'export', label: `Export adapter of ${name}`, args: ['export', runDir, dest, ...common(o)], cwd: runDir, runDir };
+  return { kind: 'export', label: `Export adapter of ${name}`, args: ['export', runDir, dest, ...backendArgs(o)], cwd: runDir, runDir };
 }
 
 export function dropJob(runDir: string, name: string, o: EngineOptions): JobSpec {
-  return { kind: 'drop', label: `AdapterDrop trade-off of ${name}`, args: ['drop', runDir, ...common(o)], cwd: runDir, runDir };
+  return { kind: 'drop', label: `AdapterDrop trade-off of ${name}`, args: ['drop', runDir, ...backendArgs(o)], cwd: runDir, runDir };
 }
 
 /**
@@ -77,7 +78,7 @@ export function sweepJob(configFile: string, name: string, points: number, concu
   return {
     kind: 'sweep',
     label: `Sweep ${name} (${points} run${points === 1 ? '' : 's'}, ${jobs} at a time)`,
-    args: ['sweep', configFile, '--jobs', String(jobs), '--runs-dir', o.runsDir, ...common(o)],
+    args: ['sweep', configFile, '--jobs', String(jobs), '--runs-dir', o.runsDir, ...backendArgs(o)],
     cwd: path.dirname(configFile),
     configFile,
     slots: jobs,

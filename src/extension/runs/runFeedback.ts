@@ -151,6 +151,9 @@ export class RunFeedback implements vscode.Disposable {
     } else if (job.spec.kind === 'ablate') {
       const pick = await vscode.window.showInformationMessage(`${job.spec.label} finished.`, 'Show Ablation Heatmap');
       if (pick && runDir) await vscode.commands.executeCommand('adapterLab.showAblationHeatmap', runDir);
+    } else if (job.spec.kind === 'slurm') {
+      const jobId = (r.slurm as { jobId?: string } | undefined)?.jobId;
+      void vscode.window.showInformationMessage(`${job.spec.label}: Slurm job ${jobId ?? '?'}. The Runs view follows its tasks; their logs go to the Adapter Lab output.`);
     } else if (job.spec.kind === 'export') {
       const to = typeof r.to === 'string' ? r.to : undefined;
       const pick = await vscode.window.showInformationMessage(`${job.spec.label}: written to ${to ?? 'the chosen folder'}.`, ...(to ? ['Reveal'] : []));

@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { listRuns, type RunSummary } from '../../engine/runs';
 import { allRunsDirs } from '../settings';
+import type { SlurmTaskStatus } from '../../engine/slurm/taskState';
 import type { RunQueue } from './queue';
 import { buildRunsTree, peekConfig, type JobOverlay, type RunsListing, type TreeNode, type WorkspaceConfig } from './treeModel';
 
@@ -26,6 +27,8 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private runWatchers: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
   private configsStale = true;
+  /** Slurm's state of the Slurm runs (the extension's SlurmMonitor sets it). */
+  slurmStatuses: () => ReadonlyMap<string, SlurmTaskStatus> = () => new Map();
 
   constructor(private readonly queue: RunQueue) {
     const configWatcher = vscode.workspace.createFileSystemWatcher(CONFIG_GLOB);
@@ -171,7 +174,7 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
       listing.problems.push(...l.problems);
     }
     this.listing = listing;
-    this.roots = buildRunsTree(listing, this.configs, jobOverlays(this.queue));
+    this.roots = buildRunsTree(listing, this.configs, jobOverlays(this.queue), this.slurmStatuses());
     this.changed.fire(undefined);
     this.rebuilt.fire(listing);
   }

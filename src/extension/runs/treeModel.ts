@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { ADAPTER_DIR, type RunStatus, type RunSummary } from '../../engine/runs';
+import { describeTask, type SlurmTaskStatus } from '../../engine/slurm/taskState';
 import { hasCheckpoint } from './finalize';
 
 export interface WorkspaceConfig {
@@ -183,6 +184,7 @@ export function runContextValue(run: RunSummary, active: boolean): string {
   if (fs.existsSync(path.join(run.dir, 'fusion-attention.json'))) flags.push('fusion');
   if (fs.existsSync(path.join(run.dir, 'drop.json'))) flags.push('drop');
   if (run.sweep) flags.push('sweep');
+  if (run.slurm) flags.push('slurm');
   if ((run.status === 'interrupted' || run.status === 'cancelled' || run.status === 'failed') && hasCheckpoint(run.dir)) flags.push('resumable');
   return flags.join(' ');
 }
@@ -193,11 +195,29 @@ function sweepPointLabel(run: RunSummary): string {
   return run.name.startsWith(prefix) && run.name.length > prefix.length ? run.name.slice(prefix.length) : run.name;
 }
 
-function runNode(run: RunSummary, configName: string, overlay: JobOverlay | undefined): RunNode {
+/**
+ * A Slurm run as the tree shows it: while its task is pending or running, Slurm's word is its status (run.json
+ * still says queued, or cancelled between a time-limit checkpoint and the requeued start).
+ */
+export function withSlurmStatus(run: RunSummary, slurm: SlurmTaskStatus | undefined): RunSummary {
+  if (!run.slurm) return run;
+  // Not asked yet: run.json's word, not this machine's verdict on a pid that lives on a compute node.
+  if (!slurm) return run.status === 'interrupted' && run.statusOnDisk === 'running' ? { ...run, status: 'running' } : run;
+  if (slurm.phase === 'pending' && run.status !== 'queued') return { ...run, status: 'queued' };
+  if (slurm.phase === 'running' && run.status !== 'running') return { ...run, status: 'running' };
+  return run;
+}
+
+function runNode(run: RunSummary, configName: string, overlay: JobOverlay | undefined, slurm?: SlurmTaskStatus): RunNode {
   const label = run.sweep ? sweepPointLabel(run) : run.name !== configName ? run.name : formatTime(run.createdAt);
   const pointOfSweepJob = overlay?.sweep === true;
   const parts: string[] = [];
-  if (pointOfSweepJob) {
+  if (run.slurm) {
+    // Slurm's job id and state ("slurm 12_3 pending (Priority)"); before the first look, the id and run.json's status.
+    // Once the task has ended, the run's own end is the word (a task can complete without finishing its run).
+    const ended = slurm && slurm.phase !== 'pending' && slurm.phase !== 'running';
+    parts.push(slurm && !(ended && run.status !== slurm.phase) ? describeTask(slurm) : `slurm ${run.slurm.jobId}_${run.slurm.arrayTaskId} ${run.status}${slurm?.exitCode ? ` (exit code ${slurm.exitCode})` : ''}`);
+  } else if (pointOfSweepJob) {
     if (run.status !== 'done') parts.push(run.status);
   } else if (overlay?.state === 'running' && overlay.fraction !== undefined) parts.push(`${Math.round(overlay.fraction * 100)}%`);
   else if (overlay?.state === 'queued') parts.push('queued');
@@ -222,6 +242,7 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
     lines.push(`skipped ${run.skippedRows} rows (task.skipBadRows):`, ...shown.map((r) => `  ${r.file}:${r.line}: ${r.reason}`));
     if (run.skippedRows > shown.length) lines.push(`  ... and ${run.skippedRows - shown.length} more (listed in run.json)`);
   }
+  if (run.slurm) lines.push(`${slurm ? describeTask(slurm) : `slurm ${run.slurm.jobId}_${run.slurm.arrayTaskId}`}${slurm?.restarts ? `, requeued ${slurm.restarts}x` : ''}; script ${run.slurm.script}`);
   lines.push(run.dir);
   if (run.sweep) lines.splice(1, 0, `sweep ${run.sweep.group}: ${Object.entries(run.sweep.assignment).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join(', ')}${run.sweep.index !== undefined && run.sweep.size ? ` (point ${run.sweep.index + 1} of ${run.sweep.size})` : ''}`);
   const status: RunStatus = overlay?.state === 'running' && !pointOfSweepJob ? 'running' : run.status;
@@ -241,7 +262,7 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
  * Builds the tree. Runs group under their config file (runs of a deleted config keep their group), configs
  * under their task; configs without runs are listed too, so that a workspace's experiments are all there.
  */
-export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], jobs: JobOverlay[] = []): TreeNode[] {
+export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], jobs: JobOverlay[] = [], slurm: ReadonlyMap<string, SlurmTaskStatus> = new Map()): TreeNode[] {
   const overlayByRun = new Map<string, JobOverlay>();
   for (const j of jobs) for (const d of j.runDirs) overlayByRun.set(d, j);
 
@@ -249,7 +270,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
   const groups = new Map<string, Group>();
   const key = (configFile: string | null, name: string) => configFile ?? `name:${name}`;
   for (const c of configs) groups.set(key(c.file, c.name), { task: c.task, name: c.name, configFile: c.file, runs: [], pending: [] });
-  for (const r of listing.runs) {
+  for (const r of listing.runs.map((x) => withSlurmStatus(x, slurm.get(x.dir)))) {
     const configFile = r.config.configFile ?? null;
     const k = key(configFile, r.config.name);
     let g = groups.get(k);
@@ -281,7 +302,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
           jobId: j.jobId,
         }),
       ),
-      ...groupSweeps(runs.map((r) => runNode(r, g.name, overlayByRun.get(r.dir))), overlayByRun),
+      ...groupSweeps(runs.map((r) => runNode(r, g.name, overlayByRun.get(r.dir), slurm.get(r.dir))), overlayByRun),
     ];
     const done = runs.filter((r) => r.status === 'done').length;
     const node: ConfigNode = {
@@ -372,7 +393,8 @@ export function groupSweeps(nodes: RunNode[], overlayByRun: Map<string, JobOverl
     const axes = [...new Set(runs.flatMap((r) => Object.keys(r.sweep?.assignment ?? {})))];
     node.tooltip = [`sweep of ${node.group}: ${runs.length} of ${size} points`, `axes: ${axes.join(', ')}`, `launch ${node.sweepId}`].join('\n');
     node.icon = count('failed') ? STATUS_ICONS.failed : count('running') ? STATUS_ICONS.running : count('queued') ? STATUS_ICONS.queued : count('done') === runs.length ? STATUS_ICONS.done : STATUS_ICONS.cancelled;
-    if (runs.some((r) => overlayByRun.has(r.dir))) node.contextValue += ' active';
+    // Active: a queue job works on it, or Slurm tasks of it are pending or running (Cancel then cancels the array).
+    if (runs.some((r) => overlayByRun.has(r.dir) || (r.slurm && (r.status === 'queued' || r.status === 'running')))) node.contextValue += ' active';
   }
   return out;
 }

@@ -1,0 +1,109 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { resolveConfig } from '../../../src/engine/config/load';
+import { createRun, openRun } from '../../../src/engine/runs';
+import { batchScript, expandTaskIds, parseSacct, parseScontrolJobs, reconcileRun, SLURM_LOG_FILE } from '../../../src/engine/slurm';
+import { tempDir, writeToyTask } from '../../helpers/fixtures';
+
+/** The parts of the Slurm support that need no cluster (test/slurm/ runs them against a real one). */
+
+function slurmRun(dir: string) {
+  writeToyTask(dir);
+  const raw = { name: 'toy', task: { name: 'toy', type: 'classification', train: 'data/train.jsonl', dev: 'data/dev.jsonl', textField: 'text', labelField: 'label' }, model: 'builtin:tiny-bert', method: { type: 'houlsby', bottleneck: 8 } };
+  const run = createRun(path.join(dir, 'runs'), resolveConfig(raw, path.join(dir, 'toy.adapter.json'), dir));
+  run.update({ slurm: { jobId: '7', arrayTaskId: 0, script: path.join(dir, 'job.sbatch'), output: path.join(dir, 'slurm-7_0.out') } });
+  return run;
+}
+
+describe('the batch script', () => {
+  it('is valid bash that hands each task its run folder, quoted, and logs into it', () => {
+    const dir = tempDir();
+    const runDirs = [path.join(dir, "run one's"), path.join(dir, 'run $two')];
+    runDirs.forEach((d) => fs.mkdirSync(d));
+    // The "node" here prints the arguments it gets, one per line.
+    const node = path.join(dir, 'print args');
+    fs.writeFileSync(node, '#!/bin/sh\nfor a in "$@"; do echo "arg:$a"; done\n', { mode: 0o755 });
+    const script = path.join(dir, 'job.sbatch');
+    fs.writeFileSync(script, batchScript({ jobName: 'adapter-lab:toy sweep', runDirs, jobDir: dir, options: { maxConcurrent: 2, time: '1:00:00', extraArgs: ['--account=nlp'] }, node, cli: '/shared/adapter lab/cli.js', trainArgs: ['--backend', 'wasm'] }));
+    expect(spawnSync('bash', ['-n', script]).status).toBe(0);
+    const text = fs.readFileSync(script, 'utf8');
+    expect(text).toContain('#SBATCH --array=0-1%2\n');
+    expect(text).toContain('#SBATCH --time=1:00:00\n');
+    expect(text).toContain('#SBATCH --account=nlp\n');
+    expect(text).toContain('#SBATCH --job-name=adapter-lab:toy-sweep\n');
+    const r = spawnSync('bash', [script], { env: { ...process.env, SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_JOB_ID: '9' }, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const log = fs.readFileSync(path.join(runDirs[1], SLURM_LOG_FILE), 'utf8');
+    expect(log).toContain('== Slurm job 9_1 (start 1)');
+    expect(log).toContain(['arg:/shared/adapter lab/cli.js', 'arg:train', 'arg:--resume', `arg:${runDirs[1]}`, 'arg:--backend', 'arg:wasm'].join('\n'));
+    expect(log).toContain('ended with exit code 0');
+    expect(fs.existsSync(path.join(runDirs[0], SLURM_LOG_FILE))).toBe(false);
+
+    // Requeued after its run was done: the task ends at once, training nothing.
+    const run = slurmRun(path.join(dir, 'done'));
+    run.update({ status: 'running' });
+    run.update({ status: 'done' });
+    fs.writeFileSync(script, batchScript({ jobName: 'x', runDirs: [run.dir], jobDir: dir, options: {}, node, cli: 'cli.js' }));
+    expect(spawnSync('bash', [script], { env: { ...process.env, SLURM_ARRAY_TASK_ID: '0', SLURM_ARRAY_JOB_ID: '9' } }).status).toBe(0);
+    const doneLog = fs.readFileSync(path.join(run.dir, SLURM_LOG_FILE), 'utf8');
+    expect(doneLog).toContain('== the run is done already');
+    expect(doneLog).not.toContain('arg:train');
+  });
+});
+
+describe("reading Slurm's answers", () => {
+  it('expands array task lists, throttled or not', () => {
+    expect(expandTaskIds('0-3%2')).toEqual([0, 1, 2, 3]);
+    expect(expandTaskIds('[1,4-5]')).toEqual([1, 4, 5]);
+    expect(expandTaskIds('0-6:3')).toEqual([0, 3, 6]);
+  });
+
+  it('parses scontrol -o records (a pending, unsplit range included) and sacct lines', () => {
+    const scontrol = [
+      'JobId=12 ArrayJobId=11 ArrayTaskId=1-2%1 JobName=adapter-lab:toy UserId=root(0) JobState=PENDING Reason=JobArrayTaskLimit Dependency=(null) Requeue=1 Restarts=0 BatchFlag=1 ExitCode=0:0',
+      'JobId=11 ArrayJobId=11 ArrayTaskId=0 JobName=adapter-lab:toy UserId=root(0) JobState=FAILED Reason=NonZeroExitCode Dependency=(null) Requeue=1 Restarts=2 BatchFlag=1 ExitCode=2:0',
+    ].join('\n');
+    expect(parseScontrolJobs(scontrol)).toEqual([
+      { jobId: '11', arrayTaskId: 1, state: 'PENDING', reason: 'JobArrayTaskLimit', exitCode: 0, signal: 0, restarts: 0 },
+      { jobId: '11', arrayTaskId: 2, state: 'PENDING', reason: 'JobArrayTaskLimit', exitCode: 0, signal: 0, restarts: 0 },
+      { jobId: '11', arrayTaskId: 0, state: 'FAILED', reason: 'NonZeroExitCode', exitCode: 2, signal: 0, restarts: 2 },
+    ]);
+    expect(parseSacct('11_0|CANCELLED by 0|0:15|None\n11_[1-2]|PENDING|0:0|Priority\n11_0.batch|CANCELLED|0:15|\n')).toEqual([
+      { jobId: '11', arrayTaskId: 0, state: 'CANCELLED', reason: 'None', exitCode: 0, signal: 15 },
+      { jobId: '11', arrayTaskId: 1, state: 'PENDING', reason: 'Priority', exitCode: 0, signal: 0 },
+      { jobId: '11', arrayTaskId: 2, state: 'PENDING', reason: 'Priority', exitCode: 0, signal: 0 },
+    ]);
+  });
+});
+
+describe('reconciling run.json with what Slurm saw', () => {
+  it('a task cancelled while pending ends its run cancelled', () => {
+    const run = slurmRun(tempDir());
+    expect(reconcileRun(run.dir, { id: '7_0', phase: 'cancelled', state: 'CANCELLED' })?.status).toBe('cancelled');
+    expect(openRun(run.dir).record.status).toBe('cancelled');
+  });
+
+  it('a task killed at its time limit ends its run failed, with the reason and the last lines of its log', () => {
+    const dir = tempDir();
+    const run = slurmRun(dir);
+    run.update({ status: 'running' });
+    fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), 'epoch 1/3  step 10/90\n');
+    fs.writeFileSync(path.join(dir, 'slurm-7_0.out'), 'slurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-12-06T10:00:00 DUE TO TIME LIMIT ***\n');
+    const after = reconcileRun(run.dir, { id: '7_0', phase: 'timeout', state: 'TIMEOUT', exitCode: 0 })!;
+    expect(after.status).toBe('failed');
+    expect(after.error!.message).toBe("Slurm task 7_0 reached its time limit (TIMEOUT) before it could save a checkpoint and requeue");
+    expect(after.error!.stderrTail).toBe('epoch 1/3  step 10/90\nslurmstepd: error: *** JOB 7 ON vm CANCELLED AT 2026-12-06T10:00:00 DUE TO TIME LIMIT ***');
+    expect(after.durationMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('leaves a run alone while its task lives, and a run that ended itself', () => {
+    const run = slurmRun(tempDir());
+    expect(reconcileRun(run.dir, { id: '7_0', phase: 'running', state: 'RUNNING' })).toBeNull();
+    run.update({ status: 'running' });
+    run.update({ status: 'done' });
+    expect(reconcileRun(run.dir, { id: '7_0', phase: 'done', state: 'COMPLETED', exitCode: 0 })).toBeNull();
+    expect(openRun(run.dir).record.status).toBe('done');
+  });
+});
