@@ -75,7 +75,9 @@ export function slurmFlags(v: SlurmFlagValues): SlurmOptions {
   } catch (err) {
     // Name the flag the user typed, not the option's field.
     const flag: Record<string, string> = { time: '--time', extraArgs: '--sbatch-arg', partition: '--partition', mem: '--mem', gres: '--gres', node: '--node', cli: '--cli-path' };
-    throw new UserInputError((err as Error).message.replace(/^flag\.(\w+)(\[\d+\])?/, (_, f: string) => flag[f] ?? f));
+    if (!(err instanceof UserInputError)) throw err;
+    const field = (err.location?.field ?? '').replace(/^flag\.(\w+)(\[\d+\])?$/, (_, f: string) => flag[f] ?? f);
+    throw new UserInputError(field ? `${field}: ${err.detail}` : err.detail);
   }
   return o;
 }

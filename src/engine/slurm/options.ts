@@ -48,7 +48,7 @@ const TIME = /^(\d+-)?\d+(:\d{1,2}){0,2}$|^\d+-\d+$|^(UNLIMITED|INFINITE)$/i;
 /** Checks values the script would otherwise carry to sbatch, so a mistake is named before anything is created. */
 export function checkSlurmOptions(o: SlurmOptions, where = 'slurm'): void {
   const bad = (field: string, message: string): never => {
-    throw new UserInputError(`${where}.${field}: ${message}`, { field: `${where}.${field}` });
+    throw new UserInputError(message, { field: `${where}.${field}` });
   };
   if (o.time !== undefined && !TIME.test(o.time)) bad('time', `"${o.time}" is not a Slurm time (minutes, "H:MM:SS" or "D-HH:MM:SS")`);
   for (const k of ['cpusPerTask', 'maxConcurrent', 'signalLeadSeconds'] as const) {
