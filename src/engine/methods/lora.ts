@@ -34,20 +34,10 @@ export function loraPrefix(i: number, projection: Projection, adapterName: strin
   return `${projectionModule(i, projection)}.loras.${adapterName}`;
 }
 
-/** A LoRA-family method instance, with what merging it into the base weights needs. */
-export interface LoraInstance extends MethodInstance {
-  /** The base weights (and, for "scale", biases) with the method folded in: what `adapter-lab merge` writes. */
-  mergedBaseValues(): TensorMap;
-}
-
-export function isLoraInstance(method: MethodInstance): method is LoraInstance {
-  return typeof (method as Partial<LoraInstance>).mergedBaseValues === 'function';
-}
-
 export function loraFamilyMethod(type: MethodType, composition: Composition): MethodDefinition {
   return {
     type,
-    create(encoder, { adapterName, config, rng }): LoraInstance {
+    create(encoder, { adapterName, config, rng }): MethodInstance {
       const defaults = catalogEntry(type).defaults as Record<string, unknown>;
       const option = <T>(key: string): T => ((config as unknown as Record<string, unknown>)[key] ?? defaults[key]) as T;
       const r = composition === 'scale' ? 1 : option<number>('r');

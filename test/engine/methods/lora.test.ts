@@ -101,7 +101,8 @@ describe('LoRA and (IA)³', () => {
       expect(outputsOf(loaded, input)).toEqual(before);
 
       // AdapterHub's names and PyTorch's layout: lora_A [r, in], lora_B [out, r] ((IA)³: [out, 1]).
-      const tensors = parseSafetensors(fs.readFileSync(path.join(adapterDir, ADAPTER_WEIGHTS.safetensors))).tensors;
+      const file = path.join(adapterDir, ADAPTER_WEIGHTS.safetensors);
+      const tensors = parseSafetensors(fs.readFileSync(file), file).tensors;
       const r = type === 'lora' ? 4 : 1;
       expect(tensors.get('bert.encoder.layer.0.attention.self.query.loras.toy.lora_B')!.shape).toEqual([d, r]);
       expect(tensors.get('bert.encoder.layer.2.intermediate.dense.loras.toy.lora_B')!.shape).toEqual([f, r]);
