@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
-import { createRun, isProcessAlive, openRun, RunHandle } from '../engine/runs';
+import { createRun, evalResultName, isProcessAlive, openRun, RESULT, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
@@ -27,6 +27,7 @@ import { adapterDropTradeoff } from '../engine/analysis/drop';
 import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
 import { Predictions } from '../engine/analysis/evaluate';
 import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
+import { mergeAdapter } from '../engine/model/merge';
 import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from './sweep';
 import { assertNoLinksInTree, copyTreeRefusingLinks } from '../engine/runs/confined';
 import { describeIoError } from '../engine/util/atomicFile';
@@ -55,6 +56,7 @@ Usage:
   adapter-lab list [<runs folder>] [--runs-dir DIR]
   adapter-lab compare <run|config> [<run|config> ...]
   adapter-lab export <run> <dir>
+  adapter-lab merge <run|adapter> <dir>
   adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
   adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
 
@@ -184,6 +186,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   list: listCommand,
   compare: compareCommand,
   export: exportCommand,
+  merge: mergeCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
   slurm: ({ values, args, out }) => slurmCommand(args, values, out),
@@ -374,7 +377,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     let notSaved: string | null = null;
     if (target.kind === 'run') {
       try {
-        target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
+        target.run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() });
       } catch (err) {
         notSaved = (err as Error).message;
       }
@@ -415,7 +418,7 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
       padId: loaded.tokenizer.padId,
       onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
     });
-    const file = target.run.writeResult('ablation', { ...result, time: new Date().toISOString() });
+    const file = target.run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: target.run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
     if (!out.json) {
       out.info(`${result.metric} with every adapter: ${formatNumber(result.baseline)}; rows: first removed layer, columns: last removed layer`);
@@ -455,7 +458,7 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
       repeats,
       onProgress: (step, totalSteps) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
     });
-    const file = target.run.writeResult('drop', { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
+    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'drop', runDir, file, metric: result.metric, baseline: result.baseline, points: result.points });
     if (!out.json) {
       out.info(`adapters of the lowest n layers dropped: ${result.metric} on ${split}, throughput on ${result.timing.examples} examples (median of ${repeats} runs)`);
@@ -679,6 +682,20 @@ async function info({ values, args, out }: Ctx): Promise<number> {
  * The copy is made under a temp name beside the destination, checked byte for byte, then renamed into place,
  * so an interrupted export leaves no half folder under the destination's name.
  */
+/**
+ * Folds a LoRA-family adapter into its base model: a Hugging Face model folder, with the task head as an adapter
+ * folder of method `head` in <dir>/head (model/merge.ts).
+ */
+async function mergeCommand({ args, values, out }: Ctx): Promise<number> {
+  need(args, 2, 'a run or adapter folder and a destination folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  if (!isAdapterFolder(target.adapterDir)) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
+  const result = await mergeAdapter(target.adapterDir, path.resolve(args[1]));
+  out.emit({ type: 'result', command: 'merge', from: target.adapterDir, to: result.modelDir, head: result.headDir, changed: result.changed.length });
+  if (!out.json) out.info(`merged model written to ${result.modelDir} (config.json, model.safetensors, tokenizer files; ${result.changed.length} weights changed); the task head in ${result.headDir}: predict with it as with any adapter folder`);
+  return 0;
+}
+
 async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 2, 'a run folder and a destination folder');
   const target = resolveTarget(args[0], values['runs-dir']);

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { isLinearWeight, transpose2d } from './checkpoint';
+import { transposedInPytorch, transpose2d } from './checkpoint';
+import { catalogEntry } from '../methods/catalog';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 import { readTorchBin, writeTorchBin } from './torchPickle';
 import { AdapterHubNaming, adapterHubNaming } from './encoderVariants';
@@ -140,7 +141,7 @@ export function toPytorch(params: Map<string, tf.Variable>, naming: string | Ada
   const hubName = typeof naming === 'string' ? (n: string) => naming + n : naming.toHub;
   for (const [name, v] of params) {
     const arr = { shape: v.shape, data: v.dataSync() as Float32Array };
-    out.set(hubName(name), isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(hubName(name), transposedInPytorch(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }
@@ -150,21 +151,23 @@ export function fromPytorch(tensors: TensorMap, naming: string | AdapterHubNamin
   const ourName = typeof naming === 'string' ? (n: string) => (n.startsWith(naming) ? n.slice(naming.length) : n) : naming.fromHub;
   for (const [fullName, arr] of tensors) {
     const name = ourName(fullName);
-    out.set(name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(name, transposedInPytorch(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }
 
-export function saveAdapterFolder(
-  dir: string,
-  parts: {
-    adapterParams: Map<string, tf.Variable>;
-    headParams: Map<string, tf.Variable>;
-    adapterConfig: Record<string, unknown>;
-    headConfig: Record<string, unknown>;
-    meta: AdapterLabMeta;
-  },
-): void {
+/** What a trained adapter folder is written from. */
+export interface AdapterFolderParts {
+  /** The method's parameters and the base parameters it trained or set. */
+  adapterParams: Map<string, tf.Variable>;
+  headParams: Map<string, tf.Variable>;
+  /** The `config` object of adapter_config.json (the method's adapterConfig()). */
+  adapterConfig: Record<string, unknown>;
+  headConfig: Record<string, unknown>;
+  meta: AdapterLabMeta;
+}
+
+export function saveAdapterFolder(dir: string, parts: AdapterFolderParts): void {
   fs.mkdirSync(dir, { recursive: true });
   const naming = adapterHubNaming(parts.meta.base.modelType);
   writeWeights(dir, ADAPTER_WEIGHTS, toPytorch(parts.adapterParams, naming));
@@ -237,6 +240,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   const cfgFile = path.join(dir, 'adapter_config.json');
   const config = cfg.config as Record<string, unknown> | undefined;
   if (!config || typeof config !== 'object') throw new UserInputError('adapter_config.json has no "config" object', { file: cfgFile, field: 'config' });
+  if (config.architecture === 'lora') return readAdapterHubLoraFolder(dir, cfg, config);
   const placement = placementFromBnConfig(config, cfgFile);
   const name = cfg.name;
   if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
@@ -283,6 +287,59 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
     maxSeqLength: 128,
     adapterName: name,
     base: { hiddenSize: hidden, numLayers: 0, vocabSize: 0, modelType },
+    ...(head ? {} : { noHead: true }),
+  };
+  return { meta, adapterParams, headParams: head?.params ?? new Map() };
+}
+
+/**
+ * A LoRA or (IA)³ adapter AdapterHub saved (LoRAConfig, IA3Config: architecture "lora", composition_mode "add"
+ * or "scale"); refuses, naming the key, what this engine does not compute (gating, VeRA, other init-only keys
+ * aside). Its options come from the config with LoRAConfig's defaults for missing keys.
+ */
+function readAdapterHubLoraFolder(dir: string, cfg: Record<string, unknown>, config: Record<string, unknown>): AdapterFolder {
+  const cfgFile = path.join(dir, 'adapter_config.json');
+  const at = (key: string) => ({ file: cfgFile, field: `config.${key}` });
+  const mode = config.composition_mode ?? 'add';
+  if (mode !== 'add' && mode !== 'scale') throw new UserInputError(`config.composition_mode "${String(mode)}" is not supported here (add: LoRA, scale: (IA)³)`, at('composition_mode'));
+  const type = mode === 'add' ? 'lora' : 'ia3';
+  const defaults = catalogEntry(type).adapterHub!.defaults as Record<string, unknown>;
+  const get = (k: string) => (k in config ? config[k] : defaults[k]);
+  if (get('use_gating') === true) throw new UserInputError('config.use_gating is true: gated LoRA modules are not supported here', at('use_gating'));
+  if (get('vera_d') != null || get('vera_b') != null) throw new UserInputError('config.vera_d/vera_b are set: VeRA is not supported here', at(get('vera_d') != null ? 'vera_d' : 'vera_b'));
+  const name = cfg.name;
+  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
+  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
+  let naming: AdapterHubNaming;
+  try {
+    naming = adapterHubNaming(modelType);
+  } catch {
+    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, at('model_type'));
+  }
+  const adapterParams = fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), naming);
+  if (![...adapterParams.keys()].some((n) => n.includes(`.loras.${name}.`))) throw new UserInputError(`no weights of the adapter "${name}" (…loras.${name}.lora_B)`, { file: dir });
+  const matrices = get('selfattn_lora') === false ? [] : (get('attn_matrices') as string[]);
+  const head = readAdapterHubHead(dir, name);
+  const meta: AdapterLabMeta = {
+    model: String(cfg.model_name ?? ''),
+    method: {
+      type,
+      nonLinearity: 'gelu',
+      initStd: 0.01,
+      trainLayerNorm: [...adapterParams.keys()].some((n) => n.includes('LayerNorm.')),
+      leaveOut: Array.isArray(get('leave_out')) ? (get('leave_out') as number[]) : [],
+      dropLowest: 0,
+      r: Number(get('r')),
+      alpha: Number(get('alpha')),
+      dropout: Number(get('dropout') ?? 0),
+      attnMatrices: matrices,
+      intermediateLora: get('intermediate_lora') === true,
+      outputLora: get('output_lora') === true,
+    },
+    task: head?.task ?? { name, type: 'classification', labels: null },
+    maxSeqLength: 128,
+    adapterName: name,
+    base: { hiddenSize: Number(cfg.hidden_size ?? 0), numLayers: 0, vocabSize: 0, modelType },
     ...(head ? {} : { noHead: true }),
   };
   return { meta, adapterParams, headParams: head?.params ?? new Map() };

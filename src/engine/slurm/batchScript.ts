@@ -11,8 +11,9 @@
  *   requeued by Slurm, `--requeue`, and resumes the same way).
  */
 import { DEFAULT_SIGNAL_LEAD_SECONDS, type SlurmOptions } from './options';
+import { SLURM_LOG_FILE } from '../runs/files';
 
-export const SLURM_LOG_FILE = 'slurm.log';
+export { SLURM_LOG_FILE };
 
 export interface BatchScriptInput {
   /** Shown in squeue: `adapter-lab:<group>`. */
