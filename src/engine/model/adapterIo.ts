@@ -222,6 +222,18 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/** An AdapterHub folder's adapter name, model type and the parameter naming of that model type. */
+function adapterHubIdentity(cfg: Record<string, unknown>, cfgFile: string): { name: string; modelType: string; naming: AdapterHubNaming } {
+  const name = cfg.name;
+  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
+  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
+  try {
+    return { name, modelType, naming: adapterHubNaming(modelType) };
+  } catch {
+    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, { file: cfgFile, field: 'model_type' });
+  }
+}
+
 /** AdapterHub's old parameter names, as its loader renames them (loading.py, legacy_weights_mapping). */
 const LEGACY_NAMES: [string, string][] = [
   ['attention_text_task_adapters', 'adapters'],
@@ -242,15 +254,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   if (!config || typeof config !== 'object') throw new UserInputError('adapter_config.json has no "config" object', { file: cfgFile, field: 'config' });
   if (config.architecture === 'lora') return readAdapterHubLoraFolder(dir, cfg, config);
   const placement = placementFromBnConfig(config, cfgFile);
-  const name = cfg.name;
-  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
-  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
-  let naming: AdapterHubNaming;
-  try {
-    naming = adapterHubNaming(modelType);
-  } catch {
-    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, { file: cfgFile, field: 'model_type' });
-  }
+  const { name, modelType, naming } = adapterHubIdentity(cfg, cfgFile);
   const nonLinearity = String(config.non_linearity ?? 'relu').toLowerCase();
   if (!['relu', 'gelu', 'gelu_new', 'swish', 'silu', 'tanh'].includes(nonLinearity)) {
     throw new UserInputError(`config.non_linearity "${String(config.non_linearity)}" is not supported here (relu, gelu, gelu_new, swish, silu, tanh)`, { file: cfgFile, field: 'config.non_linearity' });
@@ -307,15 +311,7 @@ function readAdapterHubLoraFolder(dir: string, cfg: Record<string, unknown>, con
   const get = (k: string) => (k in config ? config[k] : defaults[k]);
   if (get('use_gating') === true) throw new UserInputError('config.use_gating is true: gated LoRA modules are not supported here', at('use_gating'));
   if (get('vera_d') != null || get('vera_b') != null) throw new UserInputError('config.vera_d/vera_b are set: VeRA is not supported here', at(get('vera_d') != null ? 'vera_d' : 'vera_b'));
-  const name = cfg.name;
-  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
-  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
-  let naming: AdapterHubNaming;
-  try {
-    naming = adapterHubNaming(modelType);
-  } catch {
-    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, at('model_type'));
-  }
+  const { name, modelType, naming } = adapterHubIdentity(cfg, cfgFile);
   const adapterParams = fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), naming);
   if (![...adapterParams.keys()].some((n) => n.includes(`.loras.${name}.`))) throw new UserInputError(`no weights of the adapter "${name}" (…loras.${name}.lora_B)`, { file: dir });
   const matrices = get('selfattn_lora') === false ? [] : (get('attn_matrices') as string[]);

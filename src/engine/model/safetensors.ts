@@ -23,7 +23,8 @@ interface HeaderEntry {
   data_offsets: [number, number];
 }
 
-function halfToFloat(h: number): number {
+/** An IEEE half-precision float's bits as a number. */
+export function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
   const frac = h & 0x3ff;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomicFile';
 import { UserInputError } from '../errors';
-import { NamedArray, TensorMap } from './safetensors';
+import { halfToFloat, NamedArray, TensorMap } from './safetensors';
 
 /**
  * PyTorch's own checkpoint format, the one `torch.save(state_dict, f)` writes since PyTorch 1.6 and
@@ -303,18 +303,10 @@ export function writeTorchBin(file: string, tensors: TensorMap): void {
 const STORAGES: Record<string, { width: number; read: (b: Buffer, i: number) => number }> = {
   FloatStorage: { width: 4, read: (b, i) => b.readFloatLE(i * 4) },
   DoubleStorage: { width: 8, read: (b, i) => b.readDoubleLE(i * 8) },
-  HalfStorage: { width: 2, read: (b, i) => halfBitsToFloat(b.readUInt16LE(i * 2)) },
+  HalfStorage: { width: 2, read: (b, i) => halfToFloat(b.readUInt16LE(i * 2)) },
   BFloat16Storage: { width: 2, read: (b, i) => bf16BitsToFloat(b.readUInt16LE(i * 2)) },
 };
 
-function halfBitsToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
-}
 
 const bfBuf = new DataView(new ArrayBuffer(4));
 function bf16BitsToFloat(h: number): number {

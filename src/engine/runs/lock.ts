@@ -54,7 +54,8 @@ export function processStartTime(pid: number): string | undefined {
   }
 }
 
-function processExists(pid: number): boolean {
+/** Whether a process exists (EPERM: it exists, owned by someone else). */
+export function isProcessAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
@@ -67,7 +68,7 @@ function processExists(pid: number): boolean {
 /** 'alive', 'dead', or 'unknown' (another host's process). */
 export function ownerState(owner: LockOwner): 'alive' | 'dead' | 'unknown' {
   if (owner.hostname !== os.hostname()) return 'unknown';
-  if (!processExists(owner.pid)) return 'dead';
+  if (!isProcessAlive(owner.pid)) return 'dead';
   if (owner.processStart !== undefined) {
     const now = processStartTime(owner.pid);
     if (now !== undefined && now !== owner.processStart) return 'dead'; // the pid was reused

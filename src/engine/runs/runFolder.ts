@@ -14,7 +14,9 @@ import type { ResolvedConfig } from '../config/types';
 import { UserInputError } from '../errors';
 import { writeJsonAtomic } from '../util/atomicFile';
 import { appendConfined, confinedPath, ensureConfinedDir, listConfined, readConfined, removeConfined, removeStaleTempFiles, writeConfined } from './confined';
-import { acquireRunLock, isLockHeld, type RunLock } from './lock';
+import { acquireRunLock, isLockHeld, isProcessAlive, type RunLock } from './lock';
+
+export { isProcessAlive };
 import { RUN_STATUSES, type MetricEntry, type RunRecord, type RunStatus, type RunSummary } from './types';
 
 import { ADAPTER_DIR, CANCEL_REQUEST_FILE, CHECKPOINT_DIR, METRICS_FILE, resultFileName, RUN_FILE } from './files';
@@ -358,16 +360,6 @@ function removeDeadCreateTemps(root: string): void {
   }
 }
 
-/** Whether a process exists (EPERM: it exists, owned by someone else). */
-export function isProcessAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Asks the sweep that owns a run folder to cancel that point (see CANCEL_REQUEST_FILE). */
 export function requestPointCancel(dir: string): void {
