@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
-import { createRun, isProcessAlive, openRun, RunHandle } from '../engine/runs';
+import { createRun, evalResultName, isProcessAlive, openRun, RESULT, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
@@ -352,7 +352,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     let notSaved: string | null = null;
     if (target.kind === 'run') {
       try {
-        target.run.writeResult(`eval-${split}`, { ...payload, time: new Date().toISOString() });
+        target.run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() });
       } catch (err) {
         notSaved = (err as Error).message;
       }
@@ -393,7 +393,7 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
       padId: loaded.tokenizer.padId,
       onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
     });
-    const file = target.run.writeResult('ablation', { ...result, time: new Date().toISOString() });
+    const file = target.run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: target.run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
     if (!out.json) {
       out.info(`${result.metric} with every adapter: ${formatNumber(result.baseline)}; rows: first removed layer, columns: last removed layer`);
@@ -433,7 +433,7 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
       repeats,
       onProgress: (step, totalSteps) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
     });
-    const file = target.run.writeResult('drop', { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
+    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'drop', runDir, file, metric: result.metric, baseline: result.baseline, points: result.points });
     if (!out.json) {
       out.info(`adapters of the lowest n layers dropped: ${result.metric} on ${split}, throughput on ${result.timing.examples} examples (median of ${repeats} runs)`);

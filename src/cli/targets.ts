@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
-import { listRuns, openRun, RunHandle } from '../engine/runs';
+import { listRuns, openRun, RUN_FILE, RunHandle } from '../engine/runs';
 import { UserInputError } from '../engine/errors';
 import { isAdapterFolder } from '../engine/model/fusionIo';
 
@@ -15,7 +15,7 @@ export type Target =
   | { kind: 'adapter'; adapterDir: string };
 
 export function isRunDir(p: string): boolean {
-  return fs.existsSync(path.join(p, 'run.json'));
+  return fs.existsSync(path.join(p, RUN_FILE));
 }
 
 export function resolveTarget(arg: string, runsDirOverride?: string): Target {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ConfigError, loadConfig } from '../engine/config/load';
 import type { MethodType } from '../engine/config/types';
-import { deleteRun, isProcessAlive, listRuns, requestPointCancel, slugify, type RunSummary } from '../engine/runs';
+import { ADAPTER_DIR, deleteRun, isProcessAlive, RESULT, resultFileName, listRuns, requestPointCancel, slugify, type RunSummary } from '../engine/runs';
 import type { ViewKind } from '../protocol/webview';
 import { ConfigDiagnostics } from './configs/diagnostics';
 import { configFileName, METHODS, newExperimentText } from './configs/newExperiment';
@@ -400,19 +400,19 @@ class Commands {
   }
 
   async showAblation(arg?: Arg): Promise<void> {
-    const run = await this.run(arg, 'Show Ablation Heatmap', (r) => fs.existsSync(path.join(r.dir, 'ablation.json')));
+    const run = await this.run(arg, 'Show Ablation Heatmap', (r) => fs.existsSync(path.join(r.dir, resultFileName(RESULT.ablation))));
     if (!run) return;
     this.d.panels.show('ablation', { runDirs: [run.dir] });
   }
 
   async showFusion(arg?: Arg): Promise<void> {
-    const run = await this.run(arg, 'Show Fusion Attention', (r) => fs.existsSync(path.join(r.dir, 'fusion-attention.json')));
+    const run = await this.run(arg, 'Show Fusion Attention', (r) => fs.existsSync(path.join(r.dir, resultFileName(RESULT.fusionAttention))));
     if (!run) return;
     this.d.panels.show('fusion', { runDirs: [run.dir] });
   }
 
   async showDrop(arg?: Arg): Promise<void> {
-    const run = await this.run(arg, 'Show AdapterDrop Trade-off', (r) => fs.existsSync(path.join(r.dir, 'drop.json')));
+    const run = await this.run(arg, 'Show AdapterDrop Trade-off', (r) => fs.existsSync(path.join(r.dir, resultFileName(RESULT.drop))));
     if (!run) return;
     this.d.panels.show('drop', { runDirs: [run.dir] });
   }
@@ -461,7 +461,7 @@ class Commands {
 }
 
 function isFinished(r: RunSummary): boolean {
-  return r.status === 'done' && isTrainedAdapterFolder(path.join(r.dir, 'adapter'));
+  return r.status === 'done' && isTrainedAdapterFolder(path.join(r.dir, ADAPTER_DIR));
 }
 
 function runPickItem(r: RunSummary): vscode.QuickPickItem & { run: RunSummary } {

@@ -13,6 +13,7 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { createScanner, parseTree, getNodeValue, printParseErrorCode, SyntaxKind, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../../schema/adapter-config.schema.json';
 import { UserInputError } from '../errors';
+import { catalogEntry, catalogLearningRate, METHOD_CATALOG, METHOD_NAMES } from '../methods/catalog';
 import type {
   ExperimentConfig,
   MethodConfig,
@@ -59,30 +60,14 @@ export function formatProblem(p: ConfigProblem): string {
 /** The schema, as bundled into the build. */
 export const configSchema: Record<string, unknown> = schemaJson as unknown as Record<string, unknown>;
 
-/** Adapter methods in the narrow sense (bottleneck adapters and AdapterBias). */
-export const ADAPTER_METHODS: readonly MethodType[] = ['houlsby', 'pfeiffer', 'adapterbias'];
 /** Methods whose parameters are bottleneck adapters with a size m. */
-export const BOTTLENECK_METHODS: readonly MethodType[] = ['houlsby', 'pfeiffer'];
+export const BOTTLENECK_METHODS: readonly MethodType[] = METHOD_NAMES.filter((n) => METHOD_CATALOG[n].kind === 'bottleneck');
 const CLASSIFICATION_METRICS: readonly MetricName[] = ['accuracy', 'macroF1', 'matthews'];
 const REGRESSION_METRICS: readonly MetricName[] = ['pearson', 'spearman'];
 
-/** Default peak learning rate per method. */
+/** Default peak learning rate per method (the catalog's). */
 export function defaultLearningRate(method: MethodType): number {
-  switch (method) {
-    case 'houlsby':
-    case 'pfeiffer':
-    case 'adapterbias':
-      return 3e-4;
-    case 'fusion':
-      return 5e-5; // AdapterFusion (Pfeiffer et al. 2021) trains the fusion layers with 5e-5
-    case 'full':
-    case 'top-k':
-      return 2e-5;
-    case 'head':
-    case 'bitfit':
-    case 'layernorm':
-      return 1e-3;
-  }
+  return catalogLearningRate(method);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,16 +536,16 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
     ...m,
     nonLinearity: m.nonLinearity ?? ('gelu' as NonLinearity),
     initStd: m.initStd ?? 0.01,
-    trainLayerNorm: m.trainLayerNorm ?? ADAPTER_METHODS.includes(m.type),
+    trainLayerNorm: m.trainLayerNorm ?? catalogEntry(m.type).defaults.trainLayerNorm === true,
     leaveOut: m.leaveOut ?? [],
     dropLowest: m.dropLowest ?? 0,
   };
-  if (BOTTLENECK_METHODS.includes(m.type) && m.bottleneck === undefined && m.reductionFactor === undefined) {
-    method.bottleneck = 64;
-  }
-  if (m.type === 'adapterbias') {
-    method.sharedAlpha = m.sharedAlpha ?? false;
-    method.l0Lambda = m.l0Lambda ?? 0;
+  // The method's own defaults (the catalog's), for options the config leaves out; a reduction factor stands for
+  // the bottleneck size.
+  const own = method as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(catalogEntry(m.type).defaults)) {
+    if (key === 'trainLayerNorm' || own[key] !== undefined || (key === 'bottleneck' && m.reductionFactor !== undefined)) continue;
+    own[key] = structuredClone(value);
   }
   if (m.adapters) method.adapters = m.adapters.map(abs);
 
@@ -668,7 +653,7 @@ export function checkAgainstModel(
   if (m.reductionFactor !== undefined && pythonFloorDiv(hiddenSize, m.reductionFactor) < 1) {
     at(['method', 'reductionFactor'], m.reductionFactor, `gives a bottleneck of 0 for hidden size ${hiddenSize}`);
   }
-  const perLayerModules = [...ADAPTER_METHODS, 'fusion'].includes(m.type);
+  const perLayerModules = catalogEntry(m.type).perLayerModules;
   if (perLayerModules && numLayers > 0 && new Set(m.leaveOut.filter((l) => l < numLayers)).size === numLayers) {
     at(
       ['method', 'leaveOut'],

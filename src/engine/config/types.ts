@@ -3,19 +3,12 @@
  * (defaults filled in, paths absolute) that a run records in `run.json`.
  * The JSON Schema in `schema/adapter-config.schema.json` is the single source of validation.
  */
+import type { MethodName } from '../methods/catalog';
 
 export type TaskType = 'classification' | 'regression';
 
-export type MethodType =
-  | 'houlsby'
-  | 'pfeiffer'
-  | 'adapterbias'
-  | 'bitfit'
-  | 'layernorm'
-  | 'top-k'
-  | 'full'
-  | 'head'
-  | 'fusion';
+/** Every method's name: the catalog's keys (methods/catalog.ts). */
+export type MethodType = MethodName;
 
 export type NonLinearity = 'relu' | 'gelu' | 'swish' | 'tanh';
 
@@ -64,6 +57,18 @@ export interface MethodConfig {
   sharedAlpha?: boolean;
   /** adapterbias: weight of the L0 (hard-concrete) penalty on L_alpha; 0 = off. */
   l0Lambda?: number;
+  /** lora: rank r of the update B A. */
+  r?: number;
+  /** lora: the update is scaled by alpha / r. */
+  alpha?: number;
+  /** lora: dropout on the LoRA branch's input while training. */
+  dropout?: number;
+  /** lora, ia3: which attention projections are adapted ("q", "k", "v"; AdapterHub's attn_matrices). */
+  attnMatrices?: ('q' | 'k' | 'v')[];
+  /** lora, ia3: adapt the intermediate (FFN inner) projection too (AdapterHub's intermediate_lora). */
+  intermediateLora?: boolean;
+  /** lora, ia3: adapt the FFN output projection too (AdapterHub's output_lora). */
+  outputLora?: boolean;
   /** fusion: the run folders or adapter folders of the adapters to fuse (houlsby or pfeiffer, same base model). */
   adapters?: string[];
 }

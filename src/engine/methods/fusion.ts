@@ -10,6 +10,9 @@ import { baseDifferences, baseFingerprint } from '../model/fingerprint';
 import { dropout, linear } from '../tf/ops';
 import { UserInputError } from '../errors';
 import { Rng } from '../util/random';
+import { saveFusionFolder } from '../model/fusionIo';
+import { ADAPTER_DIR, RESULT, RUN_FILE } from '../runs/files';
+import { fusionAttention } from '../analysis/fusionAttention';
 
 /**
  * AdapterFusion, stage 2 (Pfeiffer et al. 2021), as AdapterHub's `BertFusion` with the "dynamic" config
@@ -86,12 +89,12 @@ export function fusedAdapterDir(entry: string): string {
   if (!fs.existsSync(entry) || !fs.statSync(entry).isDirectory()) throw fail('no such folder (give a run folder or an adapter folder)');
   if (fs.existsSync(path.join(entry, 'adapter_fusion_config.json'))) throw fail('is an AdapterFusion; fuse single adapters (houlsby or pfeiffer runs)');
   if (fs.existsSync(path.join(entry, 'adapter_config.json'))) return entry;
-  if (fs.existsSync(path.join(entry, 'run.json'))) {
-    const adapterDir = path.join(entry, 'adapter');
+  if (fs.existsSync(path.join(entry, RUN_FILE))) {
+    const adapterDir = path.join(entry, ADAPTER_DIR);
     if (fs.existsSync(path.join(adapterDir, 'adapter_config.json'))) return adapterDir;
     let status = 'unknown';
     try {
-      status = JSON.parse(fs.readFileSync(path.join(entry, 'run.json'), 'utf8')).status;
+      status = JSON.parse(fs.readFileSync(path.join(entry, RUN_FILE), 'utf8')).status;
     } catch {
       // the message below still says what is missing
     }
@@ -282,6 +285,18 @@ export const fusion: MethodDefinition = {
         return tf.mul(tf.addN(terms), VALUE_REGULARIZATION) as tf.Scalar;
       },
       adapterConfig: () => ({ ...DYNAMIC_FUSION_CONFIG }),
+      notes: state.notes,
+      // A fusion's folder holds the fusion layers beside copies of the adapters it fuses.
+      saveAdapter: (dir, parts) =>
+        saveFusionFolder(dir, {
+          fusionParams: parts.adapterParams,
+          headParams: parts.headParams,
+          fusionConfig: parts.adapterConfig,
+          headConfig: parts.headConfig,
+          meta: parts.meta,
+          fused: state.adapterNames.map((name, i) => ({ name, dir: state.sources[i] })),
+        }),
+      extraResults: (model, dev, opts) => ({ [RESULT.fusionAttention]: fusionAttention(model, dev, opts) }),
       fusion: state,
     };
   },

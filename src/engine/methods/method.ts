@@ -3,11 +3,15 @@ import { BertEncoder, ForwardContext, LayerHooks } from '../model/bert';
 import { MethodConfig, MethodType } from '../config/types';
 import { Rng } from '../util/random';
 import { TensorMap } from '../model/safetensors';
+import type { AdapterModel } from '../model/adapterModel';
+import type { AdapterFolderParts } from '../model/adapterIo';
+import type { EncodedExample } from '../data/types';
 
 /**
  * One interface for every parameter-efficient method (as AdapterHub's `adapters` does it): which parameters
- * it adds, where in the layer it hooks, which base parameters it unfreezes. A new method is one new file
- * and one line in `registry.ts`.
+ * it adds, where in the layer it hooks, which base parameters it unfreezes. A new method is its entry in
+ * `catalog.ts` (what it is: options, defaults, sizes, AdapterHub's config), its file here (what it computes)
+ * and one line in `registry.ts`; the trainer and the CLI know no method by name.
  */
 export interface MethodInstance {
   readonly type: MethodType;
@@ -23,8 +27,18 @@ export interface MethodInstance {
    */
   readonly baseValues?: TensorMap;
   readonly hooks?: LayerHooks;
-  /** Layers that carry the method's modules (what the layer-removal ablation can remove). */
+  /**
+   * Layers that carry the method's modules (what the layer-removal ablation can remove): every layer where one of
+   * its hooks changes anything. The frozen-prefix cache (model.frozenDepth()) computes the layers below the lowest
+   * of them without hooks.
+   */
   readonly adapterLayers: number[];
+  /** Things worth a warning when training starts (a fusion's fused adapters whose LayerNorms are not used). */
+  readonly notes?: string[];
+  /** Writes the trained adapter folder; absent: `saveAdapterFolder` (AdapterHub's layout for one adapter). */
+  saveAdapter?(dir: string, parts: AdapterFolderParts): void;
+  /** Result files written after training beside eval-dev.json, by name (without `.json`): a fusion's attention. */
+  extraResults?(model: AdapterModel, dev: EncodedExample[], opts: { batchSize: number; padId: number }): Record<string, unknown>;
   /** An extra loss term (AdapterBias's L0 penalty); null when the method has none. */
   penalty(ctx: ForwardContext): tf.Scalar | null;
   /** The `config` object of AdapterHub's adapter_config.json. */

@@ -155,16 +155,18 @@ export function fromPytorch(tensors: TensorMap, naming: string | AdapterHubNamin
   return out;
 }
 
-export function saveAdapterFolder(
-  dir: string,
-  parts: {
-    adapterParams: Map<string, tf.Variable>;
-    headParams: Map<string, tf.Variable>;
-    adapterConfig: Record<string, unknown>;
-    headConfig: Record<string, unknown>;
-    meta: AdapterLabMeta;
-  },
-): void {
+/** What a trained adapter folder is written from. */
+export interface AdapterFolderParts {
+  /** The method's parameters and the base parameters it trained or set. */
+  adapterParams: Map<string, tf.Variable>;
+  headParams: Map<string, tf.Variable>;
+  /** The `config` object of adapter_config.json (the method's adapterConfig()). */
+  adapterConfig: Record<string, unknown>;
+  headConfig: Record<string, unknown>;
+  meta: AdapterLabMeta;
+}
+
+export function saveAdapterFolder(dir: string, parts: AdapterFolderParts): void {
   fs.mkdirSync(dir, { recursive: true });
   const naming = adapterHubNaming(parts.meta.base.modelType);
   writeWeights(dir, ADAPTER_WEIGHTS, toPytorch(parts.adapterParams, naming));

@@ -13,8 +13,10 @@ import { Rng } from '../util/random';
  * RoBERTa (XLM-R, CamemBERT), DistilBERT and ELECTRA are this encoder with other names and a few switches in
  * the embeddings (encoderVariants.ts); their layers compute the same thing.
  *
- * Adapter methods plug into two places of every layer (`LayerHooks`): the attention sublayer's output and the
- * feed-forward sublayer's output, each before the residual add and LayerNorm (Houlsby et al. 2019, figure 2).
+ * Methods plug into every layer through `LayerHooks`: the attention and feed-forward sublayers' outputs, before
+ * (or around) the residual add and LayerNorm (bottleneck adapters, Houlsby et al. 2019, figure 2); the outputs of
+ * the six projections (LoRA, (IA)³); the attention's keys and values (prefix-tuning). A layer in
+ * `disabledAdapterLayers` runs none of its hooks, so the layer ablation and AdapterDrop apply to every method.
  */
 
 export interface EncoderInput {
@@ -41,11 +43,56 @@ export type SublayerOutputHook = (
   ctx: ForwardContext,
 ) => tf.Tensor2D;
 
+/** The six linear projections of a layer, named after their Hugging Face modules. */
+export type Projection = 'query' | 'key' | 'value' | 'attention.output' | 'intermediate' | 'output';
+
+export const PROJECTIONS: readonly Projection[] = ['query', 'key', 'value', 'attention.output', 'intermediate', 'output'];
+
+/** The parameter-name prefix of a projection of layer i (its `.weight` and `.bias`). */
+export function projectionModule(i: number, projection: Projection): string {
+  const p = `encoder.layer.${i}`;
+  switch (projection) {
+    case 'query':
+    case 'key':
+    case 'value':
+      return `${p}.attention.self.${projection}`;
+    case 'attention.output':
+      return `${p}.attention.output.dense`;
+    case 'intermediate':
+      return `${p}.intermediate.dense`;
+    case 'output':
+      return `${p}.output.dense`;
+  }
+}
+
+/**
+ * Replaces a projection's output y = x W + b (`output`, [N, out]) given its input x (`input`, [N, in]): LoRA adds
+ * s x A B, (IA)³ scales y. The intermediate projection's output is taken before the activation (where AdapterHub's
+ * LoRALinear wraps `intermediate.dense`). Rows are independent: a hook must compute row by row.
+ */
+export type ProjectionHook = (layer: number, input: tf.Tensor2D, output: tf.Tensor2D, ctx: ForwardContext) => tf.Tensor2D;
+
+/** A layer's attention keys and values, [B, T, d] each (before the split into heads), and the additive mask bias [B, 1, 1, T]. */
+export interface KeysValues {
+  keys: tf.Tensor3D;
+  values: tf.Tensor3D;
+  bias: tf.Tensor4D;
+}
+
+/**
+ * Replaces a layer's attention keys and values, possibly with more positions T' (prefix-tuning prepends trained
+ * ones); the bias must then cover all T' (0 where attended). The queries stay the tokens'.
+ */
+export type KeyValueHook = (layer: number, kv: KeysValues, ctx: ForwardContext) => KeysValues;
+
 export interface LayerHooks {
   afterAttention?: SublayerHook;
   afterFeedForward?: SublayerHook;
   attentionOutput?: SublayerOutputHook;
   feedForwardOutput?: SublayerOutputHook;
+  /** Hooks on the projections' outputs, by projection. */
+  projections?: Partial<Record<Projection, ProjectionHook>>;
+  keyValues?: KeyValueHook;
 }
 
 export interface ForwardContext {
@@ -208,27 +255,51 @@ export class BertEncoder {
   selfAttention(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext, firstTokenOnly = false): tf.Tensor2D {
     const { hiddenSize: d, numHeads: H } = this.config;
     const dh = d / H;
-    const p = `encoder.layer.${i}.attention`;
+    const hooks = this.activeHooks(i, ctx);
     const Tq = firstTokenOnly ? 1 : T;
     // [B*t, d] -> [B*H, t, dh]
     const heads = (x: tf.Tensor2D, t: number) => tf.reshape(tf.transpose(tf.reshape(x, [B, t, H, dh]), [0, 2, 1, 3]), [B * H, t, dh]) as tf.Tensor3D;
     const queries = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
-    const q = heads(linear(queries, this.p(`${p}.self.query.weight`), this.p(`${p}.self.query.bias`)), Tq);
-    const k = heads(linear(h, this.p(`${p}.self.key.weight`), this.p(`${p}.self.key.bias`)), T);
-    const v = heads(linear(h, this.p(`${p}.self.value.weight`), this.p(`${p}.self.value.bias`)), T);
+    const q = heads(this.project(i, 'query', queries, hooks, ctx), Tq);
+    let keys = this.project(i, 'key', h, hooks, ctx);
+    let values = this.project(i, 'value', h, hooks, ctx);
+    let Tk = T;
+    let attnBias = bias;
+    if (hooks?.keyValues) {
+      const kv = hooks.keyValues(i, { keys: tf.reshape(keys, [B, T, d]), values: tf.reshape(values, [B, T, d]), bias }, ctx);
+      Tk = kv.keys.shape[1];
+      keys = tf.reshape(kv.keys, [B * Tk, d]);
+      values = tf.reshape(kv.values, [B * Tk, d]);
+      attnBias = kv.bias;
+    }
+    const k = heads(keys, Tk);
+    const v = heads(values, Tk);
     // Q K^T with K as it is: the kernel reads K's rows, so K is never transposed in memory.
-    const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, k, true), 1 / Math.sqrt(dh)), [B, H, Tq, T]), bias);
+    const scores = tf.add(tf.reshape(tf.mul(batchMatMul(q, k, true), 1 / Math.sqrt(dh)), [B, H, Tq, Tk]), attnBias);
     let probs = tf.softmax(scores) as tf.Tensor4D;
     if (ctx.training && ctx.attentionDropout > 0 && ctx.rng) probs = dropout(probs, ctx.attentionDropout, ctx.rng.seed()) as tf.Tensor4D;
-    const context = batchMatMul(tf.reshape(probs, [B * H, Tq, T]) as tf.Tensor3D, v);
+    const context = batchMatMul(tf.reshape(probs, [B * H, Tq, Tk]) as tf.Tensor3D, v);
     const merged = tf.reshape(tf.transpose(tf.reshape(context, [B, H, Tq, dh]), [0, 2, 1, 3]), [B * Tq, d]) as tf.Tensor2D;
-    return linear(merged, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
+    return this.project(i, 'attention.output', merged, hooks, ctx);
   }
 
-  feedForward(i: number, h: tf.Tensor2D): tf.Tensor2D {
-    const p = `encoder.layer.${i}`;
-    const inner = activate(linear(h, this.p(`${p}.intermediate.dense.weight`), this.p(`${p}.intermediate.dense.bias`)), this.config.hiddenAct);
-    return linear(inner as tf.Tensor2D, this.p(`${p}.output.dense.weight`), this.p(`${p}.output.dense.bias`));
+  feedForward(i: number, h: tf.Tensor2D, ctx?: ForwardContext): tf.Tensor2D {
+    const hooks = ctx ? this.activeHooks(i, ctx) : undefined;
+    const inner = activate(this.project(i, 'intermediate', h, hooks, ctx), this.config.hiddenAct);
+    return this.project(i, 'output', inner as tf.Tensor2D, hooks, ctx);
+  }
+
+  /** The hooks that apply at layer i: none where its modules are switched off (ablation, AdapterDrop). */
+  private activeHooks(i: number, ctx: ForwardContext): LayerHooks | undefined {
+    return ctx.hooks && !ctx.disabledAdapterLayers?.has(i) ? ctx.hooks : undefined;
+  }
+
+  /** x W + b of a projection, through its hook where the method has one. */
+  private project(i: number, projection: Projection, x: tf.Tensor2D, hooks: LayerHooks | undefined, ctx: ForwardContext | undefined): tf.Tensor2D {
+    const module = projectionModule(i, projection);
+    const y = linear(x, this.p(`${module}.weight`), this.p(`${module}.bias`));
+    const hook = hooks?.projections?.[projection];
+    return hook && ctx ? hook(i, x, y, ctx) : y;
   }
 
   /**
@@ -239,17 +310,17 @@ export class BertEncoder {
    */
   layer(i: number, h: tf.Tensor2D, bias: tf.Tensor4D, B: number, T: number, ctx: ForwardContext, firstTokenOnly = false): tf.Tensor2D {
     const p = `encoder.layer.${i}`;
-    const hooksOn = ctx.hooks && !ctx.disabledAdapterLayers?.has(i);
+    const hooks = this.activeHooks(i, ctx);
     let attn = this.drop(this.selfAttention(i, h, bias, B, T, ctx, firstTokenOnly), ctx.hiddenDropout, ctx);
-    if (hooksOn && ctx.hooks!.afterAttention) attn = ctx.hooks!.afterAttention(i, attn, ctx);
+    if (hooks?.afterAttention) attn = hooks.afterAttention(i, attn, ctx);
     const residual = firstTokenOnly ? BertEncoder.firstToken(h, B, T) : h;
     const eps = this.config.layerNormEps;
     const attnNorm = (x: tf.Tensor2D, r?: tf.Tensor2D) => layerNorm(x, this.p(`${p}.attention.output.LayerNorm.weight`), this.p(`${p}.attention.output.LayerNorm.bias`), eps, r);
-    const h1 = hooksOn && ctx.hooks!.attentionOutput ? ctx.hooks!.attentionOutput(i, attn, residual, attnNorm, ctx) : attnNorm(attn, residual);
-    let ffn = this.drop(this.feedForward(i, h1), ctx.hiddenDropout, ctx);
-    if (hooksOn && ctx.hooks!.afterFeedForward) ffn = ctx.hooks!.afterFeedForward(i, ffn, ctx);
+    const h1 = hooks?.attentionOutput ? hooks.attentionOutput(i, attn, residual, attnNorm, ctx) : attnNorm(attn, residual);
+    let ffn = this.drop(this.feedForward(i, h1, ctx), ctx.hiddenDropout, ctx);
+    if (hooks?.afterFeedForward) ffn = hooks.afterFeedForward(i, ffn, ctx);
     const outNorm = (x: tf.Tensor2D, r?: tf.Tensor2D) => layerNorm(x, this.p(`${p}.output.LayerNorm.weight`), this.p(`${p}.output.LayerNorm.bias`), eps, r);
-    return hooksOn && ctx.hooks!.feedForwardOutput ? ctx.hooks!.feedForwardOutput(i, ffn, h1, outNorm, ctx) : outNorm(ffn, h1);
+    return hooks?.feedForwardOutput ? hooks.feedForwardOutput(i, ffn, h1, outNorm, ctx) : outNorm(ffn, h1);
   }
 
   /** Runs layers [from, to) on hidden states h. */

@@ -11,7 +11,9 @@ import * as path from 'node:path';
 import { UserInputError } from '../errors';
 import { ConfinedIoError, LinkRefusedError } from './confined';
 
-export const LOCK_FILE = 'run.lock';
+import { LOCK_FILE } from './files';
+
+export { LOCK_FILE };
 
 export interface LockOwner {
   pid: number;

@@ -17,16 +17,9 @@ import { appendConfined, confinedPath, ensureConfinedDir, listConfined, readConf
 import { acquireRunLock, isLockHeld, type RunLock } from './lock';
 import { RUN_STATUSES, type MetricEntry, type RunRecord, type RunStatus, type RunSummary } from './types';
 
-export const RUN_FILE = 'run.json';
-export const METRICS_FILE = 'metrics.jsonl';
-export const CHECKPOINT_DIR = 'checkpoint';
-export const ADAPTER_DIR = 'adapter';
-/**
- * Present in a sweep point's folder when someone asked to cancel that one point: the sweep process, which owns
- * its points, skips the point if it has not started or stops its training process if it has (the rest of the
- * sweep goes on). A file rather than a signal, so that the request cannot race the point's start.
- */
-export const CANCEL_REQUEST_FILE = 'cancel-requested';
+import { ADAPTER_DIR, CANCEL_REQUEST_FILE, CHECKPOINT_DIR, METRICS_FILE, resultFileName, RUN_FILE } from './files';
+
+export { ADAPTER_DIR, CANCEL_REQUEST_FILE, CHECKPOINT_DIR, METRICS_FILE, RUN_FILE } from './files';
 
 // ---------------------------------------------------------------------------------------------
 // Status transitions
@@ -119,7 +112,7 @@ export interface RunHandle {
 
 function resultFile(dir: string, name: string): string {
   if (!/^[A-Za-z0-9][\w.-]*$/.test(name)) throw new Error(`bad result name "${name}" (letters, digits, "-", "_", "." only)`);
-  const file = path.extname(name) ? name : `${name}.json`;
+  const file = path.extname(name) ? name : resultFileName(name);
   if (file === RUN_FILE) throw new Error(`"${RUN_FILE}" is not a result; use update()`);
   return path.join(dir, file);
 }

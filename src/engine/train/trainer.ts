@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedConfig } from '../config/types';
-import { ADAPTER_DIR, CHECKPOINT_DIR, RunHandle } from '../runs/runFolder';
+import { RunHandle } from '../runs/runFolder';
+import { ADAPTER_DIR, CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, evalResultName } from '../runs/files';
 import { assertNoLinksInTree } from '../runs/confined';
 import { RunRecord } from '../runs/types';
 import { loadTokenizer } from '../data/tokenizer';
@@ -21,9 +22,6 @@ import { AdamW, clipByGlobalNorm, linearScheduleFactor } from './adamw';
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { baseFingerprint } from '../model/fingerprint';
-import { saveFusionFolder } from '../model/fusionIo';
-import { isFusion } from '../methods/fusion';
-import { fusionAttention } from '../analysis/fusionAttention';
 import { Rng } from '../util/random';
 import { UserInputError } from '../errors';
 import { writeTaskFields } from '../model/taskFields';
@@ -97,7 +95,7 @@ interface CheckpointState {
   files: { trainable: string; optimizer: string; best: string | null };
 }
 
-const STATE_FILE = 'state.json';
+const STATE_FILE = CHECKPOINT_STATE_FILE;
 
 /** Seeds derived from the run's seed and a counter (epoch or step), independent of earlier draws. */
 function derivedRng(seed: number, salt: number, counter: number): Rng {
@@ -138,7 +136,7 @@ async function trainLocked(
   try {
     // Before any base parameter is trained (or restored from a checkpoint): the base model's identity.
     const fingerprint = baseFingerprint(model.encoder);
-    if (isFusion(model.method)) for (const note of model.method.fusion.notes) log(note, 'warn');
+    for (const note of model.method.notes ?? []) log(note, 'warn');
     const params = model.trainableParams();
     const names = [...params.keys()];
     const vars = [...params.values()];
@@ -300,16 +298,14 @@ async function trainLocked(
     // adapter/ is written through: a link there (or inside) would send the adapter into another folder.
     run.ensureDir(ADAPTER_DIR);
     assertNoLinksInTree(run.adapterDir, run.dir);
-    if (isFusion(method)) {
-      const fused = method.fusion.adapterNames.map((name, i) => ({ name, dir: method.fusion.sources[i] }));
-      saveFusionFolder(run.adapterDir, { fusionParams: adapterParams, headParams: model.head.params, fusionConfig: method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta, fused });
-    } else {
-      saveAdapterFolder(run.adapterDir, { adapterParams, headParams: model.head.params, adapterConfig: model.method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta });
-    }
+    const parts = { adapterParams, headParams: model.head.params, adapterConfig: method.adapterConfig(), headConfig: model.head.headConfig(cfg.model), meta };
+    if (method.saveAdapter) method.saveAdapter(run.adapterDir, parts);
+    else saveAdapterFolder(run.adapterDir, parts);
     writeTaskFields(run.adapterDir, cfg.task);
     const final = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
-    run.writeResult('eval-dev', { split: 'dev', examples: final.examples, metrics: final.metrics, best });
-    if (isFusion(method)) run.writeResult('fusion-attention', fusionAttention(model, prepared.dev, { batchSize: t.evalBatchSize, padId: tokenizer.padId }));
+    run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, best });
+    const extra = method.extraResults?.(model, prepared.dev, { batchSize: t.evalBatchSize, padId: tokenizer.padId }) ?? {};
+    for (const [name, result] of Object.entries(extra)) run.writeResult(name, result);
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
     return { status: 'done', best, steps: step };

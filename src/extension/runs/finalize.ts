@@ -9,7 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CHECKPOINT_DIR, isProcessAlive, RUN_FILE } from '../../engine/runs';
+import { CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, isProcessAlive, RUN_FILE } from '../../engine/runs';
 import type { RunRecord } from '../../engine/runs';
 import { writeJsonAtomic } from '../../engine/util/atomicFile';
 
@@ -20,7 +20,7 @@ export interface DeadRunOutcome {
 
 /** True when a checkpoint to resume from exists (the trainer writes checkpoint/state.json). */
 export function hasCheckpoint(runDir: string): boolean {
-  return fs.existsSync(path.join(runDir, CHECKPOINT_DIR, 'state.json'));
+  return fs.existsSync(path.join(runDir, CHECKPOINT_DIR, CHECKPOINT_STATE_FILE));
 }
 
 /**

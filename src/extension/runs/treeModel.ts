@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { ADAPTER_DIR, type RunStatus, type RunSummary } from '../../engine/runs';
+import { ADAPTER_DIR, RESULT, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
 import { hasCheckpoint } from './finalize';
 
 export interface WorkspaceConfig {
@@ -179,9 +179,9 @@ export function runContextValue(run: RunSummary, active: boolean): string {
   const flags = ['adapterLab.run', `status:${run.status}`];
   if (active) flags.push('active');
   if (isTrainedAdapterFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('adapter');
-  if (fs.existsSync(path.join(run.dir, 'ablation.json'))) flags.push('ablation');
-  if (fs.existsSync(path.join(run.dir, 'fusion-attention.json'))) flags.push('fusion');
-  if (fs.existsSync(path.join(run.dir, 'drop.json'))) flags.push('drop');
+  if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.ablation)))) flags.push('ablation');
+  if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.fusionAttention)))) flags.push('fusion');
+  if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.drop)))) flags.push('drop');
   if (run.sweep) flags.push('sweep');
   if ((run.status === 'interrupted' || run.status === 'cancelled' || run.status === 'failed') && hasCheckpoint(run.dir)) flags.push('resumable');
   return flags.join(' ');

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openRun, readMetricsFrom, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
+import { openRun, readMetricsFrom, RESULT, resultFileName, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
 import type {
   AblationData,
   AppendMessage,
@@ -99,7 +99,7 @@ export function loadAblation(runDir: string): { data: AblationData | null; missi
   } catch (err) {
     return { data: null, missing: (err as Error).message };
   }
-  const file = path.join(runDir, 'ablation.json');
+  const file = path.join(runDir, resultFileName(RESULT.ablation));
   let raw: Partial<AblationData>;
   try {
     raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<AblationData>;
@@ -188,10 +188,10 @@ const numOrNull = (v: unknown): number | null => (typeof v === 'number' && Numbe
 
 /** The fusion attention of an AdapterFusion run (fusion-attention.json), or why there is none. */
 export function loadFusionAttention(runDir: string): { data: FusionAttentionData | null; missing?: string } {
-  const r = readRunJson<Partial<FusionAttentionData>>(runDir, 'fusion-attention.json', (name) => `${name} has no fusion attention: it is written by the training of an AdapterFusion run ("method": {"type": "fusion"}).`);
+  const r = readRunJson<Partial<FusionAttentionData>>(runDir, resultFileName(RESULT.fusionAttention), (name) => `${name} has no fusion attention: it is written by the training of an AdapterFusion run ("method": {"type": "fusion"}).`);
   if ('missing' in r) return { data: null, missing: r.missing };
   const { record, raw } = r;
-  const file = path.join(runDir, 'fusion-attention.json');
+  const file = path.join(runDir, resultFileName(RESULT.fusionAttention));
   const layers = raw.layers;
   const adapters = raw.adapters;
   const classes = raw.classes;
@@ -219,13 +219,13 @@ export function loadFusionAttention(runDir: string): { data: FusionAttentionData
 /** The AdapterDrop trade-off of a run (drop.json), or why there is none. */
 export function loadDrop(runDir: string): { data: DropData | null; missing?: string } {
   type Raw = Partial<Omit<DropData, 'points'>> & { points?: unknown };
-  const r = readRunJson<Raw>(runDir, 'drop.json', (name) => `${name} has no AdapterDrop measurement yet: run "Adapter Lab: Run AdapterDrop" on it.`);
+  const r = readRunJson<Raw>(runDir, resultFileName(RESULT.drop), (name) => `${name} has no AdapterDrop measurement yet: run "Adapter Lab: Run AdapterDrop" on it.`);
   if ('missing' in r) return { data: null, missing: r.missing };
   const { record, raw } = r;
   const points = Array.isArray(raw.points)
     ? (raw.points as Record<string, unknown>[]).filter((p) => p && typeof p.n === 'number' && typeof p.value === 'number').map((p) => ({ n: p.n as number, value: p.value as number, tokensPerSecond: numOrNull(p.tokensPerSecond) ?? 0 }))
     : [];
-  if (!points.length || typeof raw.baseline !== 'number') return { data: null, missing: `${path.join(runDir, 'drop.json')} does not hold AdapterDrop points` };
+  if (!points.length || typeof raw.baseline !== 'number') return { data: null, missing: `${path.join(runDir, resultFileName(RESULT.drop))} does not hold AdapterDrop points` };
   points.sort((a, b) => a.n - b.n);
   return {
     data: {

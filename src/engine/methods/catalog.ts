@@ -1,0 +1,266 @@
+/**
+ * What each method is, as plain data (no TensorFlow.js import: the extension reads it too): its name, a one-line
+ * description, its option defaults and default learning rate, the base parameters it trains by default, how its
+ * parameter count follows from the model's shape, and AdapterHub's config class and keys for it.
+ *
+ * The method's computation lives in its own file under methods/ and one line of registry.ts. The schema's method
+ * list, New Experiment, the results rows and the README's method table are checked against this catalog
+ * (test/engine/methods/catalog.test.ts); config/load.ts takes its per-method defaults from it.
+ */
+
+/** The shape of a model, as far as method sizes depend on it. */
+export interface ModelShape {
+  /** Hidden size d. */
+  d: number;
+  /** Layers L. */
+  L: number;
+  /** Feed-forward inner size (4d in BERT). */
+  intermediate: number;
+}
+
+/** The method options a size rule reads (a resolved config's `method`, or part of it). */
+export type MethodOptionValues = Record<string, unknown>;
+
+export type MethodKind = 'bottleneck' | 'adapter' | 'reparametrisation' | 'baseline' | 'fusion';
+
+/** Which of the base model's own parameters a method trains by default (besides the head, which all train). */
+export type TrainedBase = 'none' | 'all LayerNorms' | 'FFN LayerNorms' | 'biases' | 'top k layers' | 'everything';
+
+export interface MethodCatalogEntry {
+  /** The paper (or the baseline's origin), for tables. */
+  readonly title: string;
+  /** One line: what the method trains and where. */
+  readonly description: string;
+  readonly kind: MethodKind;
+  /** Option defaults the config loader fills in for this method (beyond the common ones). */
+  readonly defaults: Readonly<MethodOptionValues>;
+  /** Options this method reads (the schema's `method` properties; `type` aside). */
+  readonly options: readonly string[];
+  readonly learningRate: number;
+  /** Base parameters trained by default (`trainLayerNorm` changes it where the method has that option). */
+  readonly trainsBase: TrainedBase;
+  /** Modules placed per layer: `leaveOut`, the layer ablation and AdapterDrop apply; leaving out all is an error. */
+  readonly perLayerModules: boolean;
+  /** The size rule in words, for the README (d hidden size, L layers, L' layers with modules, f inner size). */
+  readonly sizeRule: string;
+  /** Parameters the method adds (its own modules; trained base parameters and the head not counted). */
+  addedParams(shape: ModelShape, options: MethodOptionValues): number;
+  /** AdapterHub's config class and its defaults (the keys of `to_dict()`), or null where AdapterHub has none. */
+  readonly adapterHub: { readonly configClass: string; readonly defaults: Readonly<MethodOptionValues> } | null;
+  /** Offered by New Experiment, with this method block; absent: not offered (it needs inputs, as fusion). */
+  readonly newExperiment?: Readonly<MethodOptionValues>;
+}
+
+const COMMON_ADAPTER_OPTIONS = ['leaveOut', 'dropLowest'] as const;
+const BOTTLENECK_OPTIONS = ['bottleneck', 'reductionFactor', 'bottleneckPerLayer', 'nonLinearity', 'initStd', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS] as const;
+
+/** Layers with modules: L minus the ones left out. */
+export function layersWithModules(shape: ModelShape, options: MethodOptionValues): number {
+  const leaveOut = Array.isArray(options.leaveOut) ? new Set(options.leaveOut as number[]) : new Set<number>();
+  return [...Array(shape.L).keys()].filter((i) => !leaveOut.has(i)).length;
+}
+
+/** m at layer i: bottleneckPerLayer, bottleneck, or floor(d / reductionFactor) (at least 1), default 64. */
+function bottleneckAt(shape: ModelShape, options: MethodOptionValues, i: number): number {
+  const per = options.bottleneckPerLayer as number[] | undefined;
+  if (per?.[i] !== undefined) return per[i];
+  if (typeof options.bottleneck === 'number') return options.bottleneck;
+  if (typeof options.reductionFactor === 'number') return Math.max(1, Math.floor(shape.d / options.reductionFactor));
+  return 64;
+}
+
+function bottleneckParams(adaptersPerLayer: number) {
+  return (shape: ModelShape, options: MethodOptionValues): number => {
+    const leaveOut = new Set((options.leaveOut as number[] | undefined) ?? []);
+    let n = 0;
+    for (let i = 0; i < shape.L; i++) if (!leaveOut.has(i)) n += adaptersPerLayer * (2 * bottleneckAt(shape, options, i) * shape.d + shape.d + bottleneckAt(shape, options, i));
+    return n;
+  };
+}
+
+/** The LoRA family's target projections and their (in, out) sizes: AdapterHub's attn_matrices, intermediate_lora, output_lora. */
+export function loraTargets(shape: ModelShape, options: MethodOptionValues): { name: string; in: number; out: number }[] {
+  const matrices = (options.attnMatrices as string[] | undefined) ?? [];
+  const targets: { name: string; in: number; out: number }[] = [];
+  for (const [key, name] of [['q', 'query'], ['k', 'key'], ['v', 'value']] as const) if (matrices.includes(key)) targets.push({ name, in: shape.d, out: shape.d });
+  if (options.intermediateLora === true) targets.push({ name: 'intermediate', in: shape.d, out: shape.intermediate });
+  if (options.outputLora === true) targets.push({ name: 'output', in: shape.intermediate, out: shape.d });
+  return targets;
+}
+
+/** AdapterHub's LoRAConfig defaults (configuration/adapter_config.py, v1.2.0): every key `to_dict()` writes. */
+const LORA_CONFIG_DEFAULTS = {
+  architecture: 'lora',
+  selfattn_lora: true,
+  intermediate_lora: false,
+  output_lora: false,
+  leave_out: [],
+  r: 8,
+  alpha: 8,
+  dropout: 0.0,
+  attn_matrices: ['q', 'v'],
+  composition_mode: 'add',
+  init_weights: 'lora',
+  init_weights_seed: null,
+  use_gating: false,
+  vera_d: null,
+  vera_b: null,
+  dtype: null,
+} as const;
+
+/** The bottleneck keys where AdapterHub's SeqBnConfig and DoubleSeqBnConfig differ, with their class defaults. */
+const SEQ_BN_DEFAULTS = { mh_adapter: false, output_adapter: true, reduction_factor: 16, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, scaling: 1.0, is_parallel: false, init_weights: 'bert' } as const;
+
+export const METHOD_CATALOG = {
+  houlsby: {
+    title: 'Houlsby et al. 2019',
+    description: 'two bottleneck adapters per layer (after the attention output projection and after the FFN output), all LayerNorms and the head trained',
+    kind: 'bottleneck',
+    defaults: { bottleneck: 64, trainLayerNorm: true },
+    options: BOTTLENECK_OPTIONS,
+    learningRate: 3e-4,
+    trainsBase: 'all LayerNorms',
+    perLayerModules: true,
+    sizeRule: "2 (2md + d + m) per layer with adapters: 2L'(2md + d + m)",
+    addedParams: bottleneckParams(2),
+    adapterHub: { configClass: 'DoubleSeqBnConfig', defaults: { ...SEQ_BN_DEFAULTS, mh_adapter: true, original_ln_before: false, init_weights: 'bert' } },
+    newExperiment: { bottleneck: 64, nonLinearity: 'gelu', initStd: 0.01, trainLayerNorm: true, leaveOut: [] },
+  },
+  pfeiffer: {
+    title: 'Pfeiffer et al. 2021',
+    description: 'one bottleneck adapter per layer at the FFN sublayer (AdapterHub SeqBnConfig placement), LayerNorms and the head trained',
+    kind: 'bottleneck',
+    defaults: { bottleneck: 64, trainLayerNorm: true },
+    options: BOTTLENECK_OPTIONS,
+    learningRate: 3e-4,
+    trainsBase: 'all LayerNorms',
+    perLayerModules: true,
+    sizeRule: "2md + d + m per layer with an adapter: L'(2md + d + m)",
+    addedParams: bottleneckParams(1),
+    adapterHub: { configClass: 'SeqBnConfig', defaults: SEQ_BN_DEFAULTS },
+    newExperiment: { bottleneck: 64, nonLinearity: 'relu', initStd: 0.01, leaveOut: [] },
+  },
+  adapterbias: {
+    title: 'Fu et al. 2022',
+    description: 'AdapterBias: per layer a vector v and a linear layer L_alpha (d -> 1); token i of the FFN output is shifted by alpha_i * v; the FFN LayerNorms and the head trained',
+    kind: 'adapter',
+    defaults: { trainLayerNorm: true, sharedAlpha: false, l0Lambda: 0 },
+    options: ['sharedAlpha', 'l0Lambda', 'initStd', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
+    learningRate: 3e-4,
+    trainsBase: 'FFN LayerNorms',
+    perLayerModules: true,
+    sizeRule: "v and L_alpha per layer: L'(2d + 1) (sharedAlpha: L'd + d + 1); l0Lambda > 0 adds d log-alphas per L_alpha",
+    addedParams(shape, o) {
+      const layers = layersWithModules(shape, o);
+      const alphas = o.sharedAlpha === true ? 1 : layers;
+      const perAlpha = shape.d + 1 + (typeof o.l0Lambda === 'number' && o.l0Lambda > 0 ? shape.d : 0);
+      return layers * shape.d + alphas * perAlpha;
+    },
+    adapterHub: null,
+    newExperiment: {},
+  },
+  bitfit: {
+    title: 'Ben Zaken et al. 2022',
+    description: 'BitFit: every bias term (LayerNorm biases included) and the head trained',
+    kind: 'baseline',
+    defaults: {},
+    options: [],
+    learningRate: 1e-3,
+    trainsBase: 'biases',
+    perLayerModules: false,
+    sizeRule: 'none added; trains the base biases',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: {},
+  },
+  layernorm: {
+    title: 'baseline',
+    description: 'only the LayerNorm gains and biases, and the head, trained',
+    kind: 'baseline',
+    defaults: {},
+    options: [],
+    learningRate: 1e-3,
+    trainsBase: 'all LayerNorms',
+    perLayerModules: false,
+    sizeRule: 'none added; trains the LayerNorms',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: {},
+  },
+  'top-k': {
+    title: 'Houlsby et al. 2019 (baseline)',
+    description: 'fine-tune the top k layers entirely, and the head',
+    kind: 'baseline',
+    defaults: {},
+    options: ['k'],
+    learningRate: 2e-5,
+    trainsBase: 'top k layers',
+    perLayerModules: false,
+    sizeRule: 'none added; trains k whole layers',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: { k: 2 },
+  },
+  full: {
+    title: 'Devlin et al. 2019',
+    description: 'full fine-tuning: every parameter trained; the reference the other methods are compared against',
+    kind: 'baseline',
+    defaults: {},
+    options: [],
+    learningRate: 2e-5,
+    trainsBase: 'everything',
+    perLayerModules: false,
+    sizeRule: 'none added; trains everything',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: {},
+  },
+  head: {
+    title: 'baseline',
+    description: 'head only: a linear probe on frozen features',
+    kind: 'baseline',
+    defaults: {},
+    options: [],
+    learningRate: 1e-3,
+    trainsBase: 'none',
+    perLayerModules: false,
+    sizeRule: 'none added',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: {},
+  },
+  fusion: {
+    title: 'Pfeiffer et al. 2021',
+    description: 'AdapterFusion stage 2: attention, at each layer, over the outputs of adapters trained earlier (kept frozen)',
+    kind: 'fusion',
+    defaults: {},
+    options: ['adapters'],
+    learningRate: 5e-5, // AdapterFusion (Pfeiffer et al. 2021) trains the fusion layers with 5e-5
+    trainsBase: 'none',
+    perLayerModules: true,
+    sizeRule: 'query and key (d^2 + d each) and value (d^2) per fused sublayer: L(3d^2 + 2d) for Pfeiffer adapters, twice that for Houlsby adapters',
+    // The FFN position only (Pfeiffer adapters); Houlsby adapters are fused at the attention output too.
+    addedParams: (shape) => shape.L * (3 * shape.d * shape.d + 2 * shape.d),
+    adapterHub: { configClass: 'DynamicFusionConfig', defaults: {} },
+  },
+} as const satisfies Record<string, MethodCatalogEntry>;
+
+export type MethodName = keyof typeof METHOD_CATALOG;
+
+/** Every method, in the catalog's order (the order of tables and menus). */
+export const METHOD_NAMES = Object.keys(METHOD_CATALOG) as MethodName[];
+
+export function catalogEntry(name: MethodName): MethodCatalogEntry {
+  const entry = (METHOD_CATALOG as Record<string, MethodCatalogEntry>)[name];
+  if (!entry) throw new Error(`method "${name}" is not in the catalog`);
+  return entry;
+}
+
+/** Default peak learning rate of a method. */
+export function catalogLearningRate(name: MethodName): number {
+  return catalogEntry(name).learningRate;
+}
+
+export function isCatalogMethod(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(METHOD_CATALOG, name);
+}
