@@ -4,6 +4,7 @@ import { adapterLayerIndices, MethodDefinition, MethodInstance } from './method'
 import { BertEncoder, ForwardContext, KeysValues } from '../model/bert';
 import { saveAdapterFolder } from '../model/adapterIo';
 import { UserInputError } from '../errors';
+import { PREFIX_TUNING_DEFAULTS } from './catalog';
 
 /**
  * Prefix-tuning (Li & Liang 2021) as AdapterHub's PrefixTuningConfig computes it (methods/prefix_tuning.py of
@@ -24,34 +25,22 @@ import { UserInputError } from '../errors';
  * prefix already changes every attention.
  *
  * Parameter names are AdapterHub's: the prefix pool of the base model, `prefix_tuning.prefix_tunings.<name>.
- * self_prefix.…` (AdapterHub's save_adapter also writes the same tensors under each layer's
- * `encoder.layer.<i>.attention.self.prefix_tuning.pool.…`, the pool being a submodule of every layer; loading
- * reads either).
+ * self_prefix.…` ("self" for DistilBERT). AdapterHub's save_adapter also writes the same tensors under each
+ * layer's `encoder.layer.<i>.attention.self.prefix_tuning.pool.…` (the pool is a submodule of every layer);
+ * loading reads either, and the tensors are written once, under the base model's name, which is all
+ * AdapterHub's loader needs (the copies are the same parameter).
  */
 
-/** AdapterHub's PrefixTuningConfig (v1.2.0): every key `to_dict()` writes, with its defaults. */
-export const PREFIX_TUNING_CONFIG_DEFAULTS = {
-  architecture: 'prefix_tuning',
-  encoder_prefix: true,
-  cross_prefix: true,
-  leave_out: [] as number[],
-  flat: false,
-  prefix_length: 30,
-  bottleneck_size: 512,
-  non_linearity: 'tanh',
-  dropout: 0.0,
-  use_gating: false,
-  shared_gating: true,
-  init_weights_seed: null,
-};
-
-/** The prefix pool's name prefix for an adapter (AdapterHub's location key for BERT self-attention is "self"). */
-export function prefixPoolName(adapterName: string): string {
-  return `prefix_tuning.prefix_tunings.${adapterName}.self_prefix`;
+/** The prefix pool's name prefix for an adapter: AdapterHub's, with the model's location key (encoderVariants.ts). */
+export function prefixPoolName(adapterName: string, encoder: BertEncoder): string {
+  return `prefix_tuning.prefix_tunings.${adapterName}.${encoder.variant.prefixLocation}`;
 }
 
-/** The same tensors as AdapterHub's state dict also holds them under each layer (the pool shared by every layer). */
-export const PER_LAYER_POOL = /^encoder\.layer\.\d+\.attention\.self\.prefix_tuning\.pool\./;
+/**
+ * Where AdapterHub's state dict holds the prefix pool again, under each layer's PrefixTuningLayer (the pool is a
+ * submodule of every layer): `…layer.<i>.attention[.self].prefix_tuning.pool.prefix_tunings.<name>.…`.
+ */
+export const PER_LAYER_POOL = '.prefix_tuning.pool.prefix_tunings.';
 
 export interface PrefixTuningInstance extends MethodInstance {
   /** KV in the flat form (AdapterHub's eject): the `control_trans` vector of FlatPrefixTuning, P·n·2·d. */
@@ -62,8 +51,8 @@ export const prefixTuning: MethodDefinition = {
   type: 'prefix-tuning',
   create(encoder, { adapterName, config, rng }): PrefixTuningInstance {
     const { hiddenSize: d } = encoder.config;
-    const P = config.prefixLength ?? PREFIX_TUNING_CONFIG_DEFAULTS.prefix_length;
-    const b = config.bottleneckSize ?? PREFIX_TUNING_CONFIG_DEFAULTS.bottleneck_size;
+    const P = config.prefixLength ?? PREFIX_TUNING_DEFAULTS.prefix_length;
+    const b = config.bottleneckSize ?? PREFIX_TUNING_DEFAULTS.bottleneck_size;
     const flat = config.flat === true;
     const rate = config.dropout ?? 0;
     const nonLinearity = config.nonLinearity ?? 'tanh';
@@ -71,7 +60,7 @@ export const prefixTuning: MethodDefinition = {
     const n = layers.length;
     /** Layer index -> its position k among the layers with a prefix (AdapterHub's prefix_id). */
     const slot = new Map(layers.map((layer, k) => [layer, k]));
-    const pool = prefixPoolName(adapterName);
+    const pool = prefixPoolName(adapterName, encoder);
     const uniform = (shape: number[], fanIn: number) => tf.variable(tf.randomUniform(shape, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn), 'float32', rng.seed()), true);
     const normal = (shape: number[]) => tf.variable(tf.randomNormal(shape, 0, 1, 'float32', rng.seed()), true);
     const params = new Map<string, tf.Variable>(
@@ -93,7 +82,7 @@ export const prefixTuning: MethodDefinition = {
      * flat form is built from this same function, so a loaded adapter computes bit for bit what the trained one did.
      */
     const layerKeyValues = (k: number): tf.Tensor2D => {
-      if (flat) return tf.slice(tf.reshape(v<tf.Rank.R1>('control_trans'), [P, n * 2 * d]), [0, 2 * k * d], [P, 2 * d]);
+      if (flat) return tf.slice(tf.reshape(v<tf.Rank.R1>('control_trans'), [P, n * 2 * d]) as tf.Tensor2D, [0, 2 * k * d], [P, 2 * d]);
       const hidden = activate(linear(v<tf.Rank.R2>('wte.weight'), v('control_trans.0.weight'), v('control_trans.0.bias')), nonLinearity) as tf.Tensor2D;
       return linear(hidden, tf.slice(v<tf.Rank.R2>('control_trans.2.weight'), [0, 2 * k * d], [b, 2 * d]), tf.slice(v<tf.Rank.R1>('control_trans.2.bias'), [2 * k * d], [2 * d]));
     };
@@ -115,8 +104,8 @@ export const prefixTuning: MethodDefinition = {
     };
 
     const adapterConfig = (asFlat: boolean) => ({
-      ...PREFIX_TUNING_CONFIG_DEFAULTS,
-      leave_out: config.leaveOut,
+      ...PREFIX_TUNING_DEFAULTS,
+      leave_out: [...config.leaveOut],
       flat: asFlat,
       prefix_length: P,
       bottleneck_size: b,
@@ -157,7 +146,7 @@ export const prefixTuning: MethodDefinition = {
  * refuses, naming the key, what this engine does not compute (gating, a cross-attention-only prefix).
  */
 export function prefixOptionsFromConfig(config: Record<string, unknown>, file: string): Record<string, unknown> {
-  const get = (k: keyof typeof PREFIX_TUNING_CONFIG_DEFAULTS) => (k in config ? config[k] : PREFIX_TUNING_CONFIG_DEFAULTS[k]);
+  const get = (k: keyof typeof PREFIX_TUNING_DEFAULTS) => (k in config ? config[k] : PREFIX_TUNING_DEFAULTS[k]);
   if (get('use_gating') === true) throw new UserInputError('config.use_gating is true: gated prefixes (UniPELT) are not supported here', { file, field: 'config.use_gating' });
   if (get('encoder_prefix') === false) throw new UserInputError('config.encoder_prefix is false: no prefix on an encoder', { file, field: 'config.encoder_prefix' });
   const intField = (k: 'prefix_length' | 'bottleneck_size') => {
@@ -174,9 +163,4 @@ export function prefixOptionsFromConfig(config: Record<string, unknown>, file: s
   const leaveOut = get('leave_out');
   if (!Array.isArray(leaveOut) || !leaveOut.every((i) => Number.isInteger(i))) throw new UserInputError('config.leave_out must be a list of layer numbers', { file, field: 'config.leave_out' });
   return { prefixLength: intField('prefix_length'), bottleneckSize: intField('bottleneck_size'), flat: get('flat') === true, nonLinearity, dropout: rate, leaveOut };
-}
-
-/** Used by encoder-shape checks: the number of values KV holds for a model (P·n·2·d). */
-export function flatPrefixSize(encoder: BertEncoder, prefixLength: number, leaveOut: number[]): number {
-  return prefixLength * adapterLayerIndices(encoder, leaveOut).length * 2 * encoder.config.hiddenSize;
 }
