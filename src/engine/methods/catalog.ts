@@ -179,7 +179,7 @@ export const METHOD_CATALOG = {
     description: "prefix-tuning: P trained key/value pairs per layer that every token's attention also attends to, computed by an MLP while training (flat when saved); the head trained",
     kind: 'prefix',
     defaults: { prefixLength: 30, bottleneckSize: 512, flat: false, nonLinearity: 'tanh', dropout: 0, trainLayerNorm: false },
-    options: ['prefixLength', 'bottleneckSize', 'flat', 'nonLinearity', 'dropout', ...COMMON_ADAPTER_OPTIONS],
+    options: ['prefixLength', 'bottleneckSize', 'flat', 'nonLinearity', 'dropout', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
     learningRate: 1e-3,
     trainsBase: 'none',
     perLayerModules: true,

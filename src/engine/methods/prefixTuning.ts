@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { activate, dropout, linear } from '../tf/ops';
-import { adapterLayerIndices, MethodDefinition, MethodInstance } from './method';
+import { adapterLayerIndices, layerNormParams, MethodDefinition, MethodInstance } from './method';
 import { BertEncoder, ForwardContext, KeysValues } from '../model/bert';
 import { saveAdapterFolder } from '../model/adapterIo';
 import { UserInputError } from '../errors';
@@ -119,7 +119,7 @@ export const prefixTuning: MethodDefinition = {
     return {
       type: 'prefix-tuning',
       params,
-      trainedBaseParams: [],
+      trainedBaseParams: config.trainLayerNorm ? layerNormParams(encoder) : [],
       adapterLayers: layers,
       hooks: { keyValues },
       penalty: () => null,
