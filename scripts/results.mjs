@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { METHODS } from './results-methods.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(root, 'bin', 'adapter-lab.js');
@@ -51,21 +52,6 @@ const TABLE_BUDGETS = {
 const givenAny = Object.values(budgetGiven).some((v) => v !== null);
 const budgetOf = (task) => (givenAny ? budgetGiven : TABLE_BUDGETS[task] ?? { maxSteps: null, maxSeqLength: null, epochs: null });
 
-/** The methods of the table, as Houlsby et al. compare them; learning rates fixed per method (no search). */
-const METHODS = [
-  { key: 'head', label: 'head only', method: { type: 'head' }, lr: 1e-3 },
-  { key: 'bitfit', label: 'BitFit', method: { type: 'bitfit' }, lr: 1e-3 },
-  { key: 'layernorm', label: 'LayerNorm', method: { type: 'layernorm' }, lr: 1e-3 },
-  { key: 'adapterbias', label: 'AdapterBias', method: { type: 'adapterbias' }, lr: 1e-3 },
-  { key: 'pfeiffer-64', label: 'Pfeiffer, m=64', method: { type: 'pfeiffer', bottleneck: 64 }, lr: 1e-3 },
-  { key: 'houlsby-8', label: 'Houlsby, m=8', method: { type: 'houlsby', bottleneck: 8 }, lr: 1e-3 },
-  { key: 'houlsby-64', label: 'Houlsby, m=64', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3 },
-  { key: 'top-2', label: 'top-2 layers', method: { type: 'top-k', k: 2 }, lr: 1e-4 },
-  { key: 'full', label: 'full fine-tuning', method: { type: 'full' }, lr: 1e-4 },
-  { key: 'houlsby-64-random', label: 'Houlsby, m=64, random encoder', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3, randomEncoder: true },
-  // What pretraining buys when every weight trains (the comparison of BERT's own ablations).
-  { key: 'full-random', label: 'full fine-tuning, random encoder', method: { type: 'full' }, lr: 1e-4, randomEncoder: true },
-];
 const methodKeys = arg('methods')?.split(',');
 for (const k of methodKeys ?? []) {
   if (!METHODS.some((m) => m.key === k)) {

@@ -27,6 +27,7 @@ import { adapterDropTradeoff } from '../engine/analysis/drop';
 import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
 import { Predictions } from '../engine/analysis/evaluate';
 import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
+import { mergeAdapter } from '../engine/model/merge';
 import { newSweepId, RunOverrides, runSweep, sweepPoints, withOverrides } from './sweep';
 import { assertNoLinksInTree, copyTreeRefusingLinks } from '../engine/runs/confined';
 import { describeIoError } from '../engine/util/atomicFile';
@@ -50,6 +51,7 @@ Usage:
   adapter-lab list [<runs folder>] [--runs-dir DIR]
   adapter-lab compare <run|config> [<run|config> ...]
   adapter-lab export <run> <dir>
+  adapter-lab merge <run|adapter> <dir>
   adapter-lab random-init --model <dir|builtin:NAME> --out DIR [--seed N]
   adapter-lab pretrain <pretrain.json> | --resume <pretrain.json> [--max-steps N]
 
@@ -165,6 +167,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
   list: listCommand,
   compare: compareCommand,
   export: exportCommand,
+  merge: mergeCommand,
   'random-init': randomInitCommand,
   pretrain: pretrainCommand,
 };
@@ -657,6 +660,20 @@ async function info({ values, args, out }: Ctx): Promise<number> {
  * The copy is made under a temp name beside the destination, checked byte for byte, then renamed into place,
  * so an interrupted export leaves no half folder under the destination's name.
  */
+/**
+ * Folds a LoRA-family adapter into its base model: a Hugging Face model folder, with the task head as an adapter
+ * folder of method `head` in <dir>/head (model/merge.ts).
+ */
+async function mergeCommand({ args, values, out }: Ctx): Promise<number> {
+  need(args, 2, 'a run or adapter folder and a destination folder');
+  const target = resolveTarget(args[0], values['runs-dir']);
+  if (!isAdapterFolder(target.adapterDir)) throw new UserInputError(`${args[0]} has no trained adapter (has the run finished?)`);
+  const result = await mergeAdapter(target.adapterDir, path.resolve(args[1]));
+  out.emit({ type: 'result', command: 'merge', from: target.adapterDir, to: result.modelDir, head: result.headDir, changed: result.changed.length });
+  if (!out.json) out.info(`merged model written to ${result.modelDir} (config.json, model.safetensors, tokenizer files; ${result.changed.length} weights changed); the task head in ${result.headDir}: predict with it as with any adapter folder`);
+  return 0;
+}
+
 async function exportCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 2, 'a run folder and a destination folder');
   const target = resolveTarget(args[0], values['runs-dir']);

@@ -213,6 +213,42 @@ export const METHOD_CATALOG = {
     adapterHub: null,
     newExperiment: {},
   },
+  lora: {
+    title: 'Hu et al. 2022',
+    description: 'LoRA: a low-rank update B A (rank r, scaled by alpha / r, B zero at the start) beside the query and value projections (optionally key, intermediate, output); mergeable into the weights',
+    kind: 'reparametrisation',
+    defaults: { r: 8, alpha: 8, dropout: 0, attnMatrices: ['q', 'v'], intermediateLora: false, outputLora: false, trainLayerNorm: false },
+    options: ['r', 'alpha', 'dropout', 'attnMatrices', 'intermediateLora', 'outputLora', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
+    learningRate: 5e-4,
+    trainsBase: 'none',
+    perLayerModules: true,
+    sizeRule: "r (in + out) per adapted projection per layer: 2rdL' for query and value",
+    addedParams(shape, o) {
+      const r = typeof o.r === 'number' ? o.r : 8;
+      return layersWithModules(shape, o) * loraTargets(shape, o).reduce((n, t) => n + r * (t.in + t.out), 0);
+    },
+    adapterHub: { configClass: 'LoRAConfig', defaults: LORA_CONFIG_DEFAULTS },
+    newExperiment: { r: 8, alpha: 8, attnMatrices: ['q', 'v'], leaveOut: [] },
+  },
+  ia3: {
+    title: 'Liu et al. 2022',
+    description: '(IA)³: learned vectors that rescale the keys, the values and the intermediate (FFN inner) activations, initialised to ones',
+    kind: 'reparametrisation',
+    defaults: { alpha: 1, attnMatrices: ['k', 'v'], intermediateLora: true, outputLora: false, trainLayerNorm: false },
+    options: ['alpha', 'attnMatrices', 'intermediateLora', 'outputLora', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
+    learningRate: 3e-3,
+    trainsBase: 'none',
+    perLayerModules: true,
+    sizeRule: "one vector per rescaled output per layer: L'(2d + f) for keys, values and the intermediate",
+    addedParams(shape, o) {
+      return layersWithModules(shape, o) * loraTargets(shape, o).reduce((n, t) => n + t.out, 0);
+    },
+    adapterHub: {
+      configClass: 'IA3Config',
+      defaults: { ...LORA_CONFIG_DEFAULTS, intermediate_lora: true, r: 1, alpha: 1, attn_matrices: ['k', 'v'], composition_mode: 'scale', init_weights: 'ia3' },
+    },
+    newExperiment: { attnMatrices: ['k', 'v'], intermediateLora: true, leaveOut: [] },
+  },
   bitfit: {
     title: 'Ben Zaken et al. 2022',
     description: 'BitFit: every bias term (LayerNorm biases included) and the head trained',
@@ -317,4 +353,12 @@ export function catalogLearningRate(name: MethodName): number {
 
 export function isCatalogMethod(name: string): name is MethodName {
   return Object.prototype.hasOwnProperty.call(METHOD_CATALOG, name);
+}
+
+/** "3e-4 for houlsby, pfeiffer and adapterbias; 5e-4 for lora; ...": the default learning rates, for docs and the schema. */
+export function learningRateSummary(): string {
+  const groups = new Map<number, string[]>();
+  for (const name of METHOD_NAMES) groups.set(METHOD_CATALOG[name].learningRate, [...(groups.get(METHOD_CATALOG[name].learningRate) ?? []), name]);
+  const list = (names: string[]) => (names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]);
+  return [...groups].map(([lr, names]) => `${lr.toExponential()} for ${list(names)}`).join('; ');
 }

@@ -37,6 +37,11 @@ export interface MethodInstance {
   readonly notes?: string[];
   /** Writes the trained adapter folder; absent: `saveAdapterFolder` (AdapterHub's layout for one adapter). */
   saveAdapter?(dir: string, parts: AdapterFolderParts): void;
+  /**
+   * The base weights (and biases) with the method folded in, by encoder parameter name: present for methods that
+   * reparametrise the weights (LoRA, (IA)³), what `adapter-lab merge` writes.
+   */
+  mergedBaseValues?(): TensorMap;
   /** Result files written after training beside eval-dev.json, by name (without `.json`): a fusion's attention. */
   extraResults?(model: AdapterModel, dev: EncodedExample[], opts: { batchSize: number; padId: number }): Record<string, unknown>;
   /** An extra loss term (AdapterBias's L0 penalty); null when the method has none. */

@@ -7,6 +7,8 @@ import { prefixTuning } from './prefixTuning';
 import { adapterbias } from './adapterbias';
 import { bitfit, full, head, layernorm, topK } from './baselines';
 import { fusion } from './fusion';
+import { lora } from './lora';
+import { ia3 } from './ia3';
 
 /** Every method, by its config name. */
 const methods: Record<MethodType, MethodDefinition> = {
@@ -21,6 +23,8 @@ const methods: Record<MethodType, MethodDefinition> = {
   full,
   head,
   fusion,
+  lora,
+  ia3,
 };
 
 export function methodDefinition(type: MethodType): MethodDefinition {

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { isLinearWeight, transpose2d } from './checkpoint';
+import { transposedInPytorch, transpose2d } from './checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 import { readTorchBin, writeTorchBin } from './torchPickle';
 import { AdapterHubNaming, adapterHubNaming } from './encoderVariants';
@@ -142,7 +142,7 @@ export function toPytorch(params: Map<string, tf.Variable>, naming: string | Ada
   const hubName = typeof naming === 'string' ? (n: string) => naming + n : naming.toHub;
   for (const [name, v] of params) {
     const arr = { shape: v.shape, data: v.dataSync() as Float32Array };
-    out.set(hubName(name), isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(hubName(name), transposedInPytorch(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }
@@ -152,7 +152,7 @@ export function fromPytorch(tensors: TensorMap, naming: string | AdapterHubNamin
   const ourName = typeof naming === 'string' ? (n: string) => (n.startsWith(naming) ? n.slice(naming.length) : n) : naming.fromHub;
   for (const [fullName, arr] of tensors) {
     const name = ourName(fullName);
-    out.set(name, isLinearWeight(name, arr.shape) ? transpose2d(arr) : arr);
+    out.set(name, transposedInPytorch(name, arr.shape) ? transpose2d(arr) : arr);
   }
   return out;
 }

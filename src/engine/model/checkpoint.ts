@@ -83,6 +83,15 @@ export function isLinearWeight(name: string, shape: number[]): boolean {
   return shape.length === 2 && name.endsWith('.weight') && !name.includes('embeddings.') && !name.endsWith('.wte.weight');
 }
 
+/**
+ * Tensors stored transposed here ([in, out]) from PyTorch's layout: linear weights ([out, in]), and the LoRA
+ * family's `lora_A` ([r, in] there, [in, r] here) and `lora_B` ([out, r] there, [r, out] here; (IA)³'s [out, 1]
+ * vector is [1, out] here).
+ */
+export function transposedInPytorch(name: string, shape: number[]): boolean {
+  return isLinearWeight(name, shape) || (shape.length === 2 && /\.lora_[AB]$/.test(name));
+}
+
 export function transpose2d(arr: NamedArray): NamedArray {
   const [r, c] = arr.shape;
   const out = new Float32Array(r * c);

@@ -7,29 +7,17 @@ import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { defaultLearningRate } from '../../engine/config/load';
 import type { MethodType } from '../../engine/config/types';
+import { catalogEntry, METHOD_NAMES } from '../../engine/methods/catalog';
 
-export const METHODS: { type: MethodType; description: string }[] = [
-  { type: 'houlsby', description: 'two bottleneck adapters per layer (Houlsby et al. 2019)' },
-  { type: 'pfeiffer', description: 'one bottleneck adapter per layer, after the FFN (Pfeiffer et al.)' },
-  { type: 'adapterbias', description: 'a token-dependent shift per layer (AdapterBias)' },
-  { type: 'bitfit', description: 'bias terms only (BitFit)' },
-  { type: 'layernorm', description: 'LayerNorm gains and biases only' },
-  { type: 'top-k', description: 'fine-tune the top k layers' },
-  { type: 'full', description: 'full fine-tuning: the reference' },
-  { type: 'head', description: 'the classification head only (linear probe)' },
-];
+/** The methods New Experiment offers (the catalog's, in its order; not fusion, which needs trained adapters). */
+export const METHODS: { type: MethodType; description: string }[] = METHOD_NAMES.filter((n) => catalogEntry(n).newExperiment !== undefined).map((n) => ({
+  type: n,
+  description: catalogEntry(n).description,
+}));
 
+/** The method block of a new config: the catalog's New Experiment block for the method. */
 export function methodBlock(type: MethodType): Record<string, unknown> {
-  switch (type) {
-    case 'houlsby':
-      return { type, bottleneck: 64, nonLinearity: 'gelu', initStd: 0.01, trainLayerNorm: true, leaveOut: [] };
-    case 'pfeiffer':
-      return { type, bottleneck: 64, nonLinearity: 'relu', initStd: 0.01, leaveOut: [] };
-    case 'top-k':
-      return { type, k: 2 };
-    default:
-      return { type };
-  }
+  return { type, ...structuredClone((catalogEntry(type).newExperiment ?? {}) as Record<string, unknown>) };
 }
 
 /** A file name for a config, free among `taken` (base names in the target folder). */
