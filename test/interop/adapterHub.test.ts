@@ -363,3 +363,81 @@ print(count)
     expect(r.stderr).toMatch(/differ in mh_adapter.*AdapterHub refuses/);
   });
 });
+
+/**
+ * A LoRA or (IA)³ folder as AdapterHub's save_adapter writes it for LoRAConfig / IA3Config (every key of to_dict(),
+ * v1.2.0 defaults, some changed), with random non-trivial lora_A / lora_B and a head.
+ */
+function adapterHubLoraFolder(dir: string, name: string, kind: 'lora' | 'ia3', model: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  runPython(
+    `
+import json, sys, torch
+dir, name, kind, model = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+d, f, L = 32, 64, 3
+config = dict(architecture="lora", selfattn_lora=True, intermediate_lora=False, output_lora=False, leave_out=[], r=8, alpha=8,
+    dropout=0.0, attn_matrices=["q", "v"], composition_mode="add", init_weights="lora", init_weights_seed=None, use_gating=False,
+    vera_d=None, vera_b=None, dtype=None)
+if kind == "ia3":
+    config.update(intermediate_lora=True, r=1, alpha=1, attn_matrices=["k", "v"], composition_mode="scale", init_weights="ia3")
+    config.update(output_lora=True, leave_out=[2])
+else:
+    config.update(r=3, alpha=5, attn_matrices=["q", "k", "v"], intermediate_lora=True, leave_out=[1])
+sizes = {"attention.self.query": (d, d), "attention.self.key": (d, d), "attention.self.value": (d, d), "intermediate.dense": (d, f), "output.dense": (f, d)}
+on = {"attention.self.query": "q" in config["attn_matrices"], "attention.self.key": "k" in config["attn_matrices"],
+      "attention.self.value": "v" in config["attn_matrices"], "intermediate.dense": config["intermediate_lora"], "output.dense": config["output_lora"]}
+g = torch.Generator().manual_seed(len(name))
+state = {}
+for i in range(L):
+    if i in config["leave_out"]: continue
+    for module, (n_in, n_out) in sizes.items():
+        if not on[module]: continue
+        p = f"bert.encoder.layer.{i}.{module}.loras.{name}."
+        if kind == "lora":
+            state[p + "lora_A"] = torch.randn(config["r"], n_in, generator=g) * 0.3
+            state[p + "lora_B"] = torch.randn(n_out, config["r"], generator=g) * 0.3
+        else:
+            state[p + "lora_B"] = 1 + torch.randn(n_out, 1, generator=g) * 0.5
+full = {"model_type": "bert", "hidden_size": d, "model_name": model, "name": name, "model_class": "BertAdapterModel", "config": config, "version": "adapters.1.2.0"}
+json.dump(full, open(f"{dir}/adapter_config.json", "w"), indent=2, sort_keys=True)
+torch.save(state, f"{dir}/pytorch_adapter.bin")
+head = {"head_type": "classification", "num_labels": 2, "layers": 2, "activation_function": "tanh", "label2id": {"neg": 0, "pos": 1}, "use_pooler": False, "bias": True, "dropout_prob": None}
+json.dump({"config": head, "hidden_size": d, "model_name": None, "model_class": "BertAdapterModel", "model_type": "bert", "name": name, "version": "adapters.1.2.0"},
+          open(f"{dir}/head_config.json", "w"), indent=2, sort_keys=True)
+torch.save({f"heads.{name}.1.weight": torch.randn(d, d, generator=g) * 0.5, f"heads.{name}.1.bias": torch.randn(d, generator=g) * 0.1,
+            f"heads.{name}.4.weight": torch.randn(2, d, generator=g) * 0.5, f"heads.{name}.4.bias": torch.randn(2, generator=g) * 0.1},
+           f"{dir}/pytorch_model_head.bin")
+`,
+    [dir, name, kind, model],
+  );
+  return dir;
+}
+
+describe('AdapterHub interop: LoRA and (IA)³', () => {
+  it('imports LoRA and (IA)³ folders AdapterHub saved, and exports trained ones AdapterHub computes the same with', () => {
+    const dir = tempDir();
+    writeToyTask(dir);
+    const model = tinyModelDir(MODEL);
+    for (const kind of ['lora', 'ia3'] as const) {
+      const folder = adapterHubLoraFolder(path.join(dir, `ah-${kind}`), `t_${kind}`, kind, model);
+      expectClose(toolLogits(dir, folder), adapterHubLogits(model, { adapters: [folder], head: folder }));
+    }
+    const methods = {
+      lora: { type: 'lora', r: 4, alpha: 12, attnMatrices: ['q', 'k', 'v'], intermediateLora: true, outputLora: true, leaveOut: [0] },
+      ia3: { type: 'ia3', outputLora: true },
+    };
+    for (const [name, method] of Object.entries(methods)) {
+      // A high learning rate, so that three steps move B away from zero and the vectors away from ones.
+      const config = writeConfig(dir, `${name}.adapter.json`, name, method, model);
+      const cfg = JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8'));
+      cfg.training.learningRate = 5e-2;
+      fs.writeFileSync(path.join(dir, config), JSON.stringify(cfg));
+      const run = train(dir, config);
+      const out = path.join(dir, `export-${name}`);
+      expect(cli(['export', run, out], dir).code).toBe(0);
+      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: [out], head: out }));
+      const saved = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')).config;
+      expect(saved.architecture).toBe('lora');
+    }
+  });
+});

@@ -1,8 +1,8 @@
-"""AdapterHub's bottleneck adapter, parallel adapter, prefix tuning, head and fusion forward (adapter-hub/adapters
-v1.2.0: methods/modeling.py Adapter and ParallelAdapter pre_forward/forward/post_forward and BertFusion,
-methods/bottleneck.py bottleneck_layer_forward and compose_fuse, methods/prefix_tuning.py PrefixTuning,
-FlatPrefixTuning and PrefixTuningLayer.compose_single, heads/base.py ClassificationHead) on a BERT forward written
-from Hugging Face's modeling_bert.py, in eval mode. Weights come from the .bin files through torch.load(weights_only=True), as AdapterHub loads them.
+"""AdapterHub's bottleneck adapter, parallel adapter, LoRA / (IA)^3 (methods/lora.py LoRA, IA3, LoRALinear), prefix
+tuning, head and fusion forward (adapter-hub/adapters v1.2.0: methods/modeling.py Adapter and ParallelAdapter
+pre_forward/forward/post_forward and BertFusion, methods/bottleneck.py bottleneck_layer_forward and compose_fuse,
+methods/prefix_tuning.py PrefixTuning, FlatPrefixTuning and PrefixTuningLayer.compose_single, heads/base.py
+ClassificationHead) on a BERT forward written from Hugging Face's modeling_bert.py, in eval mode. Weights come from the .bin files through torch.load(weights_only=True), as AdapterHub loads them.
 Independent of Adapter Lab's code: the test side of test/interop/adapterHub.test.ts.
 
 usage: adapterhub.py MODEL_DIR SPEC_JSON  ->  prints {"logits": [[...] per sentence]}
@@ -88,6 +88,33 @@ class Adapter:
         return hidden_states
 
 
+# LoRALinear's modules of a BERT layer (models/bert/mixin_bert.py): attn_matrices of selfattn, intermediate, output.
+LORA_MODULES = (("q", "attention.self.query", "selfattn_lora"), ("k", "attention.self.key", "selfattn_lora"), ("v", "attention.self.value", "selfattn_lora"),
+                (None, "intermediate.dense", "intermediate_lora"), (None, "output.dense", "output_lora"))
+
+
+class LoRAModule:
+    """methods/lora.py LoRA (composition_mode "add") and IA3 ("scale") in LoRALinear.forward, eval mode, no gating."""
+
+    def __init__(self, config, sd, prefix):
+        assert not config.get("use_gating", False)
+        self.mode = config.get("composition_mode", "add")
+        self.B = sd[prefix + "lora_B"]
+        if self.mode == "add":
+            self.A = sd[prefix + "lora_A"]
+            self.scaling = config["alpha"] / config["r"]
+        else:
+            assert config["r"] == 1
+            self.scaling = config["alpha"]
+
+    def __call__(self, layer_input, layer_output):
+        if self.mode == "add":
+            hidden = layer_input @ torch.t(self.A) @ torch.t(self.B) * self.scaling
+            return layer_output + hidden * 1.0
+        hidden = self.B.view(1, 1, -1).repeat(layer_input.shape[0], 1, 1) * self.scaling
+        return layer_output * hidden
+
+
 class ParallelAdapter(Adapter):
     """methods/modeling.py ParallelAdapter (no adapter LayerNorms, no gating), eval mode: the adapter reads the
     sublayer's input, and its output is added to the sublayer's output."""
@@ -159,6 +186,7 @@ def main():
     # model.load_adapter(dir) for each: its config, its weights; any other key in the file (trained
     # LayerNorms) is loaded into the model too (load_weights_from_state_dict loads the whole state dict).
     adapters = {}  # (layer, location) -> {name: Adapter}
+    loras = {}  # (layer, module) -> LoRAModule
     prefixes = {}  # layer -> (keys, values)
     names = []
     for adir in spec["adapters"]:
@@ -166,11 +194,19 @@ def main():
         name, config = cfg["name"], cfg["config"]
         weights = {k[len("bert."):]: v for k, v in load_bin(os.path.join(adir, "pytorch_adapter.bin")).items()}
         for k, v in weights.items():
-            if ".adapters." not in k and ".prefix_tunings." not in k:
+            if ".adapters." not in k and ".loras." not in k and ".prefix_tunings." not in k:
                 sd[k] = v
         if config.get("architecture") == "prefix_tuning":
             prefixes = prefix_key_values(config, weights, name, d, H, L)
             names.append(name)
+            continue
+        if config.get("architecture") == "lora":
+            for i in range(L):
+                if i in config["leave_out"]:
+                    continue
+                for key, module, switch in LORA_MODULES:
+                    if config[switch] and (key is None or key in config["attn_matrices"]):
+                        loras[(i, module)] = LoRAModule(config, weights, f"encoder.layer.{i}.{module}.loras.{name}.")
             continue
         assert config.get("architecture") is None, "AdapterHub 1.2 maps only a missing architecture to BnConfig"
         adapter_class = ParallelAdapter if config["is_parallel"] else Adapter
@@ -233,7 +269,9 @@ def main():
             dh = d // H
             for i in range(L):
                 p = f"encoder.layer.{i}."
-                lin = lambda z, n: F.linear(z, sd[p + n + ".weight"], sd[p + n + ".bias"])
+                def lin(z, n, i=i, p=p):
+                    y = F.linear(z, sd[p + n + ".weight"], sd[p + n + ".bias"])
+                    return loras[(i, n)](z, y) if (i, n) in loras else y
                 heads = lambda z: z.view(1, T, H, dh).permute(0, 2, 1, 3)
                 q, k, v = heads(lin(h, "attention.self.query")), heads(lin(h, "attention.self.key")), heads(lin(h, "attention.self.value"))
                 if i in prefixes:

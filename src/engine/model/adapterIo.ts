@@ -9,7 +9,7 @@ import { UserInputError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicFile';
 import { BN_FLOAT_KEYS, placementFromBnConfig } from '../methods/bottleneck';
 import { PER_LAYER_POOL, prefixOptionsFromConfig } from '../methods/prefixTuning';
-import { isCatalogMethod, METHOD_CATALOG } from '../methods/catalog';
+import { catalogEntry, isCatalogMethod, METHOD_CATALOG } from '../methods/catalog';
 
 /**
  * Adapters on disk in AdapterHub's layout, so a Python user can load them with the `adapters` library:
@@ -244,6 +244,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   const config = cfg.config as Record<string, unknown> | undefined;
   if (!config || typeof config !== 'object') throw new UserInputError('adapter_config.json has no "config" object', { file: cfgFile, field: 'config' });
   if (config.architecture === 'prefix_tuning') return readAdapterHubPrefixFolder(dir, cfg, config);
+  if (config.architecture === 'lora') return readAdapterHubLoraFolder(dir, cfg, config);
   const placement = placementFromBnConfig(config, cfgFile);
   const name = cfg.name;
   if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
@@ -334,6 +335,59 @@ function readAdapterHubPrefixFolder(dir: string, cfg: Record<string, unknown>, c
       initStd: 0.01,
       trainLayerNorm: [...adapterParams.keys()].some((n) => n.includes('LayerNorm.')),
       dropLowest: 0,
+    },
+    task: head?.task ?? { name, type: 'classification', labels: null },
+    maxSeqLength: 128,
+    adapterName: name,
+    base: { hiddenSize: Number(cfg.hidden_size ?? 0), numLayers: 0, vocabSize: 0, modelType },
+    ...(head ? {} : { noHead: true }),
+  };
+  return { meta, adapterParams, headParams: head?.params ?? new Map() };
+}
+
+/**
+ * A LoRA or (IA)³ adapter AdapterHub saved (LoRAConfig, IA3Config: architecture "lora", composition_mode "add"
+ * or "scale"); refuses, naming the key, what this engine does not compute (gating, VeRA, other init-only keys
+ * aside). Its options come from the config with LoRAConfig's defaults for missing keys.
+ */
+function readAdapterHubLoraFolder(dir: string, cfg: Record<string, unknown>, config: Record<string, unknown>): AdapterFolder {
+  const cfgFile = path.join(dir, 'adapter_config.json');
+  const at = (key: string) => ({ file: cfgFile, field: `config.${key}` });
+  const mode = config.composition_mode ?? 'add';
+  if (mode !== 'add' && mode !== 'scale') throw new UserInputError(`config.composition_mode "${String(mode)}" is not supported here (add: LoRA, scale: (IA)³)`, at('composition_mode'));
+  const type = mode === 'add' ? 'lora' : 'ia3';
+  const defaults = catalogEntry(type).adapterHub!.defaults as Record<string, unknown>;
+  const get = (k: string) => (k in config ? config[k] : defaults[k]);
+  if (get('use_gating') === true) throw new UserInputError('config.use_gating is true: gated LoRA modules are not supported here', at('use_gating'));
+  if (get('vera_d') != null || get('vera_b') != null) throw new UserInputError('config.vera_d/vera_b are set: VeRA is not supported here', at(get('vera_d') != null ? 'vera_d' : 'vera_b'));
+  const name = cfg.name;
+  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
+  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
+  let naming: AdapterHubNaming;
+  try {
+    naming = adapterHubNaming(modelType);
+  } catch {
+    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, at('model_type'));
+  }
+  const adapterParams = fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), naming);
+  if (![...adapterParams.keys()].some((n) => n.includes(`.loras.${name}.`))) throw new UserInputError(`no weights of the adapter "${name}" (…loras.${name}.lora_B)`, { file: dir });
+  const matrices = get('selfattn_lora') === false ? [] : (get('attn_matrices') as string[]);
+  const head = readAdapterHubHead(dir, name);
+  const meta: AdapterLabMeta = {
+    model: String(cfg.model_name ?? ''),
+    method: {
+      type,
+      nonLinearity: 'gelu',
+      initStd: 0.01,
+      trainLayerNorm: [...adapterParams.keys()].some((n) => n.includes('LayerNorm.')),
+      leaveOut: Array.isArray(get('leave_out')) ? (get('leave_out') as number[]) : [],
+      dropLowest: 0,
+      r: Number(get('r')),
+      alpha: Number(get('alpha')),
+      dropout: Number(get('dropout') ?? 0),
+      attnMatrices: matrices,
+      intermediateLora: get('intermediate_lora') === true,
+      outputLora: get('output_lora') === true,
     },
     task: head?.task ?? { name, type: 'classification', labels: null },
     maxSeqLength: 128,
