@@ -9,6 +9,9 @@ export const METHODS = [
   { key: 'adapterbias', label: 'AdapterBias', method: { type: 'adapterbias' }, lr: 1e-3 },
   { key: 'pfeiffer-64', label: 'Pfeiffer, m=64', method: { type: 'pfeiffer', bottleneck: 64 }, lr: 1e-3 },
   { key: 'lora-8', label: 'LoRA, r=8', method: { type: 'lora', r: 8 }, lr: 1e-3 },
+  // AdapterHub's defaults: m = d / 2 with scaling 4 (He et al. 2022); prefix length 30 through a 512-wide MLP.
+  { key: 'parallel', label: 'parallel adapter, m=d/2', method: { type: 'parallel' }, lr: 3e-4 },
+  { key: 'prefix-30', label: 'prefix-tuning, P=30', method: { type: 'prefix-tuning', prefixLength: 30 }, lr: 3e-3 },
   { key: 'ia3', label: '(IA)³', method: { type: 'ia3' }, lr: 3e-3 },
   { key: 'houlsby-8', label: 'Houlsby, m=8', method: { type: 'houlsby', bottleneck: 8 }, lr: 1e-3 },
   { key: 'houlsby-64', label: 'Houlsby, m=64', method: { type: 'houlsby', bottleneck: 64 }, lr: 1e-3 },

@@ -38,7 +38,12 @@ function writeConfig(dir: string, file: string, task: string, method: Record<str
   return file;
 }
 
-function train(dir: string, config: string): string {
+function train(dir: string, config: string, learningRate?: number): string {
+  if (learningRate !== undefined) {
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8'));
+    cfg.training.learningRate = learningRate;
+    fs.writeFileSync(path.join(dir, config), JSON.stringify(cfg, null, 2));
+  }
   const r = cli(['train', config, '--max-steps', '3', '--json'], dir);
   expect(r.code, r.stderr).toBe(0);
   return r.lines[r.lines.length - 1].runDir as string;
@@ -84,7 +89,7 @@ function expectClose(a: number[][], b: number[][], tol = 1e-4): void {
  * An adapter folder as AdapterHub's save_adapter writes it (json.dump(sort_keys, indent 2) of build_full_config,
  * torch.save of a plain dict of the adapter's weights), with random weights; and with_head's head files.
  */
-function adapterHubFolder(dir: string, name: string, kind: 'seq_bn' | 'double_seq_bn', opts: { head?: string[]; reductionFactor?: number; leaveOut?: number[]; scaling?: number; model?: string } = {}): string {
+function adapterHubFolder(dir: string, name: string, kind: 'seq_bn' | 'double_seq_bn' | 'par_bn', opts: { head?: string[]; reductionFactor?: number; leaveOut?: number[]; scaling?: number; model?: string; mhAdapter?: boolean } = {}): string {
   fs.mkdirSync(dir, { recursive: true });
   runPython(
     `
@@ -100,6 +105,11 @@ config = dict(mh_adapter=False, output_adapter=True, reduction_factor=16, non_li
     phm_init_range=0.0001, learn_phm=True, hypercomplex_nonlinearity="glorot-uniform", phm_rank=1, phm_bias=True, stochastic_depth=0.0)
 if kind == "seq_bn":
     config.update(original_ln_before=True, original_ln_after=True, residual_before_ln=True, mh_adapter=False, output_adapter=True, non_linearity="relu", reduction_factor=16)
+elif kind == "par_bn":
+    # ParBnConfig's defaults; its reduction_factor is the int 2, as to_dict writes it
+    config.update(original_ln_before=False, original_ln_after=True, ln_before=False, ln_after=False, mh_adapter=False, output_adapter=True,
+                  non_linearity="relu", reduction_factor=2, init_weights="mam_adapter", is_parallel=True, scaling=4.0)
+    if spec.get("mhAdapter"): config["mh_adapter"] = True
 else:
     config.update(original_ln_before=False, original_ln_after=True, residual_before_ln=True, mh_adapter=True, output_adapter=True, non_linearity="swish", reduction_factor=16)
 if spec.get("reductionFactor") is not None: config["reduction_factor"] = spec["reductionFactor"]
@@ -131,6 +141,53 @@ if labels:
                f"{dir}/pytorch_model_head.bin")
 `,
     [dir, name, kind, JSON.stringify(opts)],
+  );
+  return dir;
+}
+
+/**
+ * A prefix-tuning folder as AdapterHub's save_adapter writes it: PrefixTuningConfig's `to_dict()`, and the state dict
+ * filtered by `.prefix_tunings.<name>.`, which holds the pool under the base model and again under every layer's
+ * PrefixTuningLayer (the pool is a submodule of each; torch.save stores the shared tensors once). Reparametrised
+ * (wte, control_trans.0, control_trans.2) or flat (control_trans), with random weights; with_head's head files.
+ */
+function adapterHubPrefixFolder(dir: string, name: string, opts: { flat?: boolean; prefixLength?: number; bottleneckSize?: number; leaveOut?: number[]; head?: string[]; ejectedButNotFlat?: boolean; model?: string } = {}): string {
+  fs.mkdirSync(dir, { recursive: true });
+  runPython(
+    `
+import json, sys, torch
+dir, name, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+d, L = 32, 3
+config = dict(architecture="prefix_tuning", encoder_prefix=True, cross_prefix=True, leave_out=spec.get("leaveOut", []), flat=bool(spec.get("flat")),
+              prefix_length=spec.get("prefixLength", 30), bottleneck_size=spec.get("bottleneckSize", 512), non_linearity="tanh", dropout=0.0,
+              use_gating=False, shared_gating=True, init_weights_seed=None)
+P, b, n = config["prefix_length"], config["bottleneck_size"], L - len(config["leave_out"])
+g = torch.Generator().manual_seed(len(name))
+if config["flat"] or spec.get("ejectedButNotFlat"):
+    pool = {"control_trans": torch.randn(P * n * 2 * d, generator=g)}
+else:
+    pool = {"wte.weight": torch.randn(P, d, generator=g), "control_trans.0.weight": torch.randn(b, d, generator=g) * 0.3,
+            "control_trans.0.bias": torch.randn(b, generator=g) * 0.3, "control_trans.2.weight": torch.randn(n * 2 * d, b, generator=g) * 0.5,
+            "control_trans.2.bias": torch.randn(n * 2 * d, generator=g) * 0.5}
+state = {}
+for i in range(L):  # every layer has a PrefixTuningLayer, a left-out one too
+    for k, v in pool.items():
+        state[f"bert.encoder.layer.{i}.attention.self.prefix_tuning.pool.prefix_tunings.{name}.self_prefix.{k}"] = v
+for k, v in pool.items():
+    state[f"bert.prefix_tuning.prefix_tunings.{name}.self_prefix.{k}"] = v
+full = {"model_type": "bert", "hidden_size": d, "model_name": spec.get("model"), "name": name, "model_class": "BertAdapterModel", "config": config, "version": "adapters.1.2.0"}
+json.dump(full, open(f"{dir}/adapter_config.json", "w"), indent=2, sort_keys=True)
+torch.save(state, f"{dir}/pytorch_adapter.bin")
+labels = spec["head"]
+head = {"head_type": "classification", "num_labels": len(labels), "layers": 2, "activation_function": "tanh",
+        "label2id": {l: i for i, l in enumerate(labels)}, "use_pooler": False, "bias": True, "dropout_prob": None}
+json.dump({"config": head, "hidden_size": d, "model_name": None, "model_class": "BertAdapterModel", "model_type": "bert", "name": name, "version": "adapters.1.2.0"},
+          open(f"{dir}/head_config.json", "w"), indent=2, sort_keys=True)
+torch.save({f"heads.{name}.1.weight": torch.randn(d, d, generator=g) * 0.5, f"heads.{name}.1.bias": torch.randn(d, generator=g) * 0.1,
+            f"heads.{name}.4.weight": torch.randn(len(labels), d, generator=g) * 0.5, f"heads.{name}.4.bias": torch.randn(len(labels), generator=g) * 0.1},
+           f"{dir}/pytorch_model_head.bin")
+`,
+    [dir, name, JSON.stringify({ head: ['neg', 'pos'], ...opts })],
   );
   return dir;
 }
@@ -236,6 +293,63 @@ print(count)
       [JSON.stringify(pairs)],
     );
     expect(Number(checked)).toBeGreaterThan(20);
+  });
+
+  it('evaluates parallel adapters (ParBnConfig) and prefix-tunings (either form) AdapterHub saved as AdapterHub computes them', () => {
+    const dir = tempDir();
+    const model = tinyModelDir(MODEL);
+    const folders = [
+      adapterHubFolder(path.join(dir, 'par'), 'sst', 'par_bn', { head: ['neg', 'pos'], model }),
+      adapterHubFolder(path.join(dir, 'par-mh'), 'rte', 'par_bn', { head: ['no', 'yes'], mhAdapter: true, scaling: 2.5, reductionFactor: 4.0, leaveOut: [0], model }),
+      adapterHubPrefixFolder(path.join(dir, 'prefix'), 'cola', { prefixLength: 5, bottleneckSize: 8, leaveOut: [1], model }),
+      adapterHubPrefixFolder(path.join(dir, 'prefix-flat'), 'mrpc', { prefixLength: 4, flat: true, model }),
+    ];
+    for (const folder of folders) {
+      expectClose(toolLogits(dir, folder), adapterHubLogits(model, { adapters: [folder], head: folder }));
+    }
+    // The adapters matter: without them (a bare head on the base model) the logits are far from these.
+    const bare = adapterHubLogits(model, { adapters: [], head: folders[2] });
+    const withPrefix = adapterHubLogits(model, { adapters: [folders[2]], head: folders[2] });
+    expect(Math.max(...bare.flatMap((row, i) => row.map((v, j) => Math.abs(v - withPrefix[i][j]))))).toBeGreaterThan(1e-2);
+  });
+
+  it('exports parallel adapters and prefix-tunings (the flat form) that AdapterHub loads and computes the same with', () => {
+    const dir = tempDir();
+    writeToyTask(dir);
+    const model = tinyModelDir(MODEL);
+    // A large learning rate, so that the parallel adapter's up projection (zero at the start) is far from zero after 3 steps.
+    const parallel = train(dir, writeConfig(dir, 'par.adapter.json', 'alpha', { type: 'parallel', reductionFactor: 4, scaling: 4, leaveOut: [2] }, model), 5e-2);
+    const prefix = train(dir, writeConfig(dir, 'pre.adapter.json', 'beta', { type: 'prefix-tuning', prefixLength: 6, bottleneckSize: 16, leaveOut: [0] }, model));
+    for (const [run, name] of [[parallel, 'parallel'], [prefix, 'prefix']] as const) {
+      const out = path.join(dir, `export-${name}`);
+      expect(cli(['export', run, out], dir).code).toBe(0);
+      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: [out], head: out }));
+      const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
+      const keys = Object.keys(JSON.parse(runPython(`import torch, sys, json; print(json.dumps({k: list(v.shape) for k, v in torch.load(sys.argv[1], weights_only=True).items()}))`, [path.join(out, 'pytorch_adapter.bin')])));
+      if (name === 'parallel') {
+        expect(cfg.config).toMatchObject({ is_parallel: true, scaling: 4, init_weights: 'mam_adapter', leave_out: [2] });
+        expect(cfg.config).not.toHaveProperty('architecture');
+        expect(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')).toMatch(/"scaling": 4\.0/);
+        const up = runPython(`import torch, sys; print(float(torch.load(sys.argv[1], weights_only=True)["bert.encoder.layer.0.output.adapters.alpha.adapter_up.weight"].abs().max()))`, [path.join(out, 'pytorch_adapter.bin')]);
+        expect(Number(up)).toBeGreaterThan(0.05);
+      } else {
+        expect(cfg.config).toMatchObject({ architecture: 'prefix_tuning', flat: true, prefix_length: 6, bottleneck_size: 16, leave_out: [0], non_linearity: 'tanh' });
+        expect(keys).toEqual(['bert.prefix_tuning.prefix_tunings.beta.self_prefix.control_trans']);
+      }
+    }
+  });
+
+  it('an ejected prefix AdapterHub saved with flat: false still in its config loads as the flat prefix it is', () => {
+    const dir = tempDir();
+    const model = tinyModelDir(MODEL);
+    const folder = adapterHubPrefixFolder(path.join(dir, 'ejected'), 'qnli', { prefixLength: 3, ejectedButNotFlat: true, model });
+    const cfg = JSON.parse(fs.readFileSync(path.join(folder, 'adapter_config.json'), 'utf8'));
+    expect(cfg.config.flat).toBe(false);
+    const logits = toolLogits(dir, folder);
+    // The same weights declared flat, as AdapterHub computes them.
+    cfg.config.flat = true;
+    fs.writeFileSync(path.join(folder, 'adapter_config.json'), JSON.stringify(cfg, null, 2));
+    expectClose(logits, adapterHubLogits(model, { adapters: [folder], head: folder }));
   });
 
   it('refuses to fuse a Houlsby adapter with a Pfeiffer adapter, as AdapterHub does', () => {

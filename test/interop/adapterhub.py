@@ -1,7 +1,8 @@
-"""AdapterHub's bottleneck adapter, LoRA / (IA)^3 (methods/lora.py LoRA, IA3, LoRALinear), head and fusion forward (adapter-hub/adapters v1.2.0: methods/modeling.py
-Adapter.pre_forward/forward/post_forward and BertFusion, methods/bottleneck.py bottleneck_layer_forward and
-compose_fuse, heads/base.py ClassificationHead) on a BERT forward written from Hugging Face's modeling_bert.py,
-in eval mode. Weights come from the .bin files through torch.load(weights_only=True), as AdapterHub loads them.
+"""AdapterHub's bottleneck adapter, parallel adapter, LoRA / (IA)^3 (methods/lora.py LoRA, IA3, LoRALinear), prefix
+tuning, head and fusion forward (adapter-hub/adapters v1.2.0: methods/modeling.py Adapter and ParallelAdapter
+pre_forward/forward/post_forward and BertFusion, methods/bottleneck.py bottleneck_layer_forward and compose_fuse,
+methods/prefix_tuning.py PrefixTuning, FlatPrefixTuning and PrefixTuningLayer.compose_single, heads/base.py
+ClassificationHead) on a BERT forward written from Hugging Face's modeling_bert.py, in eval mode. Weights come from the .bin files through torch.load(weights_only=True), as AdapterHub loads them.
 Independent of Adapter Lab's code: the test side of test/interop/adapterHub.test.ts.
 
 usage: adapterhub.py MODEL_DIR SPEC_JSON  ->  prints {"logits": [[...] per sentence]}
@@ -54,7 +55,7 @@ class Adapter:
         self.original_ln_before = config["original_ln_before"]
         self.original_ln_after = config["original_ln_after"]
         self.adapter_residual_before_ln = config["adapter_residual_before_ln"]
-        assert not config["ln_before"] and not config["ln_after"] and not config["is_parallel"]
+        assert not config["ln_before"] and not config["ln_after"] and not config["use_gating"]
 
     def pre_forward(self, hidden_states, input_tensor, layer_norm, fusion_config=None):
         query = None
@@ -114,6 +115,49 @@ class LoRAModule:
         return layer_output * hidden
 
 
+class ParallelAdapter(Adapter):
+    """methods/modeling.py ParallelAdapter (no adapter LayerNorms, no gating), eval mode: the adapter reads the
+    sublayer's input, and its output is added to the sublayer's output."""
+
+    def pre_forward(self, hidden_states, input_tensor, layer_norm, fusion_config=None):
+        query = None
+        if fusion_config is not None:
+            query = input_tensor
+        return input_tensor, query, input_tensor
+
+    def forward(self, x, residual_input):
+        down = self.act(F.linear(x, self.w_down, self.b_down))
+        up = F.linear(down, self.w_up, self.b_up)
+        up = up * self.scaling
+        output = up
+        return output, down, up
+
+    def post_forward(self, hidden_states, input_hidden_states, input_tensor, layer_norm):
+        hidden_states = hidden_states + input_hidden_states
+        if self.original_ln_after:
+            hidden_states = layer_norm(hidden_states + input_tensor)
+        return hidden_states
+
+
+def prefix_key_values(config, weights, name, d, H, L):
+    """methods/prefix_tuning.py: PrefixTuning.forward (the reparametrisation MLP) or FlatPrefixTuning.forward,
+    as the config's `flat` says (AdapterHub builds the module from the config and loads the weights into it),
+    batch size 1, eval mode (no dropout). Returns {layer: (keys, values)}, each [1, H, prefix_length, d // H]."""
+    assert not config["use_gating"]
+    layers = [i for i in range(L) if i not in config["leave_out"]]  # PrefixTuningPool.indicate_prefix, in layer order
+    P, n_layers, dh = config["prefix_length"], len(layers), d // H
+    base = f"prefix_tuning.prefix_tunings.{name}.self_prefix."
+    if config["flat"]:
+        key_values = weights[base + "control_trans"].unsqueeze(0).expand(1, -1)
+    else:
+        embs = weights[base + "wte.weight"][torch.arange(P)].unsqueeze(0)
+        act = ACT[config["non_linearity"].lower()]
+        hidden = act(F.linear(embs, weights[base + "control_trans.0.weight"], weights[base + "control_trans.0.bias"]))
+        key_values = F.linear(hidden, weights[base + "control_trans.2.weight"], weights[base + "control_trans.2.bias"])
+    key_values = key_values.reshape(1, P, n_layers * 2, H, dh).permute(2, 0, 3, 1, 4).split(2)
+    return {layer: (key_values[k][0], key_values[k][1]) for k, layer in enumerate(layers)}
+
+
 class BertFusion:
     def __init__(self, config, sd, prefix):
         assert config["query"] and config["key"] and config["value"] and config["value_before_softmax"]
@@ -143,14 +187,19 @@ def main():
     # LayerNorms) is loaded into the model too (load_weights_from_state_dict loads the whole state dict).
     adapters = {}  # (layer, location) -> {name: Adapter}
     loras = {}  # (layer, module) -> LoRAModule
+    prefixes = {}  # layer -> (keys, values)
     names = []
     for adir in spec["adapters"]:
         cfg = json.load(open(os.path.join(adir, "adapter_config.json")))
         name, config = cfg["name"], cfg["config"]
         weights = {k[len("bert."):]: v for k, v in load_bin(os.path.join(adir, "pytorch_adapter.bin")).items()}
         for k, v in weights.items():
-            if ".adapters." not in k and ".loras." not in k:
+            if ".adapters." not in k and ".loras." not in k and ".prefix_tunings." not in k:
                 sd[k] = v
+        if config.get("architecture") == "prefix_tuning":
+            prefixes = prefix_key_values(config, weights, name, d, H, L)
+            names.append(name)
+            continue
         if config.get("architecture") == "lora":
             for i in range(L):
                 if i in config["leave_out"]:
@@ -160,12 +209,13 @@ def main():
                         loras[(i, module)] = LoRAModule(config, weights, f"encoder.layer.{i}.{module}.loras.{name}.")
             continue
         assert config.get("architecture") is None, "AdapterHub 1.2 maps only a missing architecture to BnConfig"
+        adapter_class = ParallelAdapter if config["is_parallel"] else Adapter
         for i in range(L):
             if i in config["leave_out"]:
                 continue
             for loc, sub, on in (("mh_adapter", "attention.output", config["mh_adapter"]), ("output_adapter", "output", config["output_adapter"])):
                 if on:
-                    adapters.setdefault((i, loc), {})[name] = Adapter(name, config, weights, f"encoder.layer.{i}.{sub}.adapters.{name}.", d, i)
+                    adapters.setdefault((i, loc), {})[name] = adapter_class(name, config, weights, f"encoder.layer.{i}.{sub}.adapters.{name}.", d, i)
         names.append(name)
     fusion, fusion_config = {}, None
     if spec.get("fusion"):
@@ -224,6 +274,10 @@ def main():
                     return loras[(i, n)](z, y) if (i, n) in loras else y
                 heads = lambda z: z.view(1, T, H, dh).permute(0, 2, 1, 3)
                 q, k, v = heads(lin(h, "attention.self.query")), heads(lin(h, "attention.self.key")), heads(lin(h, "attention.self.value"))
+                if i in prefixes:
+                    # PrefixTuningLayer.compose_single: the prefix before the tokens' keys and values (no padding
+                    # here, so the mask's prefix part, zeros, changes nothing)
+                    k, v = torch.cat([prefixes[i][0], k], dim=2), torch.cat([prefixes[i][1], v], dim=2)
                 probs = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh), dim=-1)
                 ctx = (probs @ v).permute(0, 2, 1, 3).reshape(1, T, d)
                 attn = lin(ctx, "attention.output.dense")

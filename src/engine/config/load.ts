@@ -534,7 +534,7 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
   const m: MethodConfig = cfg.method;
   const method: ResolvedConfig['method'] = {
     ...m,
-    nonLinearity: m.nonLinearity ?? ('gelu' as NonLinearity),
+    nonLinearity: m.nonLinearity ?? ((catalogEntry(m.type).defaults.nonLinearity as NonLinearity | undefined) ?? 'gelu'),
     initStd: m.initStd ?? 0.01,
     trainLayerNorm: m.trainLayerNorm ?? catalogEntry(m.type).defaults.trainLayerNorm === true,
     leaveOut: m.leaveOut ?? [],
@@ -544,7 +544,8 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
   // the bottleneck size.
   const own = method as unknown as Record<string, unknown>;
   for (const [key, value] of Object.entries(catalogEntry(m.type).defaults)) {
-    if (key === 'trainLayerNorm' || own[key] !== undefined || (key === 'bottleneck' && m.reductionFactor !== undefined)) continue;
+    const sizeGiven = key === 'bottleneck' ? m.reductionFactor !== undefined : key === 'reductionFactor' && (m.bottleneck !== undefined || m.bottleneckPerLayer !== undefined);
+    if (key === 'trainLayerNorm' || own[key] !== undefined || sizeGiven) continue;
     own[key] = structuredClone(value);
   }
   if (m.adapters) method.adapters = m.adapters.map(abs);

@@ -70,6 +70,14 @@ export interface MethodConfig {
   intermediateLora?: boolean;
   /** lora, ia3: adapt the FFN output projection too (AdapterHub's output_lora). */
   outputLora?: boolean;
+  /** parallel: the adapter's output is multiplied by this (AdapterHub's scaling; 4 in ParBnConfig). */
+  scaling?: number;
+  /** prefix-tuning: number P of trained key/value positions per layer. */
+  prefixLength?: number;
+  /** prefix-tuning: hidden size of the reparametrisation MLP (AdapterHub's bottleneck_size). */
+  bottleneckSize?: number;
+  /** prefix-tuning: train the keys and values directly, without the reparametrisation MLP. */
+  flat?: boolean;
   /** fusion: the run folders or adapter folders of the adapters to fuse (houlsby or pfeiffer, same base model). */
   adapters?: string[];
 }

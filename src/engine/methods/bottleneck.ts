@@ -8,15 +8,18 @@ import { bottleneckSize, sizeFromReductionFactor } from '../config/load';
 import { UserInputError } from '../errors';
 
 /**
- * Sequential bottleneck adapters as AdapterHub's `Adapter` module computes them (methods/modeling.py and
- * methods/bottleneck.py of adapter-hub/adapters, v0.2 to v1.2). At a sublayer with output h, input x (the
- * residual) and LayerNorm LN, with A(z) = s * (W_up f(W_down z + b_down) + b_up):
+ * Bottleneck adapters as AdapterHub's `Adapter` (sequential) and `ParallelAdapter` modules compute them
+ * (methods/modeling.py and methods/bottleneck.py of adapter-hub/adapters, v0.2 to v1.2). At a sublayer with
+ * output h, input x (the residual) and LayerNorm LN, with A(z) = s * (W_up f(W_down z + b_down) + b_up):
  *
  *   pre_forward:   residual = h                      (residual_before_ln true)
  *                  z = h, or LN(h + x) when original_ln_before (residual = h + x when residual_before_ln
  *                  is "post_add", = LN(h + x) when it is false)
  *   adapter:       out = A(z) + residual
  *   post_forward:  LN(out + x) when original_ln_after, else out
+ *
+ * A parallel adapter (is_parallel; He et al. 2022, AdapterHub's ParBnConfig) reads the sublayer's input instead
+ * and adds its output to the sublayer's: z = x, out = A(x) + h, then the same post_forward, LN(x + h + A(x)).
  *
  * Houlsby et al. 2019 (AdapterHub's DoubleSeqBnConfig): adapters after attention and feed-forward,
  * original_ln_before false: LN(x + h + A(h)). Pfeiffer et al. 2021 (SeqBnConfig): feed-forward only,
@@ -33,10 +36,14 @@ export interface BnPlacement {
   originalLnAfter: boolean;
   residualBeforeLn: boolean | 'post_add';
   scaling: number;
+  /** Beside the sublayer (reading its input) rather than after it: AdapterHub's ParallelAdapter. */
+  isParallel: boolean;
 }
 
-export const HOULSBY_PLACEMENT: BnPlacement = { mhAdapter: true, outputAdapter: true, originalLnBefore: false, originalLnAfter: true, residualBeforeLn: true, scaling: 1 };
-export const PFEIFFER_PLACEMENT: BnPlacement = { mhAdapter: false, outputAdapter: true, originalLnBefore: true, originalLnAfter: true, residualBeforeLn: true, scaling: 1 };
+export const HOULSBY_PLACEMENT: BnPlacement = { mhAdapter: true, outputAdapter: true, originalLnBefore: false, originalLnAfter: true, residualBeforeLn: true, scaling: 1, isParallel: false };
+export const PFEIFFER_PLACEMENT: BnPlacement = { mhAdapter: false, outputAdapter: true, originalLnBefore: true, originalLnAfter: true, residualBeforeLn: true, scaling: 1, isParallel: false };
+/** AdapterHub's ParBnConfig: beside the feed-forward sublayer, output scaled by 4. */
+export const PARALLEL_PLACEMENT: BnPlacement = { mhAdapter: false, outputAdapter: true, originalLnBefore: false, originalLnAfter: true, residualBeforeLn: true, scaling: 4, isParallel: true };
 
 /** AdapterHub's BnConfig defaults (v1.2.0), for keys a saved config leaves out. */
 const BN_DEFAULTS: Record<string, unknown> = {
@@ -55,7 +62,7 @@ const BN_DEFAULTS: Record<string, unknown> = {
 
 /**
  * The placement an AdapterHub adapter_config.json's `config` describes; refuses, naming the key, what this
- * engine does not compute (parallel adapters, adapter-own LayerNorms, gating, PHM layers, invertible adapters).
+ * engine does not compute (adapter-own LayerNorms, gating, PHM layers, invertible adapters, a learned scaling).
  */
 export function placementFromBnConfig(config: Record<string, unknown>, file: string): BnPlacement {
   const get = (k: string) => (k in config ? config[k] : BN_DEFAULTS[k]);
@@ -64,7 +71,6 @@ export function placementFromBnConfig(config: Record<string, unknown>, file: str
     throw new UserInputError(`config.architecture is "${String(arch)}": only bottleneck adapters (AdapterHub's BnConfig) can be loaded here`, { file, field: 'config.architecture' });
   }
   const unsupported: [string, unknown, string][] = [
-    ['is_parallel', true, 'parallel adapters'],
     ['ln_before', true, "an adapter's own LayerNorm before it"],
     ['ln_after', true, "an adapter's own LayerNorm after it"],
     ['use_gating', true, 'gated adapters'],
@@ -85,13 +91,21 @@ export function placementFromBnConfig(config: Record<string, unknown>, file: str
     originalLnAfter: Boolean(get('original_ln_after')),
     residualBeforeLn: residual,
     scaling,
+    isParallel: get('is_parallel') === true,
   };
-  if (residual === 'post_add' && !placement.originalLnBefore) {
+  if (residual === 'post_add' && !placement.originalLnBefore && !placement.isParallel) {
     throw new UserInputError('config.residual_before_ln is "post_add" without original_ln_before: AdapterHub has no residual for that adapter', { file, field: 'config.residual_before_ln' });
   }
   if (!placement.mhAdapter && !placement.outputAdapter) throw new UserInputError('config has neither mh_adapter nor output_adapter: no adapter to load', { file, field: 'config.output_adapter' });
   return placement;
 }
+
+/**
+ * AdapterHub's init_weights: "houlsby" (weights truncated normal with std initStd, biases zero) or "mam_adapter"
+ * (ParBnConfig's: the down projection as PyTorch's Linear default, kaiming_uniform with a = sqrt(5), i.e.
+ * U(-1/sqrt(d), 1/sqrt(d)), its bias zero; the up projection all zeros, so a fresh adapter adds exactly nothing).
+ */
+export type BnInit = 'houlsby' | 'mam_adapter';
 
 export class BottleneckAdapter {
   readonly params: Map<string, tf.Variable>;
@@ -104,11 +118,13 @@ export class BottleneckAdapter {
     initStd: number,
     rng: Rng,
     readonly scaling = 1,
+    init: BnInit = 'houlsby',
   ) {
+    const bound = 1 / Math.sqrt(d);
     this.params = new Map([
-      [`${prefix}.adapter_down.0.weight`, initVariable([d, m], initStd, rng)],
+      [`${prefix}.adapter_down.0.weight`, init === 'mam_adapter' ? tf.variable(tf.randomUniform([d, m], -bound, bound, 'float32', rng.seed()), true) : initVariable([d, m], initStd, rng)],
       [`${prefix}.adapter_down.0.bias`, zerosVariable([m])],
-      [`${prefix}.adapter_up.weight`, initVariable([m, d], initStd, rng)],
+      [`${prefix}.adapter_up.weight`, init === 'mam_adapter' ? zerosVariable([m, d]) : initVariable([m, d], initStd, rng)],
       [`${prefix}.adapter_up.bias`, zerosVariable([d])],
     ]);
   }
@@ -127,8 +143,12 @@ export class BottleneckAdapter {
 
 type Norm = Parameters<SublayerOutputHook>[3];
 
-/** AdapterHub's Adapter.pre_forward: the adapter's input and the residual its output is added to. */
+/**
+ * AdapterHub's Adapter.pre_forward: the adapter's input and the residual its output is added to; for a parallel
+ * adapter (ParallelAdapter.pre_forward), the sublayer's input x for both.
+ */
 export function preForward(p: BnPlacement, h: tf.Tensor2D, x: tf.Tensor2D, norm: Norm): { input: tf.Tensor2D; residual: tf.Tensor2D } {
+  if (p.isParallel) return { input: x, residual: x };
   let residual = h;
   let input = h;
   if (p.originalLnBefore) {
@@ -145,13 +165,21 @@ export function postForward(p: BnPlacement, out: tf.Tensor2D, x: tf.Tensor2D, no
   return p.originalLnAfter ? norm(out, x) : out;
 }
 
+/**
+ * The adapter's output with its residual: A(z) + residual (Adapter.forward), or for a parallel adapter A(x) + h
+ * (ParallelAdapter.forward adds no residual; its post_forward adds the sublayer's output h first).
+ */
+export function adapterOutput(p: BnPlacement, delta: tf.Tensor2D, h: tf.Tensor2D, residual: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(delta, p.isParallel ? h : residual);
+}
+
 /** The hook that runs a sublayer's adapter (where it has one) around its residual add and LayerNorm. */
 export function adapterHook(adapters: Map<number, BottleneckAdapter>, p: BnPlacement): SublayerOutputHook {
   return (i, h, x, norm) => {
     const adapter = adapters.get(i);
     if (!adapter) return norm(h, x);
     const { input, residual } = preForward(p, h, x, norm);
-    return postForward(p, tf.add(adapter.delta(input), residual), x, norm);
+    return postForward(p, adapterOutput(p, adapter.delta(input), h, residual), x, norm);
   };
 }
 
@@ -166,6 +194,7 @@ export function buildAdapters(
   adapterName: string,
   rng: Rng,
   scaling = 1,
+  init: BnInit = 'houlsby',
 ): Map<number, BottleneckAdapter> {
   const d = encoder.config.hiddenSize;
   if (cfg.bottleneckPerLayer && cfg.bottleneckPerLayer.length !== encoder.config.numLayers) {
@@ -174,7 +203,7 @@ export function buildAdapters(
   const adapters = new Map<number, BottleneckAdapter>();
   for (const i of layers) {
     const prefix = `encoder.layer.${i}.${sublayer}.adapters.${adapterName}`;
-    adapters.set(i, new BottleneckAdapter(prefix, d, bottleneckSize(cfg, i, d), cfg.nonLinearity, cfg.initStd, rng, scaling));
+    adapters.set(i, new BottleneckAdapter(prefix, d, bottleneckSize(cfg, i, d), cfg.nonLinearity, cfg.initStd, rng, scaling, init));
   }
   return adapters;
 }
@@ -221,9 +250,9 @@ export function bnConfig(cfg: MethodOptions['config'], d: number, p: BnPlacement
     original_ln_after: p.originalLnAfter,
     ln_before: false,
     ln_after: false,
-    init_weights: 'houlsby',
+    init_weights: p.isParallel ? 'mam_adapter' : 'houlsby',
     init_weights_seed: null,
-    is_parallel: false,
+    is_parallel: p.isParallel,
     scaling: p.scaling,
     use_gating: false,
     residual_before_ln: p.residualBeforeLn,
@@ -250,18 +279,21 @@ export function bnConfig(cfg: MethodOptions['config'], d: number, p: BnPlacement
 }
 
 /**
- * A bottleneck-adapter method (houlsby, pfeiffer): its default placement, or the one a loaded adapter's
- * AdapterHub config spells out (`bnConfig` in the method options: adapters trained in Python, and adapters
- * saved by earlier versions of this tool).
+ * A bottleneck-adapter method (houlsby, pfeiffer, parallel): its default placement (with the config's `scaling`
+ * where it sets one), or the one a loaded adapter's AdapterHub config spells out (`bnConfig` in the method
+ * options: adapters trained in Python, and adapters saved by earlier versions of this tool).
  */
 export function bottleneckMethod(type: MethodType, defaultPlacement: BnPlacement): MethodDefinition {
   return {
     type,
     create(encoder, { adapterName, config, rng }) {
-      const p = config.bnConfig ? placementFromBnConfig(config.bnConfig, 'adapter_config.json') : defaultPlacement;
+      const p = config.bnConfig
+        ? placementFromBnConfig(config.bnConfig, 'adapter_config.json')
+        : { ...defaultPlacement, scaling: config.scaling ?? defaultPlacement.scaling };
+      const init: BnInit = p.isParallel ? 'mam_adapter' : 'houlsby';
       const layers = adapterLayerIndices(encoder, config.leaveOut);
-      const attention = p.mhAdapter ? buildAdapters(encoder, config, layers, 'attention.output', adapterName, rng, p.scaling) : new Map<number, BottleneckAdapter>();
-      const output = p.outputAdapter ? buildAdapters(encoder, config, layers, 'output', adapterName, rng, p.scaling) : new Map<number, BottleneckAdapter>();
+      const attention = p.mhAdapter ? buildAdapters(encoder, config, layers, 'attention.output', adapterName, rng, p.scaling, init) : new Map<number, BottleneckAdapter>();
+      const output = p.outputAdapter ? buildAdapters(encoder, config, layers, 'output', adapterName, rng, p.scaling, init) : new Map<number, BottleneckAdapter>();
       return {
         type,
         params: collectParams([...attention.values(), ...output.values()]),

@@ -21,7 +21,7 @@ export interface ModelShape {
 /** The method options a size rule reads (a resolved config's `method`, or part of it). */
 export type MethodOptionValues = Record<string, unknown>;
 
-export type MethodKind = 'bottleneck' | 'adapter' | 'reparametrisation' | 'baseline' | 'fusion';
+export type MethodKind = 'bottleneck' | 'adapter' | 'reparametrisation' | 'prefix' | 'baseline' | 'fusion';
 
 /** Which of the base model's own parameters a method trains by default (besides the head, which all train). */
 export type TrainedBase = 'none' | 'all LayerNorms' | 'FFN LayerNorms' | 'biases' | 'top k layers' | 'everything';
@@ -111,6 +111,25 @@ const LORA_CONFIG_DEFAULTS = {
 /** The bottleneck keys where AdapterHub's SeqBnConfig and DoubleSeqBnConfig differ, with their class defaults. */
 const SEQ_BN_DEFAULTS = { mh_adapter: false, output_adapter: true, reduction_factor: 16, non_linearity: 'relu', original_ln_before: true, original_ln_after: true, residual_before_ln: true, scaling: 1.0, is_parallel: false, init_weights: 'bert' } as const;
 
+/** AdapterHub's ParBnConfig (v1.2.0): the keys where it differs from BnConfig's defaults. */
+const PAR_BN_DEFAULTS = { mh_adapter: false, output_adapter: true, reduction_factor: 2, non_linearity: 'relu', original_ln_before: false, original_ln_after: true, ln_before: false, ln_after: false, init_weights: 'mam_adapter', is_parallel: true, scaling: 4.0 } as const;
+
+/** AdapterHub's PrefixTuningConfig (v1.2.0): every key `to_dict()` writes, with its defaults. */
+export const PREFIX_TUNING_DEFAULTS = {
+  architecture: 'prefix_tuning',
+  encoder_prefix: true,
+  cross_prefix: true,
+  leave_out: [],
+  flat: false,
+  prefix_length: 30,
+  bottleneck_size: 512,
+  non_linearity: 'tanh',
+  dropout: 0.0,
+  use_gating: false,
+  shared_gating: true,
+  init_weights_seed: null,
+} as const;
+
 export const METHOD_CATALOG = {
   houlsby: {
     title: 'Houlsby et al. 2019',
@@ -139,6 +158,41 @@ export const METHOD_CATALOG = {
     addedParams: bottleneckParams(1),
     adapterHub: { configClass: 'SeqBnConfig', defaults: SEQ_BN_DEFAULTS },
     newExperiment: { bottleneck: 64, nonLinearity: 'relu', initStd: 0.01, leaveOut: [] },
+  },
+  parallel: {
+    title: 'He et al. 2022',
+    description: "a bottleneck adapter beside each FFN sublayer: it reads the sublayer's input and its output, scaled by 4, is added to the FFN's (AdapterHub ParBnConfig); the head trained",
+    kind: 'bottleneck',
+    defaults: { reductionFactor: 2, scaling: 4, nonLinearity: 'relu', trainLayerNorm: false },
+    options: [...BOTTLENECK_OPTIONS.filter((o) => o !== 'initStd'), 'scaling'],
+    // He et al. 2022 train their parallel adapters at 1e-4; the scaling of 4 makes the adapter's steps larger.
+    learningRate: 1e-4,
+    trainsBase: 'none',
+    perLayerModules: true,
+    sizeRule: "2md + d + m per layer with an adapter, m = d / 2 by default: L'(2md + d + m)",
+    addedParams: bottleneckParams(1),
+    adapterHub: { configClass: 'ParBnConfig', defaults: PAR_BN_DEFAULTS },
+    newExperiment: { reductionFactor: 2, scaling: 4, nonLinearity: 'relu', leaveOut: [] },
+  },
+  'prefix-tuning': {
+    title: 'Li & Liang 2021',
+    description: "prefix-tuning: P trained key/value pairs per layer that every token's attention also attends to, computed by an MLP while training (flat when saved); the head trained",
+    kind: 'prefix',
+    defaults: { prefixLength: 30, bottleneckSize: 512, flat: false, nonLinearity: 'tanh', dropout: 0, trainLayerNorm: false },
+    options: ['prefixLength', 'bottleneckSize', 'flat', 'nonLinearity', 'dropout', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
+    learningRate: 1e-3,
+    trainsBase: 'none',
+    perLayerModules: true,
+    sizeRule: "training: the MLP, Pd + (d + 1)b + (b + 1)·2L'd (b = bottleneckSize, P = prefixLength); saved (flat): 2PL'd",
+    addedParams(shape, o) {
+      const P = typeof o.prefixLength === 'number' ? o.prefixLength : 30;
+      const kv = 2 * layersWithModules(shape, o) * shape.d;
+      if (o.flat === true) return P * kv;
+      const b = typeof o.bottleneckSize === 'number' ? o.bottleneckSize : 512;
+      return P * shape.d + (shape.d + 1) * b + (b + 1) * kv;
+    },
+    adapterHub: { configClass: 'PrefixTuningConfig', defaults: PREFIX_TUNING_DEFAULTS },
+    newExperiment: { prefixLength: 30, bottleneckSize: 512, leaveOut: [] },
   },
   adapterbias: {
     title: 'Fu et al. 2022',

@@ -2,6 +2,8 @@ import { MethodType } from '../config/types';
 import { MethodDefinition } from './method';
 import { houlsby } from './houlsby';
 import { pfeiffer } from './pfeiffer';
+import { parallel } from './parallel';
+import { prefixTuning } from './prefixTuning';
 import { adapterbias } from './adapterbias';
 import { bitfit, full, head, layernorm, topK } from './baselines';
 import { fusion } from './fusion';
@@ -12,6 +14,8 @@ import { ia3 } from './ia3';
 const methods: Record<MethodType, MethodDefinition> = {
   houlsby,
   pfeiffer,
+  parallel,
+  'prefix-tuning': prefixTuning,
   adapterbias,
   bitfit,
   layernorm,

@@ -2,13 +2,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { transposedInPytorch, transpose2d } from './checkpoint';
-import { catalogEntry } from '../methods/catalog';
 import { readSafetensors, TensorMap, writeSafetensors } from './safetensors';
 import { readTorchBin, writeTorchBin } from './torchPickle';
 import { AdapterHubNaming, adapterHubNaming } from './encoderVariants';
 import { UserInputError } from '../errors';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomicFile';
 import { BN_FLOAT_KEYS, placementFromBnConfig } from '../methods/bottleneck';
+import { PER_LAYER_POOL, prefixOptionsFromConfig } from '../methods/prefixTuning';
+import { catalogEntry, isCatalogMethod, METHOD_CATALOG } from '../methods/catalog';
 
 /**
  * Adapters on disk in AdapterHub's layout, so a Python user can load them with the `adapters` library:
@@ -204,7 +205,8 @@ export function readAdapterFolder(dir: string): AdapterFolder {
   if (!cfg.adapter_lab) return readAdapterHubFolder(dir, cfg);
   const meta = cfg.adapter_lab;
   // The placement is the one adapter_config.json declares (an adapter saved by an earlier version keeps its own).
-  if ((meta.method.type === 'houlsby' || meta.method.type === 'pfeiffer') && cfg.config) meta.method = { ...meta.method, bnConfig: cfg.config };
+  const type = meta.method.type;
+  if (isCatalogMethod(type) && METHOD_CATALOG[type].kind === 'bottleneck' && cfg.config) meta.method = { ...meta.method, bnConfig: cfg.config };
   return {
     meta,
     adapterParams: fromPytorch(readWeights(dir, ADAPTER_WEIGHTS), adapterHubNaming(meta.base.modelType ?? cfg.model_type)),
@@ -244,14 +246,16 @@ const LEGACY_NAMES: [string, string][] = [
 
 /**
  * An adapter folder AdapterHub saved (`model.save_adapter(dir, name)`, with or without `with_head`): a
- * bottleneck adapter (any BnConfig placement this engine computes) on a BERT model. Its sizes come from the
- * saved weights, layers without weights are left out, and its head (a two-layer classification or regression
- * head, if saved) becomes the task.
+ * bottleneck adapter (any BnConfig placement this engine computes: sequential or parallel) or a prefix-tuning
+ * (PrefixTuningConfig) on a BERT-family model. A bottleneck adapter's sizes come from the saved weights, layers
+ * without weights are left out, and its head (a two-layer classification or regression head, if saved) becomes
+ * the task.
  */
 function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): AdapterFolder {
   const cfgFile = path.join(dir, 'adapter_config.json');
   const config = cfg.config as Record<string, unknown> | undefined;
   if (!config || typeof config !== 'object') throw new UserInputError('adapter_config.json has no "config" object', { file: cfgFile, field: 'config' });
+  if (config.architecture === 'prefix_tuning') return readAdapterHubPrefixFolder(dir, cfg, config);
   if (config.architecture === 'lora') return readAdapterHubLoraFolder(dir, cfg, config);
   const placement = placementFromBnConfig(config, cfgFile);
   const { name, modelType, naming } = adapterHubIdentity(cfg, cfgFile);
@@ -278,7 +282,7 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
   const meta: AdapterLabMeta = {
     model: String(cfg.model_name ?? ''),
     method: {
-      type: placement.mhAdapter ? 'houlsby' : 'pfeiffer',
+      type: placement.isParallel ? 'parallel' : placement.mhAdapter ? 'houlsby' : 'pfeiffer',
       nonLinearity,
       initStd: 0.01,
       trainLayerNorm: trainedLayerNorms,
@@ -291,6 +295,55 @@ function readAdapterHubFolder(dir: string, cfg: Record<string, unknown>): Adapte
     maxSeqLength: 128,
     adapterName: name,
     base: { hiddenSize: hidden, numLayers: 0, vocabSize: 0, modelType },
+    ...(head ? {} : { noHead: true }),
+  };
+  return { meta, adapterParams, headParams: head?.params ?? new Map() };
+}
+
+/**
+ * A prefix-tuning AdapterHub saved: the reparametrised form (`…self_prefix.wte.weight`, `control_trans.0`/`.2`)
+ * or the flat one (`…self_prefix.control_trans`, after eject_prefix_tuning). The form is the weights': AdapterHub
+ * saves an ejected prefix with its config still saying `flat: false`. AdapterHub's state dict holds the pool
+ * once under the base model and again under every layer (`…attention.self.prefix_tuning.pool.…`); any copy serves.
+ */
+function readAdapterHubPrefixFolder(dir: string, cfg: Record<string, unknown>, config: Record<string, unknown>): AdapterFolder {
+  const cfgFile = path.join(dir, 'adapter_config.json');
+  const name = cfg.name;
+  if (typeof name !== 'string' || !name) throw new UserInputError('adapter_config.json has no adapter "name"', { file: cfgFile, field: 'name' });
+  const modelType = cfg.model_type === undefined ? 'bert' : String(cfg.model_type);
+  let naming: AdapterHubNaming;
+  try {
+    naming = adapterHubNaming(modelType);
+  } catch {
+    throw new UserInputError(`an adapter for a ${modelType} model; this loader reads adapters of BERT-family encoders (bert, roberta, xlm-roberta, camembert, distilbert, electra)`, { file: cfgFile, field: 'model_type' });
+  }
+  const options = prefixOptionsFromConfig(config, cfgFile);
+  const raw = readWeights(dir, ADAPTER_WEIGHTS);
+  const pool: TensorMap = new Map();
+  for (const [n, v] of raw) {
+    const perLayer = n.indexOf(PER_LAYER_POOL);
+    const canonical = perLayer >= 0 ? naming.toHub(`prefix_tuning.prefix_tunings.${n.slice(perLayer + PER_LAYER_POOL.length)}`) : n;
+    if (!pool.has(canonical) || perLayer < 0) pool.set(canonical, v);
+  }
+  const adapterParams = fromPytorch(pool, naming);
+  const own = [...adapterParams.keys()].filter((n) => n.startsWith(`prefix_tuning.prefix_tunings.${name}.`));
+  if (!own.length) throw new UserInputError(`no weights of the prefix "${name}" (…prefix_tuning.prefix_tunings.${name}.…)`, { file: dir });
+  const flat = own.some((n) => n.endsWith('.control_trans'));
+  const head = readAdapterHubHead(dir, name);
+  const meta: AdapterLabMeta = {
+    model: String(cfg.model_name ?? ''),
+    method: {
+      type: 'prefix-tuning',
+      ...options,
+      flat,
+      initStd: 0.01,
+      trainLayerNorm: [...adapterParams.keys()].some((n) => n.includes('LayerNorm.')),
+      dropLowest: 0,
+    },
+    task: head?.task ?? { name, type: 'classification', labels: null },
+    maxSeqLength: 128,
+    adapterName: name,
+    base: { hiddenSize: Number(cfg.hidden_size ?? 0), numLayers: 0, vocabSize: 0, modelType },
     ...(head ? {} : { noHead: true }),
   };
   return { meta, adapterParams, headParams: head?.params ?? new Map() };

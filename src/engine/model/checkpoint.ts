@@ -79,7 +79,8 @@ export function resolveModelDir(ref: string, baseDir = process.cwd()): string {
 
 /** Linear weights are the 2-D `.weight`s that are not embedding tables. */
 export function isLinearWeight(name: string, shape: number[]): boolean {
-  return shape.length === 2 && name.endsWith('.weight') && !name.includes('embeddings.');
+  // Embedding tables are [rows, dim] on both sides: the model's, and prefix-tuning's `wte`.
+  return shape.length === 2 && name.endsWith('.weight') && !name.includes('embeddings.') && !name.endsWith('.wte.weight');
 }
 
 /**

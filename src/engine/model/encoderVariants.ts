@@ -38,6 +38,11 @@ export interface EncoderVariant {
   positionsAfterPadding: boolean;
   /** AdapterHub's flex-head model class for each model_type (adapter_config.json's model_class). */
   adapterHubClass: Record<string, string>;
+  /**
+   * AdapterHub's location key of the self-attention's prefix (PrefixTuningLayer), part of a prefix-tuning's
+   * parameter names: "self_prefix" in BERT's mixin (RoBERTa and ELECTRA use it), "self" in DistilBERT's.
+   */
+  prefixLocation: string;
 }
 
 const bertLayerFields = (defaults: { layerNormEps: number; typeVocabSize: number; padTokenId: number }): ConfigField[] => [
@@ -62,6 +67,7 @@ export const BERT: EncoderVariant = {
   renames: [],
   positionsAfterPadding: false,
   adapterHubClass: { bert: 'BertAdapterModel' },
+  prefixLocation: 'self_prefix',
 };
 
 /** modeling_roberta.py: BERT's layers; positions from padding_idx + 1; one token type; LayerNorm eps 1e-5 in the released configs. */
@@ -73,6 +79,7 @@ export const ROBERTA: EncoderVariant = {
   positionsAfterPadding: true,
   // AdapterHub 1.2.0 has no CamemBERT model; its weights load into the RoBERTa class (the same modules).
   adapterHubClass: { roberta: 'RobertaAdapterModel', 'xlm-roberta': 'XLMRobertaAdapterModel', camembert: 'RobertaAdapterModel' },
+  prefixLocation: 'self_prefix',
 };
 
 /** modeling_electra.py: BERT's layers; embeddings of embedding_size, projected to hidden_size when they differ. */
@@ -86,6 +93,7 @@ export const ELECTRA: EncoderVariant = {
   renames: [],
   positionsAfterPadding: false,
   adapterHubClass: { electra: 'ElectraAdapterModel' },
+  prefixLocation: 'self_prefix',
 };
 
 /**
@@ -126,6 +134,7 @@ export const DISTILBERT: EncoderVariant = {
   ],
   positionsAfterPadding: false,
   adapterHubClass: { distilbert: 'DistilBertAdapterModel' },
+  prefixLocation: 'self',
 };
 
 export const ENCODER_VARIANTS: EncoderVariant[] = [BERT, ROBERTA, DISTILBERT, ELECTRA];

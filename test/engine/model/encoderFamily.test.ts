@@ -19,6 +19,9 @@ const MEMBERS: Architecture[] = ['roberta', 'xlm-roberta', 'distilbert', 'electr
 const METHODS: Record<string, unknown>[] = [
   { type: 'houlsby', bottleneck: 4 },
   { type: 'pfeiffer', bottleneck: 4 },
+  // A scaling far from 1 and a short prefix: the parallel adapter and the prefix names (DistilBERT's "self") round-trip.
+  { type: 'parallel', bottleneck: 4, scaling: 2 },
+  { type: 'prefix-tuning', prefixLength: 3, bottleneckSize: 8 },
   { type: 'adapterbias' },
   { type: 'bitfit' },
   { type: 'layernorm' },
