@@ -162,6 +162,8 @@ function plan(task, m, seed, runBudget) {
     .update(JSON.stringify(cfg)) // data paths as the example config has them: a clone elsewhere keeps its runs
     .update(encoder)
     .update(hashFiles(['train', 'dev'].filter((s) => cfg.task[s]).map((s) => path.join(examples, cfg.task[s]))))
+    // A row whose computation changed with the same config (a method's placement fixed) names a revision.
+    .update(m.revision ? `revision ${m.revision}` : '')
     .digest('hex')
     .slice(0, 16);
   for (const split of ['train', 'dev', 'test']) if (cfg.task[split]) cfg.task[split] = path.join(examples, cfg.task[split]);
