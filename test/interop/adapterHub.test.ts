@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
-import { runPython } from '../helpers/python';
+import { runAsync, runPythonAsync as runPython } from '../helpers/python';
 
 /**
  * Interop with AdapterHub, checked against PyTorch (Debian's python3-torch) as the independent side:
@@ -17,8 +16,10 @@ const AH = path.resolve(__dirname, 'adapterhub.py');
 const MODEL = { layers: 3, hidden: 32, heads: 2, intermediate: 64 };
 const SENTENCES = ['the movie was good', 'a film is not very bad', 'the film was great', 'awful movie', 'a very good film'];
 
-function cli(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
+// Child processes are awaited, never run with spawnSync: a test that blocks its vitest worker for a minute (PyTorch
+// reference passes and CLI runs add up to that on a loaded machine) fails the run with "Timeout calling onTaskUpdate".
+async function cli(args: string[], cwd: string) {
+  const r = await runAsync(process.execPath, [BIN, ...args], { cwd, timeoutMs: 240_000 });
   const lines = r.stdout
     .split('\n')
     .filter((l) => l.startsWith('{'))
@@ -38,13 +39,13 @@ function writeConfig(dir: string, file: string, task: string, method: Record<str
   return file;
 }
 
-function train(dir: string, config: string, learningRate?: number): string {
+async function train(dir: string, config: string, learningRate?: number): Promise<string> {
   if (learningRate !== undefined) {
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8'));
     cfg.training.learningRate = learningRate;
     fs.writeFileSync(path.join(dir, config), JSON.stringify(cfg, null, 2));
   }
-  const r = cli(['train', config, '--max-steps', '3', '--json'], dir);
+  const r = (await cli(['train', config, '--max-steps', '3', '--json'], dir));
   expect(r.code, r.stderr).toBe(0);
   return r.lines[r.lines.length - 1].runDir as string;
 }
@@ -61,19 +62,19 @@ function ids(modelDir: string): number[][] {
 }
 
 /** The tool's logits for SENTENCES, by `predict --logits`. */
-function toolLogits(dir: string, target: string): number[][] {
+async function toolLogits(dir: string, target: string): Promise<number[][]> {
   const input = path.join(dir, 'sentences.jsonl');
   fs.writeFileSync(input, SENTENCES.map((text) => JSON.stringify({ text })).join('\n') + '\n');
-  const r = cli(['predict', target, '--input', input, '--logits', '--json'], dir);
+  const r = (await cli(['predict', target, '--input', input, '--logits', '--json'], dir));
   expect(r.code, r.stderr).toBe(0);
   return r.lines.filter((l) => l.type === 'prediction').map((l) => l.logits);
 }
 
 /** AdapterHub's logits (test/interop/adapterhub.py). */
-function adapterHubLogits(modelDir: string, spec: { adapters: string[]; fusion?: string; head: string }): number[][] {
+async function adapterHubLogits(modelDir: string, spec: { adapters: string[]; fusion?: string; head: string }): Promise<number[][]> {
   const file = path.join(tempDir(), 'spec.json');
   fs.writeFileSync(file, JSON.stringify({ ids: ids(modelDir), ...spec }));
-  return JSON.parse(runPython(fs.readFileSync(AH, 'utf8'), [modelDir, file])).logits;
+  return JSON.parse((await runPython(fs.readFileSync(AH, 'utf8'), [modelDir, file]))).logits;
 }
 
 function expectClose(a: number[][], b: number[][], tol = 1e-4): void {
@@ -89,9 +90,9 @@ function expectClose(a: number[][], b: number[][], tol = 1e-4): void {
  * An adapter folder as AdapterHub's save_adapter writes it (json.dump(sort_keys, indent 2) of build_full_config,
  * torch.save of a plain dict of the adapter's weights), with random weights; and with_head's head files.
  */
-function adapterHubFolder(dir: string, name: string, kind: 'seq_bn' | 'double_seq_bn' | 'par_bn', opts: { head?: string[]; reductionFactor?: number; leaveOut?: number[]; scaling?: number; model?: string; mhAdapter?: boolean } = {}): string {
+async function adapterHubFolder(dir: string, name: string, kind: 'seq_bn' | 'double_seq_bn' | 'par_bn', opts: { head?: string[]; reductionFactor?: number; leaveOut?: number[]; scaling?: number; model?: string; mhAdapter?: boolean } = {}): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
-  runPython(
+  (await runPython(
     `
 import json, sys, torch
 dir, name, kind, spec = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
@@ -141,7 +142,7 @@ if labels:
                f"{dir}/pytorch_model_head.bin")
 `,
     [dir, name, kind, JSON.stringify(opts)],
-  );
+  ));
   return dir;
 }
 
@@ -151,9 +152,9 @@ if labels:
  * PrefixTuningLayer (the pool is a submodule of each; torch.save stores the shared tensors once). Reparametrised
  * (wte, control_trans.0, control_trans.2) or flat (control_trans), with random weights; with_head's head files.
  */
-function adapterHubPrefixFolder(dir: string, name: string, opts: { flat?: boolean; prefixLength?: number; bottleneckSize?: number; leaveOut?: number[]; head?: string[]; ejectedButNotFlat?: boolean; model?: string } = {}): string {
+async function adapterHubPrefixFolder(dir: string, name: string, opts: { flat?: boolean; prefixLength?: number; bottleneckSize?: number; leaveOut?: number[]; head?: string[]; ejectedButNotFlat?: boolean; model?: string } = {}): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
-  runPython(
+  (await runPython(
     `
 import json, sys, torch
 dir, name, spec = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
@@ -188,28 +189,28 @@ torch.save({f"heads.{name}.1.weight": torch.randn(d, d, generator=g) * 0.5, f"he
            f"{dir}/pytorch_model_head.bin")
 `,
     [dir, name, JSON.stringify({ head: ['neg', 'pos'], ...opts })],
-  );
+  ));
   return dir;
 }
 
 describe('AdapterHub interop (PyTorch as the independent side)', () => {
-  it('evaluates adapters AdapterHub saved (pytorch_adapter.bin from torch.save) as AdapterHub computes them', () => {
+  it('evaluates adapters AdapterHub saved (pytorch_adapter.bin from torch.save) as AdapterHub computes them', async () => {
     const dir = tempDir();
     const model = tinyModelDir(MODEL);
     // AdapterHub records the hub id as model_name; here, the test's base model folder.
-    const seq = adapterHubFolder(path.join(dir, 'seq'), 'sst', 'seq_bn', { head: ['neg', 'pos'], reductionFactor: 4.0, leaveOut: [1], model });
-    const dbl = adapterHubFolder(path.join(dir, 'double'), 'rte', 'double_seq_bn', { head: ['no', 'yes', 'maybe'], reductionFactor: 5.0, scaling: 0.7, model });
+    const seq = (await adapterHubFolder(path.join(dir, 'seq'), 'sst', 'seq_bn', { head: ['neg', 'pos'], reductionFactor: 4.0, leaveOut: [1], model }));
+    const dbl = (await adapterHubFolder(path.join(dir, 'double'), 'rte', 'double_seq_bn', { head: ['no', 'yes', 'maybe'], reductionFactor: 5.0, scaling: 0.7, model }));
     for (const folder of [seq, dbl]) {
-      expectClose(toolLogits(dir, folder), adapterHubLogits(model, { adapters: [folder], head: folder }));
+      expectClose((await toolLogits(dir, folder)), (await adapterHubLogits(model, { adapters: [folder], head: folder })));
     }
   });
 
-  it('refuses a .bin whose pickle names anything but a tensor dict, and runs nothing', () => {
+  it('refuses a .bin whose pickle names anything but a tensor dict, and runs nothing', async () => {
     const dir = tempDir();
     const model = tinyModelDir(MODEL);
-    const folder = adapterHubFolder(path.join(dir, 'evil'), 'sst', 'seq_bn', { head: ['neg', 'pos'], model });
+    const folder = (await adapterHubFolder(path.join(dir, 'evil'), 'sst', 'seq_bn', { head: ['neg', 'pos'], model }));
     const marker = path.join(dir, 'ran');
-    runPython(
+    (await runPython(
       `
 import os, sys, torch
 class Evil:
@@ -218,45 +219,45 @@ class Evil:
 torch.save({"bert.encoder.layer.0.output.adapters.sst.adapter_up.bias": Evil()}, sys.argv[1])
 `,
       [path.join(folder, 'pytorch_adapter.bin'), marker],
-    );
+    ));
     fs.writeFileSync(path.join(dir, 'x.jsonl'), '{"text": "good"}\n');
-    const r2 = cli(['predict', folder, '--input', path.join(dir, 'x.jsonl'), '--logits'], dir);
+    const r2 = (await cli(['predict', folder, '--input', path.join(dir, 'x.jsonl'), '--logits'], dir));
     expect(r2.code).toBe(2);
     expect(r2.stderr).toMatch(/pytorch_adapter\.bin.*refused to load: the pickle names (posix|os)\.system/);
     expect(fs.existsSync(marker)).toBe(false);
   });
 
-  it('exports Houlsby and Pfeiffer adapters and fusions that AdapterHub loads and computes the same with, .bin equal to .safetensors', () => {
+  it('exports Houlsby and Pfeiffer adapters and fusions that AdapterHub loads and computes the same with, .bin equal to .safetensors', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     const model = tinyModelDir(MODEL);
-    const houlsby = train(dir, writeConfig(dir, 'h.adapter.json', 'alpha', { type: 'houlsby', bottleneck: 5, initStd: 0.3, trainLayerNorm: true, leaveOut: [1], nonLinearity: 'swish' }, model));
-    const pfeiffer = train(dir, writeConfig(dir, 'p.adapter.json', 'beta', { type: 'pfeiffer', reductionFactor: 7, initStd: 0.3, trainLayerNorm: false, nonLinearity: 'relu' }, model));
+    const houlsby = (await train(dir, writeConfig(dir, 'h.adapter.json', 'alpha', { type: 'houlsby', bottleneck: 5, initStd: 0.3, trainLayerNorm: true, leaveOut: [1], nonLinearity: 'swish' }, model)));
+    const pfeiffer = (await train(dir, writeConfig(dir, 'p.adapter.json', 'beta', { type: 'pfeiffer', reductionFactor: 7, initStd: 0.3, trainLayerNorm: false, nonLinearity: 'relu' }, model)));
     const exported: string[] = [];
     for (const [run, name] of [[houlsby, 'houlsby'], [pfeiffer, 'pfeiffer']] as const) {
       const out = path.join(dir, `export-${name}`);
-      expect(cli(['export', run, out], dir).code).toBe(0);
+      expect((await cli(['export', run, out], dir)).code).toBe(0);
       exported.push(out);
-      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: [out], head: out }));
+      expectClose((await toolLogits(dir, out)), (await adapterHubLogits(model, { adapters: [out], head: out })));
     }
     const cfg = JSON.parse(fs.readFileSync(path.join(exported[1], 'adapter_config.json'), 'utf8'));
     expect(cfg.config).not.toHaveProperty('architecture');
     expect(fs.readFileSync(path.join(exported[1], 'adapter_config.json'), 'utf8')).toMatch(/"scaling": 1\.0/);
 
     // Fusions of a trained adapter with one AdapterHub saved (no head): Pfeiffer's, and Houlsby's (fused at the attention output too).
-    const seq = adapterHubFolder(path.join(dir, 'ah-seq'), 'gamma', 'seq_bn', { reductionFactor: 8.0 });
-    const dbl = adapterHubFolder(path.join(dir, 'ah-double'), 'delta', 'double_seq_bn', { reductionFactor: 8.0, leaveOut: [1] });
+    const seq = (await adapterHubFolder(path.join(dir, 'ah-seq'), 'gamma', 'seq_bn', { reductionFactor: 8.0 }));
+    const dbl = (await adapterHubFolder(path.join(dir, 'ah-double'), 'delta', 'double_seq_bn', { reductionFactor: 8.0, leaveOut: [1] }));
     for (const [fused, name] of [[[pfeiffer, seq], 'pf'], [[dbl, houlsby], 'hf']] as const) {
-      const run = train(dir, writeConfig(dir, `${name}.adapter.json`, `fused_${name}`, { type: 'fusion', adapters: fused, trainLayerNorm: false }, model));
+      const run = (await train(dir, writeConfig(dir, `${name}.adapter.json`, `fused_${name}`, { type: 'fusion', adapters: fused, trainLayerNorm: false }, model)));
       const out = path.join(dir, `export-${name}`);
-      expect(cli(['export', run, out], dir).code).toBe(0);
+      expect((await cli(['export', run, out], dir)).code).toBe(0);
       exported.push(out);
       const fcfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_fusion_config.json'), 'utf8'));
       const folders = fcfg.adapter_lab.fused.map((f: { folder: string }) => path.join(out, f.folder));
       exported.push(...folders);
-      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: folders, fusion: out, head: out }));
+      expectClose((await toolLogits(dir, out)), (await adapterHubLogits(model, { adapters: folders, fusion: out, head: out })));
       if (name === 'hf') {
-        const keys = Object.keys(JSON.parse(runPython(`import torch, sys, json; print(json.dumps({k: 0 for k in torch.load(sys.argv[1], weights_only=True)}))`, [path.join(out, 'pytorch_model_adapter_fusion.bin')])));
+        const keys = Object.keys(JSON.parse((await runPython(`import torch, sys, json; print(json.dumps({k: 0 for k in torch.load(sys.argv[1], weights_only=True)}))`, [path.join(out, 'pytorch_model_adapter_fusion.bin')]))));
         expect(keys.some((k) => k.includes('.attention.output.adapter_fusion_layer.'))).toBe(true);
         // The Houlsby run trained its LayerNorms: the fusion computed with them and carries them.
         expect(keys.some((k) => k.includes('LayerNorm'))).toBe(true);
@@ -271,7 +272,7 @@ torch.save({"bert.encoder.layer.0.output.adapters.sst.adapter_up.bias": Evil()},
       }
     }
     expect(pairs.length).toBeGreaterThanOrEqual(8);
-    const checked = runPython(
+    const checked = (await runPython(
       `
 import json, struct, sys, torch
 def read_safetensors(path):
@@ -291,46 +292,46 @@ for bin_path, safe_path in json.loads(sys.argv[1]):
 print(count)
 `,
       [JSON.stringify(pairs)],
-    );
+    ));
     expect(Number(checked)).toBeGreaterThan(20);
   });
 
-  it('evaluates parallel adapters (ParBnConfig) and prefix-tunings (either form) AdapterHub saved as AdapterHub computes them', () => {
+  it('evaluates parallel adapters (ParBnConfig) and prefix-tunings (either form) AdapterHub saved as AdapterHub computes them', async () => {
     const dir = tempDir();
     const model = tinyModelDir(MODEL);
     const folders = [
-      adapterHubFolder(path.join(dir, 'par'), 'sst', 'par_bn', { head: ['neg', 'pos'], model }),
-      adapterHubFolder(path.join(dir, 'par-mh'), 'rte', 'par_bn', { head: ['no', 'yes'], mhAdapter: true, scaling: 2.5, reductionFactor: 4.0, leaveOut: [0], model }),
-      adapterHubPrefixFolder(path.join(dir, 'prefix'), 'cola', { prefixLength: 5, bottleneckSize: 8, leaveOut: [1], model }),
-      adapterHubPrefixFolder(path.join(dir, 'prefix-flat'), 'mrpc', { prefixLength: 4, flat: true, model }),
+      (await adapterHubFolder(path.join(dir, 'par'), 'sst', 'par_bn', { head: ['neg', 'pos'], model })),
+      (await adapterHubFolder(path.join(dir, 'par-mh'), 'rte', 'par_bn', { head: ['no', 'yes'], mhAdapter: true, scaling: 2.5, reductionFactor: 4.0, leaveOut: [0], model })),
+      (await adapterHubPrefixFolder(path.join(dir, 'prefix'), 'cola', { prefixLength: 5, bottleneckSize: 8, leaveOut: [1], model })),
+      (await adapterHubPrefixFolder(path.join(dir, 'prefix-flat'), 'mrpc', { prefixLength: 4, flat: true, model })),
     ];
     for (const folder of folders) {
-      expectClose(toolLogits(dir, folder), adapterHubLogits(model, { adapters: [folder], head: folder }));
+      expectClose((await toolLogits(dir, folder)), (await adapterHubLogits(model, { adapters: [folder], head: folder })));
     }
     // The adapters matter: without them (a bare head on the base model) the logits are far from these.
-    const bare = adapterHubLogits(model, { adapters: [], head: folders[2] });
-    const withPrefix = adapterHubLogits(model, { adapters: [folders[2]], head: folders[2] });
+    const bare = (await adapterHubLogits(model, { adapters: [], head: folders[2] }));
+    const withPrefix = (await adapterHubLogits(model, { adapters: [folders[2]], head: folders[2] }));
     expect(Math.max(...bare.flatMap((row, i) => row.map((v, j) => Math.abs(v - withPrefix[i][j]))))).toBeGreaterThan(1e-2);
   });
 
-  it('exports parallel adapters and prefix-tunings (the flat form) that AdapterHub loads and computes the same with', () => {
+  it('exports parallel adapters and prefix-tunings (the flat form) that AdapterHub loads and computes the same with', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     const model = tinyModelDir(MODEL);
     // A large learning rate, so that the parallel adapter's up projection (zero at the start) is far from zero after 3 steps.
-    const parallel = train(dir, writeConfig(dir, 'par.adapter.json', 'alpha', { type: 'parallel', reductionFactor: 4, scaling: 4, leaveOut: [2] }, model), 5e-2);
-    const prefix = train(dir, writeConfig(dir, 'pre.adapter.json', 'beta', { type: 'prefix-tuning', prefixLength: 6, bottleneckSize: 16, leaveOut: [0] }, model));
+    const parallel = (await train(dir, writeConfig(dir, 'par.adapter.json', 'alpha', { type: 'parallel', reductionFactor: 4, scaling: 4, leaveOut: [2] }, model), 5e-2));
+    const prefix = (await train(dir, writeConfig(dir, 'pre.adapter.json', 'beta', { type: 'prefix-tuning', prefixLength: 6, bottleneckSize: 16, leaveOut: [0] }, model)));
     for (const [run, name] of [[parallel, 'parallel'], [prefix, 'prefix']] as const) {
       const out = path.join(dir, `export-${name}`);
-      expect(cli(['export', run, out], dir).code).toBe(0);
-      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: [out], head: out }));
+      expect((await cli(['export', run, out], dir)).code).toBe(0);
+      expectClose((await toolLogits(dir, out)), (await adapterHubLogits(model, { adapters: [out], head: out })));
       const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
-      const keys = Object.keys(JSON.parse(runPython(`import torch, sys, json; print(json.dumps({k: list(v.shape) for k, v in torch.load(sys.argv[1], weights_only=True).items()}))`, [path.join(out, 'pytorch_adapter.bin')])));
+      const keys = Object.keys(JSON.parse((await runPython(`import torch, sys, json; print(json.dumps({k: list(v.shape) for k, v in torch.load(sys.argv[1], weights_only=True).items()}))`, [path.join(out, 'pytorch_adapter.bin')]))));
       if (name === 'parallel') {
         expect(cfg.config).toMatchObject({ is_parallel: true, scaling: 4, init_weights: 'mam_adapter', leave_out: [2] });
         expect(cfg.config).not.toHaveProperty('architecture');
         expect(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')).toMatch(/"scaling": 4\.0/);
-        const up = runPython(`import torch, sys; print(float(torch.load(sys.argv[1], weights_only=True)["bert.encoder.layer.0.output.adapters.alpha.adapter_up.weight"].abs().max()))`, [path.join(out, 'pytorch_adapter.bin')]);
+        const up = (await runPython(`import torch, sys; print(float(torch.load(sys.argv[1], weights_only=True)["bert.encoder.layer.0.output.adapters.alpha.adapter_up.weight"].abs().max()))`, [path.join(out, 'pytorch_adapter.bin')]));
         expect(Number(up)).toBeGreaterThan(0.05);
       } else {
         expect(cfg.config).toMatchObject({ architecture: 'prefix_tuning', flat: true, prefix_length: 6, bottleneck_size: 16, leave_out: [0], non_linearity: 'tanh' });
@@ -339,26 +340,26 @@ print(count)
     }
   });
 
-  it('an ejected prefix AdapterHub saved with flat: false still in its config loads as the flat prefix it is', () => {
+  it('an ejected prefix AdapterHub saved with flat: false still in its config loads as the flat prefix it is', async () => {
     const dir = tempDir();
     const model = tinyModelDir(MODEL);
-    const folder = adapterHubPrefixFolder(path.join(dir, 'ejected'), 'qnli', { prefixLength: 3, ejectedButNotFlat: true, model });
+    const folder = (await adapterHubPrefixFolder(path.join(dir, 'ejected'), 'qnli', { prefixLength: 3, ejectedButNotFlat: true, model }));
     const cfg = JSON.parse(fs.readFileSync(path.join(folder, 'adapter_config.json'), 'utf8'));
     expect(cfg.config.flat).toBe(false);
-    const logits = toolLogits(dir, folder);
+    const logits = (await toolLogits(dir, folder));
     // The same weights declared flat, as AdapterHub computes them.
     cfg.config.flat = true;
     fs.writeFileSync(path.join(folder, 'adapter_config.json'), JSON.stringify(cfg, null, 2));
-    expectClose(logits, adapterHubLogits(model, { adapters: [folder], head: folder }));
+    expectClose(logits, (await adapterHubLogits(model, { adapters: [folder], head: folder })));
   });
 
-  it('refuses to fuse a Houlsby adapter with a Pfeiffer adapter, as AdapterHub does', () => {
+  it('refuses to fuse a Houlsby adapter with a Pfeiffer adapter, as AdapterHub does', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     const model = tinyModelDir(MODEL);
-    const seq = adapterHubFolder(path.join(dir, 'ah-seq'), 'gamma', 'seq_bn', { reductionFactor: 8.0 });
-    const dbl = adapterHubFolder(path.join(dir, 'ah-double'), 'delta', 'double_seq_bn', { reductionFactor: 8.0 });
-    const r = cli(['train', writeConfig(dir, 'mixed.adapter.json', 'mixed', { type: 'fusion', adapters: [seq, dbl] }, model), '--max-steps', '1'], dir);
+    const seq = (await adapterHubFolder(path.join(dir, 'ah-seq'), 'gamma', 'seq_bn', { reductionFactor: 8.0 }));
+    const dbl = (await adapterHubFolder(path.join(dir, 'ah-double'), 'delta', 'double_seq_bn', { reductionFactor: 8.0 }));
+    const r = (await cli(['train', writeConfig(dir, 'mixed.adapter.json', 'mixed', { type: 'fusion', adapters: [seq, dbl] }, model), '--max-steps', '1'], dir));
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/differ in mh_adapter.*AdapterHub refuses/);
   });
@@ -368,9 +369,9 @@ print(count)
  * A LoRA or (IA)³ folder as AdapterHub's save_adapter writes it for LoRAConfig / IA3Config (every key of to_dict(),
  * v1.2.0 defaults, some changed), with random non-trivial lora_A / lora_B and a head.
  */
-function adapterHubLoraFolder(dir: string, name: string, kind: 'lora' | 'ia3', model: string): string {
+async function adapterHubLoraFolder(dir: string, name: string, kind: 'lora' | 'ia3', model: string): Promise<string> {
   fs.mkdirSync(dir, { recursive: true });
-  runPython(
+  (await runPython(
     `
 import json, sys, torch
 dir, name, kind, model = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
@@ -409,18 +410,18 @@ torch.save({f"heads.{name}.1.weight": torch.randn(d, d, generator=g) * 0.5, f"he
            f"{dir}/pytorch_model_head.bin")
 `,
     [dir, name, kind, model],
-  );
+  ));
   return dir;
 }
 
 describe('AdapterHub interop: LoRA and (IA)³', () => {
-  it('imports LoRA and (IA)³ folders AdapterHub saved, and exports trained ones AdapterHub computes the same with', () => {
+  it('imports LoRA and (IA)³ folders AdapterHub saved, and exports trained ones AdapterHub computes the same with', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     const model = tinyModelDir(MODEL);
     for (const kind of ['lora', 'ia3'] as const) {
-      const folder = adapterHubLoraFolder(path.join(dir, `ah-${kind}`), `t_${kind}`, kind, model);
-      expectClose(toolLogits(dir, folder), adapterHubLogits(model, { adapters: [folder], head: folder }));
+      const folder = (await adapterHubLoraFolder(path.join(dir, `ah-${kind}`), `t_${kind}`, kind, model));
+      expectClose((await toolLogits(dir, folder)), (await adapterHubLogits(model, { adapters: [folder], head: folder })));
     }
     const methods = {
       lora: { type: 'lora', r: 4, alpha: 12, attnMatrices: ['q', 'k', 'v'], intermediateLora: true, outputLora: true, leaveOut: [0] },
@@ -432,10 +433,10 @@ describe('AdapterHub interop: LoRA and (IA)³', () => {
       const cfg = JSON.parse(fs.readFileSync(path.join(dir, config), 'utf8'));
       cfg.training.learningRate = 5e-2;
       fs.writeFileSync(path.join(dir, config), JSON.stringify(cfg));
-      const run = train(dir, config);
+      const run = (await train(dir, config));
       const out = path.join(dir, `export-${name}`);
-      expect(cli(['export', run, out], dir).code).toBe(0);
-      expectClose(toolLogits(dir, out), adapterHubLogits(model, { adapters: [out], head: out }));
+      expect((await cli(['export', run, out], dir)).code).toBe(0);
+      expectClose((await toolLogits(dir, out)), (await adapterHubLogits(model, { adapters: [out], head: out })));
       const saved = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8')).config;
       expect(saved.architecture).toBe('lora');
     }
