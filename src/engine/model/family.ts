@@ -94,26 +94,24 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
   readonly taskTypes: readonly FamilyTaskType[];
   /** The methods (catalog names) it implements. */
   readonly methods: readonly string[];
-  /** Reads a task's data as the config describes it; `baseDir` resolves relative paths (the config's folder). */
-  readData(task: Record<string, unknown>, network: string, baseDir: string): Promise<FamilyData<Example>>;
+  /** Reads a task's data as the config describes it (paths relative to the config file's folder). */
+  readData(cfg: FamilyRunConfig): Promise<FamilyData<Example>>;
   /**
-   * The pretrained network named by `network` (resolved from `baseDir`) with a new method and head, seeded.
+   * The pretrained network the config names (`model`) with a new method and head, seeded by `training.seed`.
    * `train`: the training examples, from which a family may take what its inputs need (the ResNet's
    * normalisation); null where the model is built only to check a config against it.
    */
-  buildModel(spec: BuildSpec<Example>): TrainableFamilyModel<Example, Batch>;
+  buildModel(cfg: FamilyRunConfig, labels: string[] | null, train: Example[] | null): Promise<TrainableFamilyModel<Example, Batch>>;
   /** A trained model from the folder saveTrained wrote, on the network it names (or `network`). */
-  loadTrained(dir: string, network?: string): TrainableFamilyModel<Example, Batch>;
+  loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
 }
 
-export interface BuildSpec<Example> {
-  network: string;
-  baseDir: string;
-  /** The config's `method` block. */
-  method: Record<string, unknown> & { type: string };
-  /** The config's `task` block. */
-  task: Record<string, unknown> & { name: string };
-  labels: string[] | null;
-  seed: number;
-  train: Example[] | null;
+/** The parts of a resolved config (config/types.ts) a family reads; the rest of each block is the family's to read. */
+export interface FamilyRunConfig {
+  /** The pretrained network: a folder (relative to the config file) or a built-in name. */
+  model: string;
+  configFile?: string | null;
+  task: { name: string; type: string };
+  method: { type: string };
+  training: { seed: number; batchSize: number; evalBatchSize: number };
 }

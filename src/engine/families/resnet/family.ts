@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../../util/atomicFile';
 import { baseFingerprint } from '../../model/fingerprint';
 import { computeMetrics } from '../../metrics/metrics';
 import { classReport } from '../../analysis/evaluate';
-import { FamilyBatch, FamilyData, FamilyEvaluation, ModelFamily, TrainableFamilyModel } from '../../model/family';
+import { FamilyBatch, FamilyData, FamilyEvaluation, FamilyRunConfig, ModelFamily, TrainableFamilyModel } from '../../model/family';
 import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder } from '../../data/images/imageSet';
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
@@ -77,6 +77,10 @@ export function loadNetwork(dir: string): ResNet {
     throw err;
   }
   return network;
+}
+
+function baseDirOf(cfg: FamilyRunConfig): string {
+  return cfg.configFile ? path.dirname(cfg.configFile) : process.cwd();
 }
 
 function resolveIn(baseDir: string, p: string): string {
@@ -235,9 +239,10 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   taskTypes: ['image-classification'],
   methods: VISION_METHOD_NAMES,
 
-  async readData(task, network, baseDir): Promise<FamilyData<ImageExample>> {
-    const spec = task as unknown as ImageTaskSpec;
-    const shape = imageShape(networkConfig(resolveIn(baseDir, network)));
+  async readData(cfg): Promise<FamilyData<ImageExample>> {
+    const spec = cfg.task as unknown as ImageTaskSpec;
+    const baseDir = baseDirOf(cfg);
+    const shape = imageShape(networkConfig(resolveIn(baseDir, cfg.model)));
     const train = readSource(spec.train, baseDir, shape, spec.labels);
     const labels = train.labels;
     let trainExamples = train.examples;
@@ -257,21 +262,21 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
     return { train: trainExamples, dev, test, labels, warnings };
   },
 
-  buildModel(spec) {
-    const type = spec.method.type;
+  async buildModel(cfg, labels, train) {
+    const type = cfg.method.type;
     if (!isVisionMethod(type)) throw new UserInputError(`method "${type}" does not apply to the ResNet family; it has ${VISION_METHOD_NAMES.join(', ')}`, { field: 'method.type' });
-    if (!spec.labels) throw new UserInputError('image classification needs class labels', { field: 'task.labels' });
-    const networkDir = resolveIn(spec.baseDir, spec.network);
+    if (!labels) throw new UserInputError('image classification needs class labels', { field: 'task.labels' });
+    const networkDir = resolveIn(baseDirOf(cfg), cfg.model);
     const network = loadNetwork(networkDir);
-    const domain = ResNetDomainModel.create(network, type, spec.task.name, spec.labels, spec.seed);
-    const task = spec.task as unknown as ImageTaskSpec;
+    const domain = ResNetDomainModel.create(network, type, cfg.task.name, labels, cfg.training.seed);
+    const task = cfg.task as unknown as ImageTaskSpec;
     const channels = network.config.inputChannels;
     // Without training data (a config check), any normalisation does: the model is discarded.
-    const stats = spec.train && spec.train.length ? channelStats(spec.train, channels) : { mean: Array(channels).fill(0), std: Array(channels).fill(1) };
+    const stats = train && train.length ? channelStats(train, channels) : { mean: Array(channels).fill(0), std: Array(channels).fill(1) };
     return new ResNetFamilyModel(domain, networkDir, stats, { ...DEFAULT_AUGMENT, ...(task.augment ?? {}) });
   },
 
-  loadTrained(dir, network) {
+  async loadTrained(dir, network) {
     const inputFile = path.join(dir, INPUT_FILE);
     let input: SavedInput;
     try {
