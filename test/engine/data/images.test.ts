@@ -238,3 +238,40 @@ describe('resize, normalisation and augmentation', () => {
     }
   });
 });
+
+describe("real files: Debian's Fashion-MNIST (dataset-fashion-mnist, installed by scripts/ensure-test-deps.sh)", () => {
+  const DIR = '/usr/share/datasets/fashion-mnist';
+
+  it('reads the gzipped test set: 10000 images of 28 x 28, 1000 per class, pixels as numpy reads them', () => {
+    const images = path.join(DIR, 't10k-images-idx3-ubyte.gz');
+    const labels = path.join(DIR, 't10k-labels-idx1-ubyte.gz');
+    const split = readIdxSplit(images, labels, { size: 28, channels: 1 });
+    expect(split.examples).toHaveLength(10000);
+    expect(split.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const perClass = new Array(10).fill(0);
+    for (const e of split.examples) perClass[e.label]++;
+    expect(perClass).toEqual(new Array(10).fill(1000));
+    // Independent reading: numpy over Python's gzip, skipping the 16-byte header.
+    const reference = JSON.parse(
+      runPython(
+        String.raw`
+import gzip, json, sys, numpy as np
+x = np.frombuffer(gzip.open(sys.argv[1]).read()[16:], dtype=np.uint8).reshape(-1, 28, 28)
+y = np.frombuffer(gzip.open(sys.argv[2]).read()[8:], dtype=np.uint8)
+print(json.dumps({'sums': [int(v) for v in x[[0, 1, 4321, 9999]].reshape(4, -1).sum(1)], 'labels': [int(v) for v in y[[0, 1, 4321, 9999]]], 'pixel': int(x[4321, 14, 9])}))`,
+        [images, labels],
+      ),
+    ) as { sums: number[]; labels: number[]; pixel: number };
+    [0, 1, 4321, 9999].forEach((i, k) => {
+      const e = split.examples[i];
+      expect(e.label).toBe(reference.labels[k]);
+      expect(Math.round(e.pixels.reduce((a, b) => a + b, 0) * 255)).toBe(reference.sums[k]);
+    });
+    expect(split.examples[4321].pixels[14 * 28 + 9]).toBeCloseTo(reference.pixel / 255, 6);
+    // Shrunk for a 16 x 16 network: each output pixel averages the area it covers.
+    const small = readIdxSplit(images, labels, { size: 16, channels: 1 }).examples[0].pixels;
+    expect(small.length).toBe(256);
+    const mean = (a: Float32Array) => a.reduce((s, v) => s + v, 0) / a.length;
+    expect(mean(small)).toBeCloseTo(mean(split.examples[0].pixels), 5);
+  });
+});
