@@ -11,6 +11,7 @@ import { Rng } from '../../../src/engine/util/random';
 import { ImageExample } from '../../../src/engine/data/images/imageSet';
 import { TrainableFamilyModel } from '../../../src/engine/model/family';
 import { tempDir, useBackend } from '../../helpers/fixtures';
+import { pretrainResNet, ResNetPretrainRecipe } from '../../../src/engine/families/resnet/pretrain';
 
 const config: ResNetConfig = { modelType: 'resnet', inputChannels: 1, imageSize: 8, widths: [4, 8, 8], blocksPerStage: 1 };
 
@@ -129,5 +130,43 @@ describe('the ResNet family through the family interface', () => {
     expect(() => loadNetwork(dir)).toThrow(/config\.json.*not a ResNet network folder/);
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'resnet', imageSize: 10 }));
     expect(() => loadNetwork(dir)).toThrow(/config\.json.*multiple of 4/);
+  });
+
+  it('pretraining writes a network folder with its recipe and card; a head on its frozen features solves the task; same seed, same bytes', async () => {
+    const dir = tempDir();
+    const recipe: ResNetPretrainRecipe = {
+      network: config,
+      train: writeBarsTask(dir, 96, 1, 'train'),
+      test: writeBarsTask(dir, 40, 2, 'test'),
+      labels: ['rows', 'columns'],
+      epochs: 5,
+      batchSize: 16,
+      learningRate: 1e-2,
+      weightDecay: 0,
+      warmupRatio: 0.1,
+      seed: 11,
+      augment: { cropPadding: 1, flip: false },
+    };
+    const out = path.join(dir, 'pretrained');
+    const result = await pretrainResNet(recipe, dir, out);
+    expect(result.steps).toBe(30);
+    expect(result.testAccuracy).toBeGreaterThanOrEqual(0.9);
+    expect(fs.readdirSync(out).sort()).toEqual(['README.md', 'config.json', 'model.safetensors', 'pretrain.json']);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'pretrain.json'), 'utf8'))).toEqual(recipe);
+    expect(fs.readFileSync(path.join(out, 'README.md'), 'utf8')).toContain(`Test accuracy of the pretraining classifier: ${(100 * result.testAccuracy!).toFixed(2)}%`);
+    // Another domain on the pretrained network: the same kind of images, a head on frozen features.
+    fs.mkdirSync(path.join(dir, 'other'));
+    const task = { name: 'again', type: 'image-classification', train: writeBarsTask(path.join(dir, 'other'), 64, 5, 'train'), dev: writeBarsTask(path.join(dir, 'other'), 40, 6, 'dev'), labels: ['rows', 'columns'] };
+    const cfg = { model: '../pretrained', configFile: path.join(dir, 'other', 'again.adapter.json'), task, method: { type: 'head' }, training: { seed: 1, batchSize: 16, evalBatchSize: 40 } };
+    const data = await resnetFamily.readData(cfg);
+    const head = await resnetFamily.buildModel(cfg, data.labels, data.train);
+    train(head, data.train, 40, 3e-2, 2);
+    expect(head.evaluate(data.dev, 40).metrics.accuracy).toBeGreaterThanOrEqual(0.9);
+    head.dispose();
+    const again = path.join(dir, 'again');
+    await pretrainResNet({ ...recipe, epochs: 1 }, dir, again);
+    const third = path.join(dir, 'third');
+    await pretrainResNet({ ...recipe, epochs: 1 }, dir, third);
+    expect(fs.readFileSync(path.join(again, 'model.safetensors')).equals(fs.readFileSync(path.join(third, 'model.safetensors')))).toBe(true);
   });
 });

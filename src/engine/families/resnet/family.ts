@@ -234,32 +234,35 @@ function splitOff(examples: ImageExample[], fraction: number, seed: number): [Im
   return [examples.filter((_, i) => !held.has(i)), examples.filter((_, i) => held.has(i))];
 }
 
+/** An image task's splits at the network's input shape (dev and test split off train when absent and asked for). */
+export function readImageTask(spec: Pick<ImageTaskSpec, 'train' | 'dev' | 'test' | 'split' | 'labels'>, baseDir: string, shape: ImageShape): FamilyData<ImageExample> & { labels: string[] } {
+  const train = readSource(spec.train, baseDir, shape, spec.labels);
+  const labels = train.labels;
+  let trainExamples = train.examples;
+  let dev: ImageExample[] = [];
+  let test: ImageExample[] = [];
+  if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels).examples;
+  if (spec.test) test = readSource(spec.test, baseDir, shape, labels).examples;
+  if (!spec.dev && spec.split) {
+    const seed = spec.split.seed ?? 0;
+    [trainExamples, dev] = splitOff(trainExamples, spec.split.dev, seed);
+    if (!spec.test && spec.split.test) [trainExamples, test] = splitOff(trainExamples, spec.split.test, seed + 1);
+  }
+  const warnings: string[] = [];
+  const seen = new Set(trainExamples.map((e) => e.label));
+  const unseen = [...new Set(dev.map((e) => e.label))].filter((l) => !seen.has(l));
+  if (unseen.length) warnings.push(`dev classes with no training image: ${unseen.map((l) => labels[l]).join(', ')}`);
+  return { train: trainExamples, dev, test, labels, warnings };
+}
+
 export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   name: 'resnet',
   taskTypes: ['image-classification'],
   methods: VISION_METHOD_NAMES,
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
-    const spec = cfg.task as unknown as ImageTaskSpec;
     const baseDir = baseDirOf(cfg);
-    const shape = imageShape(networkConfig(resolveIn(baseDir, cfg.model)));
-    const train = readSource(spec.train, baseDir, shape, spec.labels);
-    const labels = train.labels;
-    let trainExamples = train.examples;
-    let dev: ImageExample[] = [];
-    let test: ImageExample[] = [];
-    if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels).examples;
-    if (spec.test) test = readSource(spec.test, baseDir, shape, labels).examples;
-    if (!spec.dev && spec.split) {
-      const seed = spec.split.seed ?? 0;
-      [trainExamples, dev] = splitOff(trainExamples, spec.split.dev, seed);
-      if (!spec.test && spec.split.test) [trainExamples, test] = splitOff(trainExamples, spec.split.test, seed + 1);
-    }
-    const warnings: string[] = [];
-    const seen = new Set(trainExamples.map((e) => e.label));
-    const unseen = [...new Set(dev.map((e) => e.label))].filter((l) => !seen.has(l));
-    if (unseen.length) warnings.push(`dev classes with no training image: ${unseen.map((l) => labels[l]).join(', ')}`);
-    return { train: trainExamples, dev, test, labels, warnings };
+    return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveIn(baseDir, cfg.model))));
   },
 
   async buildModel(cfg, labels, train) {
