@@ -3,6 +3,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { bertFamily } from '../../../src/engine/families/bert/family';
 import { familyFor } from '../../../src/engine/families';
 import { evaluate } from '../../../src/engine/analysis/evaluate';
+import { layerAblation } from '../../../src/engine/analysis/ablation';
+import { unitAblation } from '../../../src/engine/analysis/unitAblation';
+import { BertFamilyModel } from '../../../src/engine/families/bert/family';
 import { trainStep } from '../../../src/engine/train/trainer';
 import { AdamW, clipByGlobalNorm } from '../../../src/engine/train/adamw';
 import { prepareData, buildModel, modelDirOf } from '../../../src/engine/experiment';
@@ -48,6 +51,13 @@ describe('the BERT family through the family interface', () => {
     expect(viaFamily.ablationUnits).toEqual([0, 1]);
     viaFamily.setDisabledUnits(new Set([0, 1]));
     expect(viaFamily.evaluate(data.dev, 16).loss).not.toBe(ours.loss);
+    viaFamily.setDisabledUnits(new Set());
+    // The family-generic ablation (one evaluation per span) equals the encoder's own, which shares work.
+    for (const metric of ['accuracy', 'macroF1']) {
+      const generic = unitAblation(viaFamily, data.dev, { metric, batchSize: 16 });
+      const own = layerAblation((viaFamily as BertFamilyModel).model, data.dev, { metric, batchSize: 16 });
+      expect(generic).toEqual(own);
+    }
 
     const saved = path.join(dir, 'adapter');
     viaFamily.saveTrained(saved);

@@ -11,6 +11,7 @@ import { Rng } from '../../../src/engine/util/random';
 import { ImageExample } from '../../../src/engine/data/images/imageSet';
 import { TrainableFamilyModel } from '../../../src/engine/model/family';
 import { tempDir, useBackend } from '../../helpers/fixtures';
+import { unitAblation } from '../../../src/engine/analysis/unitAblation';
 import { pretrainResNet, ResNetPretrainRecipe } from '../../../src/engine/families/resnet/pretrain';
 
 const config: ResNetConfig = { modelType: 'resnet', inputChannels: 1, imageSize: 8, widths: [4, 8, 8], blocksPerStage: 1 };
@@ -116,6 +117,15 @@ describe('the ResNet family through the family interface', () => {
     model.setDisabledUnits(new Set());
     expect(model.evaluate(data.dev, 40).loss).toBe(full);
     expect(ablated).not.toBe(full);
+    // The block ablation's matrix: span i..j removes blocks i..j; the full span is every adapter off.
+    const matrix = unitAblation(model, data.dev, { metric: 'loss', batchSize: 40 });
+    expect(matrix.baseline).toBe(full);
+    expect(matrix.matrix[0][2]).toBe(ablated);
+    expect(matrix.matrix[1][0]).toBeNull();
+    model.setDisabledUnits(new Set([1, 2]));
+    expect(matrix.matrix[1][2]).toBe(model.evaluate(data.dev, 40).loss);
+    model.setDisabledUnits(new Set());
+    expect(new Set(matrix.matrix.flat().filter((v) => v !== null)).size).toBe(6);
     const network = loadNetwork(path.join(dir, 'network'));
     const fresh = ResNet.init(config, new Rng(3));
     for (const [n, v] of network.params) expect(Array.from(v.dataSync()), n).toEqual(Array.from(fresh.params.get(n)!.dataSync()));
