@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeIdxUint8, readIdx } from '../../../src/engine/data/images/idx';
 import { decodePng } from '../../../src/engine/data/images/png';
-import { augment, channelStats, imageBatch, readIdxSplit, readImageFolder, resizeArea } from '../../../src/engine/data/images/imageSet';
+import { augment, channelStats, imageBatch, readIdxSplit, readImageFolder, resizeArea, toInput } from '../../../src/engine/data/images/imageSet';
 import { Rng } from '../../../src/engine/util/random';
 import { tempDir } from '../../helpers/fixtures';
 import { runPython } from '../../helpers/python';
@@ -198,6 +198,15 @@ describe('image folders', () => {
 });
 
 describe('resize, normalisation and augmentation', () => {
+  it('transparent pixels are composited onto white; colour becomes grey by luminance, grey is repeated to colour', () => {
+    // One RGBA pixel, pure red at half opacity: (1, 0.5, 0.5) on white.
+    const rgba = { width: 1, height: 1, channels: 4 as const, data: Float32Array.from([1, 0, 0, 0.5]) };
+    expect(Array.from(toInput(rgba, { size: 1, channels: 3 }))).toEqual([1, 0.5, 0.5]);
+    expect(toInput(rgba, { size: 1, channels: 1 })[0]).toBeCloseTo(0.299 + 0.587 * 0.5 + 0.114 * 0.5, 6);
+    const greyAlpha = { width: 1, height: 1, channels: 2 as const, data: Float32Array.from([0, 0.25]) };
+    expect(Array.from(toInput(greyAlpha, { size: 1, channels: 3 }))).toEqual([0.75, 0.75, 0.75]);
+  });
+
   it('area resize averages blocks exactly for integer factors', () => {
     const data = Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]);
     expect(Array.from(resizeArea(data, 4, 4, 1, 2, 2))).toEqual([3.5, 5.5, 11.5, 13.5]);

@@ -220,6 +220,21 @@ describe('ResNet for small images', () => {
     }
   });
 
+  it('full fine-tuning starts from the pretrained values; scratch from a fresh initialisation of the same shape', () => {
+    const base = pretrainedNetwork();
+    const full = ResNetDomainModel.create(cloneNetwork(base), 'full', 'toy', LABELS, 9);
+    const scratch = ResNetDomainModel.create(cloneNetwork(base), 'scratch', 'toy', LABELS, 9);
+    for (const [n, v] of base.params) {
+      expect(Array.from(full.network.params.get(n)!.dataSync()), n).toEqual(Array.from(v.dataSync()));
+      if (n.endsWith('conv1.weight')) expect(maxAbsDiff(scratch.network.params.get(n)!.dataSync(), v.dataSync()), n).toBeGreaterThan(1e-3);
+    }
+    // Scratch's BatchNorms are fresh too: scale 1, running variance 1.
+    expect(Array.from(scratch.network.params.get('bn1.weight')!.dataSync())).toEqual([1, 1, 1, 1]);
+    expect(Array.from(scratch.network.stats.get('bn1.running_var')!.dataSync())).toEqual([1, 1, 1, 1]);
+    full.dispose();
+    scratch.dispose();
+  });
+
   it('rejects images of the wrong size and configs it cannot build', () => {
     const model = ResNetDomainModel.create(pretrainedNetwork(), 'head', 'toy', LABELS, 0);
     expect(() => model.outputs(tf.zeros([1, 10, 10, 1]) as tf.Tensor4D, EVAL)).toThrow(/takes 8x8x1 images, not 10x10x1/);
