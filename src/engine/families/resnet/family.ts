@@ -13,7 +13,7 @@ import { FamilyBatch, FamilyData, FamilyEvaluation, FamilyRunConfig, ModelFamily
 import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder } from '../../data/images/imageSet';
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
-import { ResNetDomainModel } from './model';
+import { crossEntropy, ResNetDomainModel } from './model';
 
 /**
  * The ResNet family: image classification on a network for small images (families/resnet/network.ts). A network
@@ -178,7 +178,7 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
       const { images, labels } = this.tensorOf(batch);
       const [logits, loss] = tf.tidy(() => {
         const o = this.domain.outputs(images, { training: false });
-        return [o.arraySync() as number[][], this.lossOf(o, labels)];
+        return [o.arraySync() as number[][], crossEntropy(o, labels).dataSync()[0]];
       }) as [number[][], number];
       images.dispose();
       lossSum += loss * batch.size;
@@ -193,11 +193,6 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
       predictions,
       classes: classReport(predictions, gold, labels),
     };
-  }
-
-  private lossOf(logits: tf.Tensor2D, labels: Int32Array): number {
-    const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), this.domain.labels.length);
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))).dataSync()[0];
   }
 
   saveTrained(dir: string): void {

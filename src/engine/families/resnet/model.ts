@@ -33,6 +33,12 @@ export interface DomainMeta {
   network: ResNetConfig;
 }
 
+/** Mean softmax cross-entropy of logits [B, C] against class indices. */
+export function crossEntropy(logits: tf.Tensor2D, labels: Int32Array | Float32Array): tf.Scalar {
+  const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), logits.shape[1]);
+  return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+}
+
 export class ResNetDomainModel {
   readonly head: Map<string, tf.Variable>;
 
@@ -82,9 +88,7 @@ export class ResNetDomainModel {
 
   /** Mean softmax cross-entropy. */
   loss(images: tf.Tensor4D, labels: Int32Array | Float32Array, ctx: ResNetContext): tf.Scalar {
-    const logits = this.outputs(images, ctx);
-    const oneHot = tf.oneHot(tf.tensor1d(Int32Array.from(labels), 'int32'), this.labels.length);
-    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), -1))) as tf.Scalar;
+    return crossEntropy(this.outputs(images, ctx), labels);
   }
 
   /**
