@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import * as tf from '@tensorflow/tfjs-core';
 import { encodeIdxUint8 } from '../../../src/engine/data/images/idx';
 import { ResNet, ResNetConfig } from '../../../src/engine/families/resnet/network';
 import { ImageBatch, loadNetwork, resnetFamily, saveNetwork } from '../../../src/engine/families/resnet/family';
