@@ -14,6 +14,9 @@ import type { ClassReport } from '../analysis/evaluate';
  *
  * A family's examples and batches are opaque to the engine (`unknown` here): token ids for BERT, pixel arrays for
  * the ResNet. The engine moves them between the family's own functions and counts them; it never looks inside.
+ *
+ * Status (issue 19): the ResNet family, the families' ablation (analysis/unitAblation.ts) and the tests use this
+ * interface; the trainer, the CLI and the extension still call the BERT code directly, and move onto it next.
  */
 
 /** The task types a config may name (`task.type`), across families. */
