@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import type * as tf from '@tensorflow/tfjs-core';
 import { BertEncoder } from './bert';
 
 /**
@@ -8,7 +9,7 @@ import { BertEncoder } from './bert';
  * bert-base. Adapters record the fingerprint of the base they were trained on; AdapterFusion and multi-task
  * inference refuse adapters whose base differs.
  */
-export function baseFingerprint(encoder: BertEncoder): string {
+export function baseFingerprint(encoder: { params: ReadonlyMap<string, tf.Variable> }): string {
   const hash = crypto.createHash('sha256');
   for (const name of [...encoder.params.keys()].sort()) {
     const v = encoder.params.get(name)!;

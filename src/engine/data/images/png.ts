@@ -1,0 +1,167 @@
+import * as zlib from 'node:zlib';
+import { UserInputError } from '../../errors';
+
+/**
+ * A PNG decoder (www.w3.org/TR/png): every colour type (grey, RGB, palette, grey with alpha, RGBA), bit depths 1
+ * to 16, the five scanline filters, palette transparency (tRNS), chunk CRCs checked. Interlaced (Adam7) images are
+ * refused with a message. Written here rather than taken from npm because the format needs only zlib, which Node
+ * has, and the decoder is short enough to own.
+ */
+
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. */
+  channels: 1 | 2 | 3 | 4;
+  /** Row-major, interleaved channels, in [0, 1]. */
+  data: Float32Array;
+}
+
+const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32(bytes: Uint8Array, start: number, end: number): number {
+  let c = 0xffffffff;
+  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Samples per pixel of each colour type. */
+const SAMPLES: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+const ALLOWED_DEPTHS: Record<number, number[]> = { 0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16] };
+
+export function isPng(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && SIGNATURE.equals(Buffer.from(bytes.subarray(0, 8)));
+}
+
+/** Decodes PNG bytes; `file` names the file in errors. */
+export function decodePng(bytes: Buffer, file: string): DecodedImage {
+  const fail = (why: string): never => {
+    throw new UserInputError(`cannot read the PNG image: ${why}`, { file });
+  };
+  if (!isPng(bytes)) fail('not a PNG file (its first bytes are not the PNG signature)');
+  let pos = 8;
+  let header: { width: number; height: number; depth: number; colourType: number; interlace: number } | null = null;
+  let palette: Uint8Array | null = null;
+  let paletteAlpha: Uint8Array | null = null;
+  const idat: Buffer[] = [];
+  let ended = false;
+  while (pos < bytes.length) {
+    if (pos + 12 > bytes.length) fail(`truncated chunk at byte ${pos}`);
+    const length = bytes.readUInt32BE(pos);
+    const type = bytes.toString('latin1', pos + 4, pos + 8);
+    if (pos + 12 + length > bytes.length) fail(`truncated ${type} chunk at byte ${pos} (the file ends before its ${length} bytes)`);
+    const data = bytes.subarray(pos + 8, pos + 8 + length);
+    if (crc32(bytes, pos + 4, pos + 8 + length) !== bytes.readUInt32BE(pos + 8 + length)) fail(`bad CRC in the ${type} chunk at byte ${pos} (the file is corrupt)`);
+    pos += 12 + length;
+    if (type === 'IHDR') {
+      if (length !== 13) fail('IHDR chunk of the wrong length');
+      header = { width: data.readUInt32BE(0), height: data.readUInt32BE(4), depth: data[8], colourType: data[9], interlace: data[12] };
+    } else if (!header) {
+      fail('the first chunk is not IHDR');
+    } else if (type === 'PLTE') palette = data;
+    else if (type === 'tRNS') paletteAlpha = data;
+    else if (type === 'IDAT') idat.push(data);
+    else if (type === 'IEND') {
+      ended = true;
+      break;
+    }
+  }
+  if (!header) return fail('no IHDR chunk');
+  if (!ended) fail('no IEND chunk (truncated)');
+  const { width, height, depth, colourType, interlace } = header;
+  if (width === 0 || height === 0) fail(`empty image (${width} x ${height})`);
+  if (!(colourType in SAMPLES) || !ALLOWED_DEPTHS[colourType].includes(depth)) fail(`invalid colour type ${colourType} with bit depth ${depth}`);
+  if (interlace !== 0) fail('interlaced (Adam7) PNGs are not supported: save it without interlacing');
+  if (colourType === 3 && !palette) fail('palette image without a PLTE chunk');
+  if (idat.length === 0) fail('no image data (IDAT)');
+  let raw: Buffer;
+  try {
+    raw = zlib.inflateSync(Buffer.concat(idat));
+  } catch (err) {
+    return fail(`corrupt compressed data (${(err as Error).message})`);
+  }
+  const samples = SAMPLES[colourType];
+  const bitsPerPixel = samples * depth;
+  const rowBytes = Math.ceil((width * bitsPerPixel) / 8);
+  const bpp = Math.max(1, bitsPerPixel >> 3);
+  if (raw.length < height * (rowBytes + 1)) fail(`image data cut short: ${raw.length} bytes for ${height} rows of ${rowBytes + 1}`);
+  const pixels = unfilter(raw, width, height, rowBytes, bpp, fail);
+
+  const hasPaletteAlpha = colourType === 3 && paletteAlpha !== null;
+  const channels = (colourType === 3 ? (hasPaletteAlpha ? 4 : 3) : samples) as DecodedImage['channels'];
+  const out = new Float32Array(width * height * channels);
+  const max = (1 << depth) - 1;
+  const sample = (row: number, i: number): number => {
+    const base = row * rowBytes;
+    if (depth === 8) return pixels[base + i];
+    if (depth === 16) return (pixels[base + 2 * i] << 8) | pixels[base + 2 * i + 1];
+    const bit = i * depth;
+    return (pixels[base + (bit >> 3)] >> (8 - depth - (bit & 7))) & max;
+  };
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const o = (y * width + x) * channels;
+      if (colourType === 3) {
+        const index = sample(y, x);
+        if (3 * index + 2 >= palette!.length) fail(`palette index ${index} beyond the ${palette!.length / 3} colours of PLTE`);
+        for (let c = 0; c < 3; c++) out[o + c] = palette![3 * index + c] / 255;
+        if (hasPaletteAlpha) out[o + 3] = (index < paletteAlpha!.length ? paletteAlpha![index] : 255) / 255;
+      } else {
+        for (let c = 0; c < samples; c++) out[o + c] = sample(y, x * samples + c) / max;
+      }
+    }
+  }
+  return { width, height, channels, data: out };
+}
+
+/** Undoes the per-row filters (None, Sub, Up, Average, Paeth) into rows without their filter bytes. */
+function unfilter(raw: Buffer, width: number, height: number, rowBytes: number, bpp: number, fail: (why: string) => never): Uint8Array {
+  const out = new Uint8Array(height * rowBytes);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (rowBytes + 1)];
+    const src = y * (rowBytes + 1) + 1;
+    const dst = y * rowBytes;
+    for (let i = 0; i < rowBytes; i++) {
+      const a = i >= bpp ? out[dst + i - bpp] : 0;
+      const b = y > 0 ? out[dst - rowBytes + i] : 0;
+      const c = y > 0 && i >= bpp ? out[dst - rowBytes + i - bpp] : 0;
+      let predictor: number;
+      switch (filter) {
+        case 0:
+          predictor = 0;
+          break;
+        case 1:
+          predictor = a;
+          break;
+        case 2:
+          predictor = b;
+          break;
+        case 3:
+          predictor = (a + b) >> 1;
+          break;
+        case 4: {
+          const p = a + b - c;
+          const pa = Math.abs(p - a);
+          const pb = Math.abs(p - b);
+          const pc = Math.abs(p - c);
+          predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+          break;
+        }
+        default:
+          return fail(`unknown filter type ${filter} on row ${y}`);
+      }
+      out[dst + i] = (raw[src + i] + predictor) & 0xff;
+    }
+  }
+  return out;
+}

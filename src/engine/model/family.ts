@@ -1,0 +1,120 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '../util/random';
+import type { ClassReport } from '../analysis/evaluate';
+
+/**
+ * Model families: what the trainer, the data pipeline, the metrics, the run folders and the extension need from
+ * a kind of model, as one interface. A family owns its folder (families/<name>/): its network, its data readers'
+ * use, its methods and how a trained domain is saved. Code outside a family's folder reaches it only through
+ * these types and `familyFor` (families/index.ts), never by asking which family it is.
+ *
+ * The BERT encoder is one family (text classification and regression; its code in model/, data/, methods/ and
+ * experiment.ts predates the interface and stays there behind it); the ResNet for small images is another
+ * (image classification, families/resnet/).
+ *
+ * A family's examples and batches are opaque to the engine (`unknown` here): token ids for BERT, pixel arrays for
+ * the ResNet. The engine moves them between the family's own functions and counts them; it never looks inside.
+ *
+ * Status (issue 19): the ResNet family, the families' ablation (analysis/unitAblation.ts) and the tests use this
+ * interface; the trainer, the CLI and the extension still call the BERT code directly, and move onto it next.
+ */
+
+/** The task types a config may name (`task.type`), across families. */
+export type FamilyTaskType = 'classification' | 'regression' | 'image-classification';
+
+/** What the trainer's loop handles of a batch; the rest is the family's. */
+export interface FamilyBatch {
+  /** Examples in the batch. */
+  readonly size: number;
+  /** What throughput counts (real tokens for text, pixels for images), per batch. */
+  readonly units: number;
+}
+
+/** A task's data, read and encoded for the family's model. */
+export interface FamilyData<Example> {
+  train: Example[];
+  dev: Example[];
+  test: Example[];
+  /** Class names in index order (classification), or null (regression). */
+  labels: string[] | null;
+  /** Things worth telling the user (unseen dev classes, skipped rows), already worded. */
+  warnings: string[];
+}
+
+export interface FamilyParameterCounts {
+  trainable: number;
+  /** Parameters of the pretrained network the method starts from. */
+  base: number;
+  /** trainable / base, in percent. */
+  trainablePercent: number;
+}
+
+export interface FamilyEvaluation {
+  metrics: Record<string, number>;
+  loss: number;
+  examples: number;
+  /** Class index (classification) or value (regression), in input order. */
+  predictions: number[];
+  /** Classification: per-class scores and the confusion matrix. */
+  classes?: ClassReport;
+}
+
+/**
+ * A pretrained network with a method and a task head: the thing a run trains, evaluates, ablates and saves.
+ */
+export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = FamilyBatch> {
+  /** Every trained parameter by name (method modules, unfrozen network parameters, head). */
+  trainableParams(): Map<string, tf.Variable>;
+  /** Names among trainableParams() that belong to the head (trained with `training.headLearningRate`). */
+  headParamNames(): ReadonlySet<string>;
+  parameterCounts(): FamilyParameterCounts;
+  /** Batches of examples; `training` batches are shuffled and augmented with `rng` (the epoch's). */
+  batches(examples: Example[], batchSize: number, opts: { training: boolean; rng: Rng | null }): Batch[];
+  /**
+   * The loss of one training batch and the gradients of trainableParams() (by name), with the step's randomness
+   * from `rng` (dropout, AdapterDrop). State that is not trained by gradient (BatchNorm's running statistics) is
+   * updated here. The caller applies the gradients and disposes them.
+   */
+  lossAndGradients(batch: Batch, rng: Rng): { loss: number; grads: Map<string, tf.Tensor> };
+  /** Metrics, loss and predictions over examples (no gradients, evaluation mode). */
+  evaluate(examples: Example[], batchSize: number): FamilyEvaluation;
+  /** Units (layers, blocks) that carry the method's modules: what the ablation switches off, one at a time. */
+  readonly ablationUnits: readonly number[];
+  /** Switches the method's modules off in these units (empty: all on). */
+  setDisabledUnits(units: ReadonlySet<number>): void;
+  /** Writes the trained method and head (the run's adapter/ folder), in the family's format. */
+  saveTrained(dir: string): void;
+  /** A hash of the pretrained network's values before training (model/fingerprint.ts for BERT). */
+  fingerprint(): string;
+  dispose(): void;
+}
+
+/** One kind of model, registered in families/index.ts. */
+export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = FamilyBatch> {
+  /** The family's name, in run records and messages ('bert', 'resnet'). */
+  readonly name: string;
+  /** The task types it serves; each task type belongs to one family. */
+  readonly taskTypes: readonly FamilyTaskType[];
+  /** The methods (catalog names) it implements. */
+  readonly methods: readonly string[];
+  /** Reads a task's data as the config describes it (paths relative to the config file's folder). */
+  readData(cfg: FamilyRunConfig): Promise<FamilyData<Example>>;
+  /**
+   * The pretrained network the config names (`model`) with a new method and head, seeded by `training.seed`.
+   * `train`: the training examples, from which a family may take what its inputs need (the ResNet's
+   * normalisation); null where the model is built only to check a config against it.
+   */
+  buildModel(cfg: FamilyRunConfig, labels: string[] | null, train: Example[] | null): Promise<TrainableFamilyModel<Example, Batch>>;
+  /** A trained model from the folder saveTrained wrote, on the network it names (or `network`). */
+  loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
+}
+
+/** The parts of a resolved config (config/types.ts) a family reads; the rest of each block is the family's to read. */
+export interface FamilyRunConfig {
+  /** The pretrained network: a folder (relative to the config file) or a built-in name. */
+  model: string;
+  configFile?: string | null;
+  task: { name: string; type: string };
+  method: { type: string };
+  training: { seed: number; batchSize: number; evalBatchSize: number };
+}
