@@ -8,6 +8,7 @@ import { readSafetensors } from '../../src/engine/model/safetensors';
 import { hubCacheDir } from '../../src/engine/model/hfCache';
 import { Architecture, referenceFirstToken, writeHfEncoder } from '../helpers/hfEncoders';
 import { tempDir, writeToyTask } from '../helpers/fixtures';
+import { runPython } from '../helpers/python';
 
 /**
  * The BERT family's members through the built bin: `adapter-lab encode` on small random checkpoints in the
@@ -115,6 +116,30 @@ function writeHubCache(hubDir: string, modelId: string, modelDir: string): strin
   fs.writeFileSync(path.join(repo, 'refs', 'main'), commit);
   return snapshot;
 }
+
+describe('older checkpoints: pytorch_model.bin', () => {
+  it('a folder with only the pytorch_model.bin torch.save wrote encodes as its model.safetensors twin', () => {
+    const src = models.get('roberta')!;
+    const onlyBin = tempDir('adapter-lab-bin-model-');
+    for (const f of fs.readdirSync(src)) if (f !== 'model.safetensors') fs.copyFileSync(path.join(src, f), path.join(onlyBin, f));
+    // PyTorch itself writes the .bin, from the safetensors' tensors (read by hand: the safetensors package is absent).
+    runPython(
+      `import json, struct, sys, torch
+b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+sd = {k: torch.frombuffer(bytearray(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]), dtype=torch.float32).reshape(v["shape"]).clone() for k, v in h.items() if k != "__metadata__"}
+torch.save(sd, sys.argv[2])`,
+      [path.join(src, 'model.safetensors'), path.join(onlyBin, 'pytorch_model.bin')],
+    );
+    const fromBin = cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
+    expect(fromBin.code, fromBin.stderr).toBe(0);
+    const fromSafetensors = cli(['encode', '--model', src, '--input', 'inputs.jsonl'], root);
+    expect(fromBin.lines.map((l) => l.embedding)).toEqual(fromSafetensors.lines.map((l) => l.embedding));
+    fs.rmSync(path.join(onlyBin, 'pytorch_model.bin'));
+    const neither = cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain('neither model.safetensors nor pytorch_model.bin is there');
+  });
+});
 
 describe('model ids resolve in the local Hugging Face cache', () => {
   it('"org/name" is found under $HF_HOME/hub through refs/main and encodes as the folder does', () => {

@@ -6,6 +6,7 @@ import { EncoderVariant, ourName, ownName } from './encoderVariants';
 import { findInHubCache, isHubModelId } from './hfCache';
 import { BertEncoder, encoderParamShapes } from './bert';
 import { NamedArray, readSafetensors, TensorMap, writeSafetensors } from './safetensors';
+import { readTorchBin } from './torchPickle';
 import { UserInputError } from '../errors';
 import { Rng } from '../util/random';
 import { writeJsonAtomic } from '../util/atomicFile';
@@ -124,15 +125,13 @@ export function readConfig(modelDir: string): BertConfig {
 
 /** Reads the encoder's weights from a model folder into this codebase's layout, checking every shape. */
 export function readEncoderArrays(modelDir: string, cfg: BertConfig): { arrays: TensorMap; extra: TensorMap } {
-  const file = path.join(modelDir, 'model.safetensors');
-  if (!fs.existsSync(file)) {
-    const hasBin = fs.existsSync(path.join(modelDir, 'pytorch_model.bin'));
-    throw new UserInputError(
-      hasBin ? 'only pytorch_model.bin found; convert it to model.safetensors (safetensors.torch.save_file) to load it here' : 'model.safetensors not found',
-      { file },
-    );
-  }
-  const { tensors } = readSafetensors(file);
+  // model.safetensors, else the pytorch_model.bin that older Hugging Face checkpoints have (torch.save's format,
+  // read by a restricted unpickler that builds tensors and runs nothing).
+  const safetensors = path.join(modelDir, 'model.safetensors');
+  const bin = path.join(modelDir, 'pytorch_model.bin');
+  if (!fs.existsSync(safetensors) && !fs.existsSync(bin)) throw new UserInputError('neither model.safetensors nor pytorch_model.bin is there', { file: modelDir });
+  const file = fs.existsSync(safetensors) ? safetensors : bin;
+  const tensors = file === safetensors ? readSafetensors(file).tensors : readTorchBin(file);
   const expected = encoderParamShapes(cfg);
   const variant = variantOfConfig(cfg);
   const arrays: TensorMap = new Map();
