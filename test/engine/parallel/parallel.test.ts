@@ -1,0 +1,141 @@
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { trainRun } from '../../../src/engine/train/trainer';
+import { createRun, readMetrics, RunHandle } from '../../../src/engine/runs';
+import { ResolvedConfig } from '../../../src/engine/config/types';
+import { METHOD_NAMES } from '../../../src/engine/methods/catalog';
+import { readSafetensors } from '../../../src/engine/model/safetensors';
+import { maxAbsDiff, tempDir, tinyModelDir, toyConfig, useBackend } from '../../helpers/fixtures';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+/**
+ * Data-parallel training (src/engine/parallel): 1, 2 and 3 workers compute the same run up to float summation
+ * order, for every method of the catalog; a resume with another number of workers continues the same run; a
+ * worker that fails fails the run with its error.
+ */
+
+const modelOptions = { layers: 2, hidden: 32, heads: 2, intermediate: 64 };
+const STEPS = 20;
+
+function trainLosses(runDir: string): number[] {
+  return readMetrics(runDir)
+    .filter((m) => m.type === 'train')
+    .map((m) => m.loss as number);
+}
+
+function devOutputs(run: RunHandle): { accuracy: number; loss: number } {
+  const result = JSON.parse(fs.readFileSync(path.join(run.dir, 'eval-dev.json'), 'utf8'));
+  return result.metrics;
+}
+
+function adapterWeights(run: RunHandle): Map<string, Float32Array> {
+  const dir = run.adapterDir;
+  const out = new Map<string, Float32Array>();
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'))) {
+    for (const [name, t] of readSafetensors(path.join(dir, f)).tensors) out.set(`${f}:${name}`, t.data as Float32Array);
+  }
+  return out;
+}
+
+/** The options each method is tried with: dropout on, AdapterDrop's random choice and the frozen-prefix cache in play. */
+const methodOptions: Record<string, Record<string, unknown>> = {
+  houlsby: { bottleneck: 4, dropLowest: 1 },
+  pfeiffer: { bottleneck: 4, leaveOut: [0] },
+  adapterbias: {},
+  lora: { r: 4 },
+  ia3: {},
+  bitfit: {},
+  layernorm: {},
+  'top-k': { k: 1 },
+  full: {},
+  head: {},
+};
+
+async function train(cfg: ResolvedConfig, workers: number, extra: Partial<Parameters<typeof trainRun>[0]> = {}): Promise<RunHandle> {
+  const run = createRun(cfg.runsDir, cfg);
+  await trainRun({ config: cfg, run, workers, ...extra });
+  return run;
+}
+
+function config(method: Record<string, unknown>, training: Record<string, unknown> = {}): ResolvedConfig {
+  return toyConfig(tempDir(), tinyModelDir(modelOptions), { method, training: { epochs: 3, maxSteps: STEPS, batchSize: 16, evalEverySteps: 7, dropout: 0.1, ...training } });
+}
+
+async function expectSameRuns(cfg: ResolvedConfig): Promise<void> {
+  const runs = [];
+  for (const workers of [1, 2, 3]) runs.push(await train(cfg, workers));
+  const [one, ...more] = runs;
+  const losses = trainLosses(one.dir);
+  expect(losses).toHaveLength(STEPS);
+  const weights = adapterWeights(one);
+  expect(weights.size).toBeGreaterThan(0);
+  for (const run of more) {
+    expect(maxAbsDiff(trainLosses(run.dir), losses), `losses of ${cfg.method.type}`).toBeLessThan(1e-5);
+    expect(trainLosses(run.dir)).toHaveLength(STEPS);
+    const dev = devOutputs(run);
+    expect(dev.accuracy).toBe(devOutputs(one).accuracy);
+    expect(Math.abs(dev.loss - devOutputs(one).loss)).toBeLessThan(1e-5);
+    const w = adapterWeights(run);
+    expect([...w.keys()]).toEqual([...weights.keys()]);
+    for (const [name, values] of weights) expect(maxAbsDiff(w.get(name)!, values), name).toBeLessThan(1e-4);
+  }
+}
+
+describe('data-parallel training', () => {
+  beforeAll(useBackend);
+  afterEach(() => {
+    delete process.env.ADAPTER_LAB_TEST_WORKER_FAIL;
+  });
+
+  for (const type of METHOD_NAMES.filter((m) => m !== 'fusion')) {
+    it(`${type}: 1, 2 and 3 workers give the same losses, dev metrics and adapter`, async () => {
+      expect(methodOptions[type], `options for ${type} in this test`).toBeDefined();
+      await expectSameRuns(config({ type, ...methodOptions[type] }));
+    }, 120_000);
+  }
+
+  it('fusion: 1, 2 and 3 workers give the same losses, dev metrics and adapter', async () => {
+    const adapters = [];
+    for (const [name, seed] of [['a', 1], ['b', 2]] as const) {
+      const cfg = toyConfig(tempDir(), tinyModelDir(modelOptions), { task: { name }, method: { type: 'pfeiffer', bottleneck: 4, initStd: 0.3 }, training: { maxSteps: 3, epochs: 1, seed } });
+      adapters.push((await train(cfg, 1)).dir);
+    }
+    await expectSameRuns(config({ type: 'fusion', adapters }));
+  }, 120_000);
+
+  it('a run resumed with another number of workers equals an uninterrupted one', async () => {
+    const cfg = config({ type: 'houlsby', bottleneck: 4, dropLowest: 1 });
+    const whole = await train(cfg, 1);
+    // Cancelled after 9 steps with 3 workers (the checkpoint is saved), resumed with 2.
+    const controller = new AbortController();
+    const run = createRun(cfg.runsDir, cfg);
+    const first = await trainRun({
+      config: cfg,
+      run,
+      workers: 3,
+      signal: controller.signal,
+      callbacks: { progress: (p) => p.step === 9 && controller.abort() },
+    });
+    expect(first.status).toBe('cancelled');
+    expect(first.steps).toBe(9);
+    expect(fs.existsSync(path.join(run.dir, 'checkpoint', 'state.json'))).toBe(true);
+    const second = await trainRun({ config: cfg, run, workers: 2, resume: true });
+    expect(second.status).toBe('done');
+    expect(maxAbsDiff(trainLosses(run.dir), trainLosses(whole.dir))).toBeLessThan(1e-5);
+    expect(trainLosses(run.dir)).toHaveLength(STEPS);
+    const w = adapterWeights(run);
+    for (const [name, values] of adapterWeights(whole)) expect(maxAbsDiff(w.get(name)!, values), name).toBeLessThan(1e-4);
+  }, 120_000);
+
+  for (const mode of ['throw', 'exit'] as const) {
+    it(`a worker that ${mode === 'throw' ? 'throws' : 'exits'} mid-step fails the run with its error`, async () => {
+      const cfg = config({ type: 'houlsby', bottleneck: 4 });
+      process.env.ADAPTER_LAB_TEST_WORKER_FAIL = `2:5${mode === 'exit' ? ':exit' : ''}`;
+      const run = createRun(cfg.runsDir, cfg);
+      const expected = mode === 'throw' ? /worker 2 failed: test hook: worker 2 fails at step 5/ : /worker 2 exited \(code 3\)/;
+      await expect(trainRun({ config: cfg, run, workers: 3 })).rejects.toThrow(expected);
+      // The steps before it were recorded; the run can be resumed from its checkpoint.
+      expect(trainLosses(run.dir)).toHaveLength(5);
+    }, 60_000);
+  }
+});
