@@ -41,7 +41,7 @@ function adapterWeights(run: RunHandle): Map<string, Float32Array> {
 const methodOptions: Record<string, Record<string, unknown>> = {
   houlsby: { bottleneck: 4, dropLowest: 1 },
   pfeiffer: { bottleneck: 4, leaveOut: [0] },
-  adapterbias: {},
+  adapterbias: { l0Lambda: 0.01 },
   lora: { r: 4 },
   ia3: {},
   bitfit: {},
