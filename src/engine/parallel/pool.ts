@@ -8,11 +8,12 @@ import { ForwardContext } from '../model/bert';
 import { ResolvedConfig } from '../config/types';
 import { Batch, EncodedExample } from '../data/types';
 import { packageRoot } from '../model/checkpoint';
-import { BackendName } from '../tf/backend';
+import { activeBackend, BackendName } from '../tf/backend';
 import { AdamW, applyGradients } from '../train/adamw';
 import type { FrozenPrefixCache } from '../train/frozenPrefix';
 import { evaluationBatches, gatherPredictions, predictBatch, Predictions } from '../analysis/evaluate';
 import { EVAL_CONTEXT } from '../experiment';
+import { ablateBatch, ablationBatches, ablationResult, ablationSpans, AblationOptions, AblationResult } from '../analysis/ablation';
 import { shardBatch, shardLossAndGradients } from './shard';
 import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
 
@@ -202,10 +203,11 @@ export class WorkerPool {
   }
 
   /**
-   * The outputs of evaluation batches, in batch order: whole batches spread over the workers (the longest
-   * first, each to the least loaded, counting batch x length), the coordinator's share computed here.
+   * Whole batches spread over the workers (the longest first, each to the least loaded, counting batch x
+   * length), the coordinator's share computed here by `local`; the results in batch order. Each batch is
+   * computed whole by one worker, so the results do not depend on the number of workers.
    */
-  async predictBatches(model: AdapterModel, batches: Batch[], ctx: ForwardContext, cache?: FrozenPrefixCache, cacheName?: string): Promise<{ outputs: number[][]; loss: number }[]> {
+  private async spread<R>(batches: Batch[], request: (lane: Batch[]) => Request, local: (batch: Batch) => R, resultsOf: (reply: FromWorker) => R[]): Promise<R[]> {
     const lanes: number[][] = Array.from({ length: this.size }, () => []);
     const load = new Array(this.size).fill(0);
     const order = batches.map((b, i) => i).sort((a, b) => batches[b].batchSize * batches[b].seqLen - batches[a].batchSize * batches[a].seqLen || a - b);
@@ -214,10 +216,10 @@ export class WorkerPool {
       lanes[lane].push(i);
       load[lane] += batches[i].batchSize * batches[i].seqLen;
     }
-    const replies = lanes.slice(1).map((lane, k) => (lane.length ? this.request(k + 1, { type: 'predict', batches: lane.map((i) => batches[i]), ctx, cache: cacheName }) : Promise.resolve(null)));
+    const replies = lanes.slice(1).map((lane, k) => (lane.length ? this.request(k + 1, request(lane.map((i) => batches[i]))) : Promise.resolve(null)));
     for (const r of replies) r.catch(() => undefined);
-    const results: { outputs: number[][]; loss: number }[] = new Array(batches.length);
-    for (const i of lanes[0]) results[i] = predictBatch(model, batches[i], ctx, cache);
+    const results: R[] = new Array(batches.length);
+    for (const i of lanes[0]) results[i] = local(batches[i]);
     let others: (FromWorker | null)[];
     try {
       others = await Promise.all(replies);
@@ -226,10 +228,42 @@ export class WorkerPool {
     }
     others.forEach((reply, k) => {
       if (!reply) return;
-      if (reply.type !== 'outputs') throw new Error(`unexpected reply ${reply.type} to evaluation batches`);
-      lanes[k + 1].forEach((i, j) => (results[i] = reply.results[j]));
+      const got = resultsOf(reply);
+      lanes[k + 1].forEach((i, j) => (results[i] = got[j]));
     });
     return results;
+  }
+
+  /** The outputs and mean loss of evaluation batches, in batch order. */
+  predictBatches(model: AdapterModel, batches: Batch[], ctx: ForwardContext, cache?: FrozenPrefixCache, cacheName?: string): Promise<{ outputs: number[][]; loss: number }[]> {
+    return this.spread(
+      batches,
+      (lane) => ({ type: 'predict', batches: lane, ctx, cache: cacheName }),
+      (batch) => predictBatch(model, batch, ctx, cache),
+      (reply) => {
+        if (reply.type !== 'outputs') throw new Error(`unexpected reply ${reply.type} to evaluation batches`);
+        return reply.results;
+      },
+    );
+  }
+
+  /** The layer ablation over the workers: the same result as layerAblation. */
+  async ablate(model: AdapterModel, examples: EncodedExample[], opts: AblationOptions): Promise<AblationResult> {
+    const batches = ablationBatches(model, examples, opts);
+    const perBatch = ablationSpans(model.encoder.config.numLayers).length;
+    let done = 0;
+    const results = await this.spread(
+      batches,
+      (lane) => ({ type: 'ablate', batches: lane }),
+      (batch) => ablateBatch(model, batch, () => opts.onSpan?.(++done, perBatch * batches.length)),
+      (reply) => {
+        if (reply.type !== 'ablated') throw new Error(`unexpected reply ${reply.type} to ablation batches`);
+        done += perBatch * reply.results.length;
+        opts.onSpan?.(done, perBatch * batches.length);
+        return reply.results;
+      },
+    );
+    return ablationResult(model, examples, batches, results, opts);
   }
 
   /** predict() over the workers: the same outputs, in input order. */
@@ -243,4 +277,14 @@ export class WorkerPool {
     this.closing = true;
     await Promise.all(this.threads.map((w) => w.terminate()));
   }
+}
+
+/**
+ * Workers over a trained adapter folder, for evaluation, the ablation and prediction: as many as asked, at most
+ * one per batch; null where that is one (the coordinator's thread alone).
+ */
+export async function adapterPool(adapterDir: string, workers: number, batches: number): Promise<WorkerPool | null> {
+  const n = Math.min(workers, batches);
+  if (n <= 1) return null;
+  return WorkerPool.start({ workers: n, backend: activeBackend()?.name ?? 'wasm', source: { kind: 'adapter', adapterDir }, params: new Map() });
 }

@@ -5,6 +5,7 @@ import { buildModel, loadAdapterModel, modelDirOf } from '../experiment';
 import { AdapterModel } from '../model/adapterModel';
 import { FrozenPrefixCache } from '../train/frozenPrefix';
 import { predictBatch } from '../analysis/evaluate';
+import { ablateBatch } from '../analysis/ablation';
 import { shardLossAndGradients } from './shard';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
@@ -60,7 +61,7 @@ function syncWeights(version: number): void {
 
 function handle(msg: ToWorker): void {
   syncWeights(msg.weightsVersion);
-  const cache = msg.cache ? caches.get(msg.cache) : undefined;
+  const cache = 'cache' in msg && msg.cache ? caches.get(msg.cache) : undefined;
   if (msg.type === 'step') {
     if (init.failAt && init.failAt.step === msg.step) {
       if (init.failAt.exit) process.exit(3);
@@ -74,6 +75,8 @@ function handle(msg: ToWorker): void {
     });
     for (const g of grads.values()) g.dispose();
     post({ type: 'grads', id: msg.id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+  } else if (msg.type === 'ablate') {
+    post({ type: 'ablated', id: msg.id, results: msg.batches.map((b) => ablateBatch(model, b)) });
   } else {
     post({ type: 'outputs', id: msg.id, results: msg.batches.map((b) => predictBatch(model, b, msg.ctx, cache)) });
   }

@@ -7,6 +7,10 @@ import { readSafetensors } from '../../../src/engine/model/safetensors';
 import { maxAbsDiff, tempDir, tinyModelDir, toyConfig, useBackend } from '../../helpers/fixtures';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import { loadAdapterModel, prepareData } from '../../../src/engine/experiment';
+import { layerAblation } from '../../../src/engine/analysis/ablation';
+import { predict } from '../../../src/engine/analysis/evaluate';
+import { adapterPool } from '../../../src/engine/parallel/pool';
 
 /**
  * Data-parallel training (src/engine/parallel): 1, 2 and 3 workers compute the same run up to float summation
@@ -138,4 +142,37 @@ describe('data-parallel training', () => {
       expect(trainLosses(run.dir)).toHaveLength(5);
     }, 60_000);
   }
+
+  it('the layer ablation and predictions are the same with 1, 2 and 3 workers', async () => {
+    const cfg = config({ type: 'houlsby', bottleneck: 4, initStd: 0.5 }, { maxSteps: 6 });
+    const trained = await train(cfg, 1);
+    const { model, tokenizer } = await loadAdapterModel(trained.adapterDir);
+    try {
+      const { dev } = await prepareData(cfg, tokenizer);
+      const opts = { metric: 'accuracy', batchSize: 8, padId: tokenizer.padId };
+      const ablation = layerAblation(model, dev, opts);
+      const predictions = predict(model, dev, 8);
+      // Removing layers changes something: the matrix is not all baseline.
+      expect(ablation.matrix.flat().some((v) => v !== null && v !== ablation.baseline)).toBe(true);
+      for (const workers of [2, 3]) {
+        const pool = await adapterPool(trained.adapterDir, workers, Math.ceil(dev.length / 8));
+        expect(pool?.size).toBe(workers);
+        try {
+          const spans: number[] = [];
+          const parallel = await pool!.ablate(model, dev, { ...opts, onSpan: (done) => spans.push(done) });
+          expect(parallel).toEqual(ablation);
+          expect(spans.at(-1)).toBe(3 * Math.ceil(dev.length / 8));
+          const p = await pool!.predict(model, dev, 8);
+          // Each batch is computed whole by one worker: bit for bit the same outputs.
+          expect(p.outputs).toEqual(predictions.outputs);
+          expect(p.predictions).toEqual(predictions.predictions);
+        } finally {
+          await pool!.close();
+        }
+      }
+    } finally {
+      model.dispose();
+    }
+  }, 60_000);
 });
+
