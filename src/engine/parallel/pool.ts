@@ -91,6 +91,13 @@ export class WorkerPool {
     return this.threads.length + 1;
   }
 
+  /** How many of the workers requests use (all by default; fewer for the benchmark's side-by-side timings). */
+  using = Infinity;
+
+  private get usingCount(): number {
+    return Math.max(1, Math.min(this.using, this.size));
+  }
+
   /** Starts workers - 1 threads and waits until each has built its model (and caches). */
   static async start(o: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(o.params);
@@ -109,6 +116,7 @@ export class WorkerPool {
           };
           worker.once('message', onReady);
           worker.once('error', reject);
+          worker.once('exit', (code) => reject(new Error(`worker ${index} exited (code ${code}) before it was ready`)));
         }),
       );
       worker.on('message', (msg: FromWorker) => pool.received(index, msg));
@@ -165,7 +173,7 @@ export class WorkerPool {
    * worker order, then clipped and applied here, and the new weights published.
    */
   async trainStep(model: AdapterModel, batch: Batch, cfg: ResolvedConfig, step: number, vars: tf.Variable[], nameOfVar: Map<string, string>, optimizer: AdamW, lrFor: (name: string) => number, cache?: FrozenPrefixCache, cacheName?: string): Promise<number> {
-    const shards = shardBatch(batch, this.size);
+    const shards = shardBatch(batch, this.usingCount);
     const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'step', step, shard: shard.batch, firstRow: shard.firstRow, batchRows: batch.batchSize, cache: cacheName }));
     // A rejected reply is awaited below; until then it must not count as unhandled.
     for (const r of replies) r.catch(() => undefined);
@@ -208,8 +216,8 @@ export class WorkerPool {
    * computed whole by one worker, so the results do not depend on the number of workers.
    */
   private async spread<R>(batches: Batch[], request: (lane: Batch[]) => Request, local: (batch: Batch) => R, resultsOf: (reply: FromWorker) => R[]): Promise<R[]> {
-    const lanes: number[][] = Array.from({ length: this.size }, () => []);
-    const load = new Array(this.size).fill(0);
+    const lanes: number[][] = Array.from({ length: this.usingCount }, () => []);
+    const load = new Array(this.usingCount).fill(0);
     const order = batches.map((b, i) => i).sort((a, b) => batches[b].batchSize * batches[b].seqLen - batches[a].batchSize * batches[a].seqLen || a - b);
     for (const i of order) {
       const lane = load.indexOf(Math.min(...load));
