@@ -11,6 +11,10 @@ import { loadAdapterModel, prepareData } from '../../../src/engine/experiment';
 import { layerAblation } from '../../../src/engine/analysis/ablation';
 import { predict } from '../../../src/engine/analysis/evaluate';
 import { adapterPool } from '../../../src/engine/parallel/pool';
+import { shardBatch } from '../../../src/engine/parallel/shard';
+import { dropout, dropoutMask, withBatchShard } from '../../../src/engine/tf/ops';
+import * as tf from '@tensorflow/tfjs-core';
+import { values } from '../../helpers/fixtures';
 
 /**
  * Data-parallel training (src/engine/parallel): 1, 2 and 3 workers compute the same run up to float summation
@@ -89,6 +93,28 @@ describe('data-parallel training', () => {
   beforeAll(useBackend);
   afterEach(() => {
     delete process.env.ADAPTER_LAB_TEST_WORKER_FAIL;
+  });
+
+  it("a shard's dropout masks are the whole batch's rows (wasm kernel and JS mask)", () => {
+    // 6 examples of 5 tokens x 8: rows 2..4 are elements 80..199 of the batch-major tensor.
+    const x = tf.randomNormal([30, 8], 0, 1, 'float32', 3) as tf.Tensor2D;
+    const whole = dropout(x, 0.3, 1234);
+    const part = withBatchShard(2, 3, () => dropout(tf.slice(x, [10, 0], [15, 8]), 0.3, 1234));
+    expect(values(part)).toEqual(values(tf.slice(whole, [10, 0], [15, 8])));
+    // Not the same as drawing the shard's own mask from the seed.
+    expect(values(dropout(tf.slice(x, [10, 0], [15, 8]), 0.3, 1234))).not.toEqual(values(part));
+    expect(dropoutMask(120, 0.3, 1234, 80)).toEqual(dropoutMask(240, 0.3, 1234).slice(80, 200));
+    expect(() => withBatchShard(1, 7, () => dropout(x, 0.3, 1))).toThrow(/not batch-major/);
+  });
+
+  it('shards are contiguous rows padded to the batch length, none empty', () => {
+    const T = 4;
+    const batch = { inputIds: new Int32Array(5 * T).map((_, i) => i), tokenTypeIds: new Int32Array(5 * T), attentionMask: new Float32Array(5 * T).fill(1), labels: new Float32Array([0, 1, 0, 1, 1]), batchSize: 5, seqLen: T, realTokens: 5 * T, indices: [7, 3, 9, 1, 4] };
+    const shards = shardBatch(batch, 3);
+    expect(shards.map((s) => [s.firstRow, s.batch.batchSize, s.batch.seqLen])).toEqual([[0, 1, T], [1, 2, T], [3, 2, T]]);
+    expect(shards.flatMap((s) => s.batch.indices)).toEqual(batch.indices);
+    expect(shards.flatMap((s) => [...s.batch.inputIds])).toEqual([...batch.inputIds]);
+    expect(shardBatch(batch, 8)).toHaveLength(5);
   });
 
   for (const type of METHOD_NAMES.filter((m) => m !== 'fusion')) {
