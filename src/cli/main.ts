@@ -479,15 +479,23 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
     out.emit({ type: 'start', command: 'drop', runDir });
     // Loss is not a per-example metric; drop by the task's primary metric then (as ablate does).
     const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
-    const result = adapterDropTradeoff(model, examples, {
+    const dropOptions = {
       metric,
       batchSize: intOption(values['batch-size'], 'batch-size') ?? config.training.evalBatchSize,
       split,
       padId: loaded.tokenizer.padId,
       repeats,
-      onProgress: (step, totalSteps) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
-    });
-    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
+      onProgress: (step: number, totalSteps: number) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+    };
+    // The throughput is the workers' together: what a deployment on this machine with as many gets.
+    const pool = await adapterPool(target.adapterDir, workersFor(config), Math.ceil(examples.length / dropOptions.batchSize));
+    let result;
+    try {
+      result = pool ? await pool.adapterDrop(model, examples, dropOptions) : adapterDropTradeoff(model, examples, dropOptions);
+    } finally {
+      await pool?.close();
+    }
+    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, workers: pool?.size ?? 1, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'drop', runDir, file, metric: result.metric, baseline: result.baseline, points: result.points });
     if (!out.json) {
       out.info(`adapters of the lowest n layers dropped: ${result.metric} on ${split}, throughput on ${result.timing.examples} examples (median of ${repeats} runs)`);

@@ -13,6 +13,7 @@ import { AdamW, applyGradients } from '../train/adamw';
 import type { FrozenPrefixCache } from '../train/frozenPrefix';
 import { evaluationBatches, gatherPredictions, predictBatch, Predictions } from '../analysis/evaluate';
 import { EVAL_CONTEXT } from '../experiment';
+import { adapterDropTradeoffWith, dropBatch, DropOptions, DropResult } from '../analysis/drop';
 import { ablateBatch, ablationBatches, ablationResult, ablationSpans, AblationOptions, AblationResult } from '../analysis/ablation';
 import { shardBatch, shardLossAndGradients } from './shard';
 import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
@@ -272,6 +273,23 @@ export class WorkerPool {
       },
     );
     return ablationResult(model, examples, batches, results, opts);
+  }
+
+  /** AdapterDrop's trade-off over the workers: the same metric values; the throughput of the workers together. */
+  adapterDrop(model: AdapterModel, examples: EncodedExample[], opts: DropOptions): Promise<DropResult> {
+    return adapterDropTradeoffWith(model, examples, opts, {
+      dropBatches: (batches) =>
+        this.spread(
+          batches,
+          (lane) => ({ type: 'drop', batches: lane }),
+          (batch) => dropBatch(model, batch),
+          (reply) => {
+            if (reply.type !== 'dropped') throw new Error(`unexpected reply ${reply.type} to AdapterDrop batches`);
+            return reply.results;
+          },
+        ),
+      predict: (ex, batchSize, ctx) => this.predict(model, ex, batchSize, ctx),
+    });
   }
 
   /** predict() over the workers: the same outputs, in input order. */

@@ -32,11 +32,13 @@ export interface WorkerInit {
 export type ToWorker =
   | { type: 'step'; id: number; weightsVersion: number; step: number; shard: Batch; firstRow: number; batchRows: number; cache?: string }
   | { type: 'predict'; id: number; weightsVersion: number; batches: Batch[]; ctx: ForwardContext; cache?: string }
-  | { type: 'ablate'; id: number; weightsVersion: number; batches: Batch[] };
+  | { type: 'ablate'; id: number; weightsVersion: number; batches: Batch[] }
+  | { type: 'drop'; id: number; weightsVersion: number; batches: Batch[] };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'grads'; id: number; loss: number; grads: (Float32Array | null)[] }
   | { type: 'outputs'; id: number; results: { outputs: number[][]; loss: number }[] }
   | { type: 'ablated'; id: number; results: number[][][] }
+  | { type: 'dropped'; id: number; results: number[][][] }
   | { type: 'failed'; id: number | null; message: string; stack?: string };

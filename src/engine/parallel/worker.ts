@@ -6,6 +6,7 @@ import { AdapterModel } from '../model/adapterModel';
 import { FrozenPrefixCache } from '../train/frozenPrefix';
 import { predictBatch } from '../analysis/evaluate';
 import { ablateBatch } from '../analysis/ablation';
+import { dropBatch } from '../analysis/drop';
 import { shardLossAndGradients } from './shard';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
@@ -75,6 +76,8 @@ function handle(msg: ToWorker): void {
     });
     for (const g of grads.values()) g.dispose();
     post({ type: 'grads', id: msg.id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+  } else if (msg.type === 'drop') {
+    post({ type: 'dropped', id: msg.id, results: msg.batches.map((b) => dropBatch(model, b)) });
   } else if (msg.type === 'ablate') {
     post({ type: 'ablated', id: msg.id, results: msg.batches.map((b) => ablateBatch(model, b)) });
   } else {

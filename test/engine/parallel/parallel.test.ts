@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { loadAdapterModel, prepareData } from '../../../src/engine/experiment';
 import { layerAblation } from '../../../src/engine/analysis/ablation';
+import { adapterDropTradeoff } from '../../../src/engine/analysis/drop';
 import { predict } from '../../../src/engine/analysis/evaluate';
 import { adapterPool } from '../../../src/engine/parallel/pool';
 import { shardBatch } from '../../../src/engine/parallel/shard';
@@ -169,7 +170,7 @@ describe('data-parallel training', () => {
     }, 60_000);
   }
 
-  it('the layer ablation and predictions are the same with 1, 2 and 3 workers', async () => {
+  it("the layer ablation, AdapterDrop's metrics and predictions are the same with 1, 2 and 3 workers", async () => {
     const cfg = config({ type: 'houlsby', bottleneck: 4, initStd: 0.5 }, { maxSteps: 6 });
     const trained = await train(cfg, 1);
     const { model, tokenizer } = await loadAdapterModel(trained.adapterDir);
@@ -178,6 +179,8 @@ describe('data-parallel training', () => {
       const opts = { metric: 'accuracy', batchSize: 8, padId: tokenizer.padId };
       const ablation = layerAblation(model, dev, opts);
       const predictions = predict(model, dev, 8);
+      const dropped = adapterDropTradeoff(model, dev, { ...opts, repeats: 1, timingExamples: 16 });
+      expect(new Set(dropped.points.map((q) => q.value)).size).toBeGreaterThan(1);
       // Removing layers changes something: the matrix is not all baseline.
       expect(ablation.matrix.flat().some((v) => v !== null && v !== ablation.baseline)).toBe(true);
       for (const workers of [2, 3]) {
@@ -188,6 +191,9 @@ describe('data-parallel training', () => {
           const parallel = await pool!.ablate(model, dev, { ...opts, onSpan: (done) => spans.push(done) });
           expect(parallel).toEqual(ablation);
           expect(spans.at(-1)).toBe(3 * Math.ceil(dev.length / 8));
+          const drop = await pool!.adapterDrop(model, dev, { ...opts, repeats: 1, timingExamples: 16 });
+          expect(drop.points.map((q) => q.value)).toEqual(dropped.points.map((q) => q.value));
+          expect(drop.points.every((q) => q.tokensPerSecond > 0)).toBe(true);
           const p = await pool!.predict(model, dev, 8);
           // Each batch is computed whole by one worker: bit for bit the same outputs.
           expect(p.outputs).toEqual(predictions.outputs);
