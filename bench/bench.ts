@@ -183,7 +183,10 @@ async function main(): Promise<void> {
     hiddenDropout: 0.1,
     attentionDropout: 0.1,
   };
-  if (process.argv.includes('--workers-only')) return workersSection(bert, backend.name);
+  if (process.argv.includes('--workers-only')) {
+    clearInterval(sampler);
+    return workersSection(bert, backend.name);
+  }
   const rows: Row[] = [];
   const json: Record<string, unknown> = { backend: backend.name, backendNotes: backend.notes, shapes: SHAPES, quick };
   const tokens = SHAPES.batch * SHAPES.tokens;
