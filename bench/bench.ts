@@ -5,18 +5,22 @@
  *
  *   npm run bench                 # the default shapes (4 layers, d 256, 4 heads, batch 32, 64 tokens)
  *   npm run bench -- --quick      # fewer repetitions
+ *   npm run bench -- --workers N  # data parallelism with 1..N workers (default: the machine's cores)
+ *   npm run bench -- --workers-only  # that section alone
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/engine/tf/backend';
+import { BackendName, initBackend } from '../src/engine/tf/backend';
+import { WorkerPool } from '../src/engine/parallel/pool';
 import { BertConfig } from '../src/engine/model/config';
-import { encoderFromArrays, initEncoderArrays, listBuiltinModels, builtinModelsDir, loadEncoder } from '../src/engine/model/checkpoint';
+import { encoderFromArrays, initEncoderArrays, listBuiltinModels, builtinModelsDir, loadEncoder, saveEncoderHf } from '../src/engine/model/checkpoint';
 import { methodDefinition } from '../src/engine/methods/registry';
 import { TaskHead } from '../src/engine/model/head';
 import { AdapterModel } from '../src/engine/model/adapterModel';
 import { EncoderInput, ForwardContext } from '../src/engine/model/bert';
-import { EVAL_CONTEXT } from '../src/engine/experiment';
+import { buildModel as buildModelFromConfig, EVAL_CONTEXT } from '../src/engine/experiment';
 import { AdamW } from '../src/engine/train/adamw';
 import { trainStep } from '../src/engine/train/trainer';
 import { FrozenPrefixCache } from '../src/engine/train/frozenPrefix';
@@ -179,6 +183,10 @@ async function main(): Promise<void> {
     hiddenDropout: 0.1,
     attentionDropout: 0.1,
   };
+  if (process.argv.includes('--workers-only')) {
+    clearInterval(sampler);
+    return workersSection(bert, backend.name);
+  }
   const rows: Row[] = [];
   const json: Record<string, unknown> = { backend: backend.name, backendNotes: backend.notes, shapes: SHAPES, quick };
   const tokens = SHAPES.batch * SHAPES.tokens;
@@ -320,6 +328,93 @@ async function main(): Promise<void> {
   for (const r of rows) console.log([r.what, r.fast, r.naive, r.ratio].map((c, i) => c.padEnd(w[i])).join(' '));
   console.log('\n' + JSON.stringify(json));
   multiTaskSection(bert);
+  await workersSection(bert, backend.name);
+}
+
+/**
+ * Data parallelism (src/engine/parallel): the training step (houlsby m = 64), evaluation and the layer ablation
+ * with 1..N workers (N: the machine's cores, or --workers N), timed interleaved (1, 2, .., N, 1, 2, ..) on one
+ * pool so every count sees the same machine load, and the scaling against one worker. Peak memory: the process's
+ * RSS (every thread's memory) after a pool of k workers has started and run a step, one pool at a time.
+ */
+async function workersSection(bert: BertConfig, backendName: BackendName): Promise<void> {
+  const flag = process.argv.indexOf('--workers');
+  const most = flag > 0 ? Number(process.argv[flag + 1]) : os.availableParallelism();
+  const counts = [...Array(most).keys()].map((i) => i + 1);
+  // Workers build their model from a folder: the benchmark's random encoder, written once.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-'));
+  saveEncoderHf(dir, bert, initEncoderArrays(bert, new Rng(1)));
+  const cfg = resolveConfig(
+    {
+      name: 'bench',
+      task: { name: 'bench', type: 'classification', train: 'train.jsonl', dev: 'dev.jsonl', textField: 'text', labelField: 'label' },
+      model: dir,
+      method: { type: 'houlsby', bottleneck: SHAPES.bottleneck },
+      training: { batchSize: SHAPES.batch, maxSeqLength: SHAPES.tokens, dropout: 0.1, seed: 1 },
+      runsDir: path.join(dir, 'runs'),
+    },
+    null,
+    dir,
+  );
+  const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
+  const params = model.trainableParams();
+  const vars = [...params.values()];
+  const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
+  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const batch = syntheticBatch(SHAPES.vocab, SHAPES.batch, SHAPES.tokens, 3);
+  const evalExamples = syntheticExamples(SHAPES.vocab, quick ? 128 : 256, SHAPES.tokens, 4);
+  const ablationExamples = evalExamples.slice(0, quick ? 64 : 128);
+  const start = (workers: number) => WorkerPool.start({ workers, backend: backendName, source: { kind: 'config', cfg, labels: ['a', 'b'] }, params });
+  let step = 0;
+
+  // Memory, one pool at a time.
+  const memory: Record<number, number> = {};
+  for (const k of counts) {
+    const pool = k > 1 ? await start(k) : null;
+    if (pool) await pool.trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4);
+    else trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4);
+    memory[k] = process.memoryUsage().rss / 2 ** 20;
+    await pool?.close();
+  }
+
+  const pool = most > 1 ? await start(most) : null;
+  const times: Record<string, Record<number, number[]>> = { train: {}, eval: {}, ablation: {} };
+  const timed = async (what: string, k: number, fn: () => unknown) => {
+    const t0 = performance.now();
+    await fn();
+    (times[what][k] ??= []).push(performance.now() - t0);
+  };
+  const reps = quick ? 3 : 5;
+  for (let r = 0; r <= reps; r++) {
+    for (const k of counts) {
+      if (pool) pool.using = k;
+      const withPool = pool && k > 1 ? pool : null;
+      // Round 0 warms up every count and is not kept.
+      await timed('train', k, () => (withPool ? withPool.trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4) : trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4)));
+      await timed('eval', k, () => (withPool ? withPool.predict(model, evalExamples, 32) : predict(model, evalExamples, 32)));
+      if (r % 2 === 0) await timed('ablation', k, () => (withPool ? withPool.ablate(model, ablationExamples, { metric: 'accuracy', batchSize: 32 }) : layerAblation(model, ablationExamples, { metric: 'accuracy', batchSize: 32 })));
+    }
+    if (r === 0) for (const what of Object.keys(times)) times[what] = {};
+  }
+  await pool?.close();
+  model.dispose();
+  optimizer.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+
+  const result: Record<string, unknown> = { cores: os.availableParallelism(), loadAverage: os.loadavg(), memoryMB: memory };
+  console.log(`\nworkers (data parallelism), ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median ms (scaling vs 1 worker)`);
+  console.log(['workers', 'train step', 'eval ' + evalExamples.length + ' ex.', 'ablation ' + ablationExamples.length + ' ex.', 'RSS MB'].map((h, i) => h.padEnd(i ? 18 : 8)).join(' '));
+  for (const k of counts) {
+    const cell = (what: string) => {
+      const ms = median(times[what][k]);
+      return `${ms.toFixed(0)} (${(median(times[what][1]) / ms).toFixed(2)}x)`;
+    };
+    console.log([String(k), cell('train'), cell('eval'), cell('ablation'), memory[k].toFixed(0)].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
+  }
+  for (const what of Object.keys(times)) {
+    result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]) }]));
+  }
+  console.log(JSON.stringify({ workers: result }));
 }
 
 /**

@@ -26,7 +26,8 @@ const nodeBundle = {
   logLevel: 'warning',
 };
 
-await esbuild.build({ ...nodeBundle, entryPoints: { cli: 'src/cli/index.ts' } });
+// worker: a thread of data-parallel training and evaluation (src/engine/parallel), beside the CLI.
+await esbuild.build({ ...nodeBundle, entryPoints: { cli: 'src/cli/index.ts', worker: 'src/engine/parallel/worker.ts' } });
 
 const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
 for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.endsWith('.wasm'))) {

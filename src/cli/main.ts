@@ -5,13 +5,14 @@ import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
 import { createRun, evalResultName, isProcessAlive, openRun, RESULT, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
+import { adapterPool, defaultWorkers } from '../engine/parallel/pool';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
 import { buildModel, checkConfigAgainstModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
 import { DataError } from '../engine/data/load';
-import { evaluate, predict } from '../engine/analysis/evaluate';
+import { evaluate, predict, scorePredictions } from '../engine/analysis/evaluate';
 import { layerAblation } from '../engine/analysis/ablation';
 import { encodeFirstToken } from '../engine/analysis/encode';
 import { initEncoderArrays, loadEncoder, readConfig, resolveModelDir, saveEncoderHf } from '../engine/model/checkpoint';
@@ -63,6 +64,8 @@ Usage:
 Options on every command:
   --json             JSON lines on stdout (the protocol the VS Code extension reads)
   --backend NAME     auto (default), node, wasm or cpu
+  --workers N        threads for training and evaluation (default: training.workers, else the machine's cores;
+                     one on tfjs-node; a sweep with --jobs J gives each run cores / J)
   -h, --help
 
 Exit codes: 0 success, 1 a failed or cancelled run (or results that could not be saved), 2 bad input
@@ -89,6 +92,7 @@ const options = {
   runs: { type: 'string' },
   jobs: { type: 'string' },
   repeats: { type: 'string' },
+  workers: { type: 'string' },
   // Slurm (src/cli/slurm.ts)
   slurm: { type: 'boolean' },
   wait: { type: 'boolean' },
@@ -134,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
+    requestedWorkers = intOption(values.workers, 'workers');
     const backend = await initBackend(parseBackend(values.backend));
     if (!values.json) {
       process.stderr.write(`backend: ${backend.name}${backend.notes.length ? ` (${backend.notes.join('; ')})` : ''}\n`);
@@ -142,6 +147,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(err, out, command);
   }
+}
+
+/** --workers, when given (data-parallel threads: src/engine/parallel). */
+let requestedWorkers: number | undefined;
+
+/** Workers for evaluation, the ablation and prediction: --workers, else the config's, else every core. */
+function workersFor(config?: ResolvedConfig): number {
+  return requestedWorkers ?? config?.training.workers ?? defaultWorkers(activeBackend()?.name);
 }
 
 function reportError(err: unknown, out: Reporter, command: string): number {
@@ -255,7 +268,8 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   return runSweep(config.name, points, {
     jobs,
     cli: { command: process.execPath, args: [process.argv[1]] },
-    childArgs: values.backend ? ['--backend', values.backend] : [],
+    // Concurrent runs share the cores: never more busy threads than cores unless --workers says so.
+    childArgs: [...(values.backend ? ['--backend', values.backend] : []), '--workers', String(requestedWorkers ?? Math.max(1, Math.floor(defaultWorkers(activeBackend()?.name) / Math.min(jobs, points.length))))],
     out,
   });
 }
@@ -289,6 +303,7 @@ async function runTraining(run: RunHandle, resume: boolean, out: Reporter, signa
       run,
       resume,
       signal,
+      workers: requestedWorkers,
       callbacks: {
         log: (message, level = 'info', rows) => out.emit({ type: 'log', level, message, ...(rows ? { rows } : {}) }),
         progress: (p) => out.emit({ type: 'progress', runDir: run.dir, ...p }),
@@ -370,7 +385,14 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     const examples = prepared[split];
     if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
     out.emit({ type: 'start', command: 'eval', runDir: target.kind === 'run' ? target.run.dir : undefined });
-    const result = evaluate(model, examples, config.training.evalBatchSize);
+    const batchSize = config.training.evalBatchSize;
+    const pool = await adapterPool(target.adapterDir, workersFor(config), Math.ceil(examples.length / batchSize));
+    let result;
+    try {
+      result = pool ? scorePredictions(model, examples, await pool.predict(model, examples, batchSize)) : evaluate(model, examples, batchSize);
+    } finally {
+      await pool?.close();
+    }
     // Classification: each class's precision, recall, F1 and support, and the confusion matrix, by class name.
     const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     // The metrics are printed whether or not they can be saved (a read-only or full disk must not lose them).
@@ -411,13 +433,20 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
     out.emit({ type: 'start', command: 'ablate', runDir: target.run.dir });
     // Loss is not a per-example metric; ablate by the task's primary metric then.
     const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
-    const result = layerAblation(model, prepared[split], {
+    const ablationOptions = {
       metric,
       batchSize: config.training.evalBatchSize,
       split,
       padId: loaded.tokenizer.padId,
-      onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
-    });
+      onSpan: (step: number, totalSteps: number) => out.emit({ type: 'progress', runDir: target.run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+    };
+    const pool = await adapterPool(target.adapterDir, workersFor(config), Math.ceil(prepared[split].length / ablationOptions.batchSize));
+    let result;
+    try {
+      result = pool ? await pool.ablate(model, prepared[split], ablationOptions) : layerAblation(model, prepared[split], ablationOptions);
+    } finally {
+      await pool?.close();
+    }
     const file = target.run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: target.run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
     if (!out.json) {
@@ -450,15 +479,23 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
     out.emit({ type: 'start', command: 'drop', runDir });
     // Loss is not a per-example metric; drop by the task's primary metric then (as ablate does).
     const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
-    const result = adapterDropTradeoff(model, examples, {
+    const dropOptions = {
       metric,
       batchSize: intOption(values['batch-size'], 'batch-size') ?? config.training.evalBatchSize,
       split,
       padId: loaded.tokenizer.padId,
       repeats,
-      onProgress: (step, totalSteps) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
-    });
-    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, time: new Date().toISOString() });
+      onProgress: (step: number, totalSteps: number) => out.emit({ type: 'progress', runDir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+    };
+    // The throughput is the workers' together: what a deployment on this machine with as many gets.
+    const pool = await adapterPool(target.adapterDir, workersFor(config), Math.ceil(examples.length / dropOptions.batchSize));
+    let result;
+    try {
+      result = pool ? await pool.adapterDrop(model, examples, dropOptions) : adapterDropTradeoff(model, examples, dropOptions);
+    } finally {
+      await pool?.close();
+    }
+    const file = target.run.writeResult(RESULT.drop, { ...result, backend: activeBackend()?.name, workers: pool?.size ?? 1, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'drop', runDir, file, metric: result.metric, baseline: result.baseline, points: result.points });
     if (!out.json) {
       out.info(`adapters of the lowest n layers dropped: ${result.metric} on ${split}, throughput on ${result.timing.examples} examples (median of ${repeats} runs)`);
@@ -512,7 +549,14 @@ async function predictCommand(ctx: Ctx): Promise<number> {
     const examples = readInputExamples(values.input, textField, pairField);
     const encoded = await encodeExamples(tokenizer, examples, meta.maxSeqLength);
     const batchSize = intOption(values['batch-size'], 'batch-size') ?? 64;
-    const { outputs, predictions } = predict(model, encoded, batchSize);
+    const pool = await adapterPool(target.adapterDir, workersFor(), Math.ceil(encoded.length / batchSize));
+    let predicted;
+    try {
+      predicted = pool ? await pool.predict(model, encoded, batchSize) : predict(model, encoded, batchSize);
+    } finally {
+      await pool?.close();
+    }
+    const { outputs, predictions } = predicted;
     const labels = model.head.labels;
     predictions.forEach((p, i) => {
       const logits = outputs[i];

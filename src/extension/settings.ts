@@ -1,7 +1,8 @@
 /** The extension's settings (package.json `contributes.configuration`) and where runs live. */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { Backend, EngineOptions } from './runs/jobs';
+import { workersPerJob, type Backend, type EngineOptions } from './runs/jobs';
 import type { SlurmSettings } from './runs/slurm';
 
 export const SECTION = 'adapterLab';
@@ -11,6 +12,8 @@ export interface Settings {
   runsFolder: string;
   backend: Backend;
   maxConcurrentRuns: number;
+  /** adapterLab.workers: worker threads per job; 0 = automatic (jobs.ts's workersPerJob). */
+  workers: number;
 }
 
 export function readSettings(scope?: vscode.ConfigurationScope): Settings {
@@ -20,6 +23,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     runsFolder: c.get<string>('runsFolder', DEFAULT_RUNS_FOLDER) || DEFAULT_RUNS_FOLDER,
     backend: (['auto', 'node', 'wasm', 'cpu'].includes(backend) ? backend : 'auto') as Backend,
     maxConcurrentRuns: Math.max(1, Math.floor(c.get<number>('maxConcurrentRuns', 1) || 1)),
+    workers: Math.max(0, Math.floor(c.get<number>('workers', 0) || 0)),
   };
 }
 
@@ -41,7 +45,8 @@ export function runsDirFor(file: vscode.Uri): string {
 }
 
 export function engineOptionsFor(file: vscode.Uri): EngineOptions {
-  return { backend: readSettings(file).backend, runsDir: runsDirFor(file) };
+  const s = readSettings(file);
+  return { backend: s.backend, runsDir: runsDirFor(file), workers: workersPerJob(s.workers, s.maxConcurrentRuns, os.availableParallelism()) };
 }
 
 /** adapterLab.slurm.*: whether Train and Run Sweep go to Slurm, and what they ask it for. */

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
 import { ForwardContext } from '../model/bert';
-import { EncodedExample } from '../data/types';
+import { Batch, EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
@@ -31,59 +31,84 @@ export interface AblationResult {
   examples: number;
 }
 
-export function layerAblation(
-  model: AdapterModel,
-  examples: EncodedExample[],
-  opts: { metric: string; batchSize: number; split?: string; padId?: number; onSpan?: (done: number, total: number) => void },
-): AblationResult {
+/** The spans (i, j), i <= j, in the order of the matrix's rows: slot s + 1 of ablateBatch's result is span s. */
+export function ablationSpans(L: number): [number, number][] {
+  const spans: [number, number][] = [];
+  for (let i = 0; i < L; i++) for (let j = i; j < L; j++) spans.push([i, j]);
+  return spans;
+}
+
+/**
+ * One batch's predictions (class index or value) in batch row order: slot 0 with every adapter, then slot
+ * s + 1 with span s removed. `onSpan` is called after each span.
+ */
+export function ablateBatch(model: AdapterModel, batch: Batch, onSpan?: () => void): number[][] {
   const enc = model.encoder;
   const L = enc.config.numLayers;
   const on: ForwardContext = model.withHooks(EVAL_CONTEXT);
   const off = (layer: number): ForwardContext => ({ ...on, disabledAdapterLayers: new Set([layer]) });
   const regression = model.head.taskType === 'regression';
-  // outputs[s][example]: s = 0 baseline, then spans in (i, j) order.
-  const spans: [number, number][] = [];
-  for (let i = 0; i < L; i++) for (let j = i; j < L; j++) spans.push([i, j]);
-  const predictions: number[][] = Array.from({ length: spans.length + 1 }, () => new Array<number>(examples.length));
-
-  const record = (slot: number, batchIndices: number[], out: tf.Tensor2D) => {
+  const slots: number[][] = [];
+  const record = (out: tf.Tensor2D) => {
     const rows = out.arraySync() as number[][];
-    batchIndices.forEach((idx, r) => (predictions[slot][idx] = regression ? rows[r][0] : argmax(rows[r])));
+    slots.push(rows.map((r) => (regression ? r[0] : argmax(r))));
   };
   // The last layer's output reaches only the head, which reads the first token: states after it are [B, d].
   const headOf = (cls: tf.Tensor2D) => model.head.forward(cls, EVAL_CONTEXT);
-
-  const batches = makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType });
-  let done = 0;
-  for (const batch of batches) {
-    const { batchSize: B, seqLen: T } = batch;
-    const bias = tf.keep(enc.attentionBias(batch));
-    const layer = (i: number, h: tf.Tensor2D, ctx: ForwardContext) => enc.layer(i, h, bias, B, T, ctx, i === L - 1);
-    // States entering each layer with every adapter in place: states[i] enters layer i.
-    const states: tf.Tensor2D[] = [tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)))];
-    for (let i = 0; i < L; i++) states.push(tf.keep(tf.tidy(() => layer(i, states[i], on))));
-    tf.tidy(() => record(0, batch.indices, headOf(states[L])));
-    let slot = 1;
-    for (let i = 0; i < L; i++) {
-      let removed = states[i];
-      for (let j = i; j < L; j++) {
-        const previous = removed;
-        removed = tf.keep(tf.tidy(() => layer(j, previous, off(j))));
-        if (previous !== states[i]) previous.dispose();
-        const from = removed;
-        tf.tidy(() => {
-          let h = from;
-          for (let k = j + 1; k < L; k++) h = layer(k, h, on);
-          record(slot, batch.indices, headOf(h));
-        });
-        slot++;
-        opts.onSpan?.(++done, spans.length * batches.length);
-      }
-      if (removed !== states[i]) removed.dispose();
+  const { batchSize: B, seqLen: T } = batch;
+  const bias = tf.keep(enc.attentionBias(batch));
+  const layer = (i: number, h: tf.Tensor2D, ctx: ForwardContext) => enc.layer(i, h, bias, B, T, ctx, i === L - 1);
+  // States entering each layer with every adapter in place: states[i] enters layer i.
+  const states: tf.Tensor2D[] = [tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)))];
+  for (let i = 0; i < L; i++) states.push(tf.keep(tf.tidy(() => layer(i, states[i], on))));
+  tf.tidy(() => record(headOf(states[L])));
+  for (let i = 0; i < L; i++) {
+    let removed = states[i];
+    for (let j = i; j < L; j++) {
+      const previous = removed;
+      removed = tf.keep(tf.tidy(() => layer(j, previous, off(j))));
+      if (previous !== states[i]) previous.dispose();
+      const from = removed;
+      tf.tidy(() => {
+        let h = from;
+        for (let k = j + 1; k < L; k++) h = layer(k, h, on);
+        record(headOf(h));
+      });
+      onSpan?.();
     }
-    for (const s of states) s.dispose();
-    bias.dispose();
+    if (removed !== states[i]) removed.dispose();
   }
+  for (const s of states) s.dispose();
+  bias.dispose();
+  return slots;
+}
+
+export interface AblationOptions {
+  metric: string;
+  batchSize: number;
+  split?: string;
+  padId?: number;
+  onSpan?: (done: number, total: number) => void;
+}
+
+export function ablationBatches(model: AdapterModel, examples: EncodedExample[], opts: AblationOptions): Batch[] {
+  return makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType });
+}
+
+export function layerAblation(model: AdapterModel, examples: EncodedExample[], opts: AblationOptions): AblationResult {
+  const batches = ablationBatches(model, examples, opts);
+  const total = ablationSpans(model.encoder.config.numLayers).length * batches.length;
+  let done = 0;
+  return ablationResult(model, examples, batches, batches.map((b) => ablateBatch(model, b, () => opts.onSpan?.(++done, total))), opts);
+}
+
+/** The matrix from every batch's ablateBatch predictions. */
+export function ablationResult(model: AdapterModel, examples: EncodedExample[], batches: Batch[], perBatch: number[][][], opts: AblationOptions): AblationResult {
+  const L = model.encoder.config.numLayers;
+  const spans = ablationSpans(L);
+  // predictions[s][example]: s = 0 baseline, then spans in (i, j) order.
+  const predictions: number[][] = Array.from({ length: spans.length + 1 }, () => new Array<number>(examples.length));
+  batches.forEach((batch, b) => perBatch[b].forEach((slot, s) => batch.indices.forEach((idx, r) => (predictions[s][idx] = slot[r]))));
 
   const labels = examples.map((e) => e.label);
   const metricOf = (preds: number[]) => {

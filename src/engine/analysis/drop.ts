@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
 import { ForwardContext } from '../model/bert';
-import { EncodedExample } from '../data/types';
+import { Batch, EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
@@ -57,38 +57,73 @@ export function withLowestDropped(n: number, ctx: ForwardContext = EVAL_CONTEXT)
   return { ...ctx, disabledAdapterLayers: new Set([...Array(n).keys()]) };
 }
 
-export function adapterDropTradeoff(model: AdapterModel, examples: EncodedExample[], opts: DropOptions): DropResult {
+/** One batch's predictions (class index or value) in row order for n = 0..L lowest layers' adapters dropped. */
+export function dropBatch(model: AdapterModel, batch: Batch): number[][] {
   const enc = model.encoder;
   const L = enc.config.numLayers;
   const on = model.withHooks(EVAL_CONTEXT);
   const off = withLowestDropped(L, on);
   const regression = model.head.taskType === 'regression';
+  const levels: number[][] = [];
+  const { batchSize: B, seqLen: T } = batch;
+  const bias = tf.keep(enc.attentionBias(batch));
+  let prefix = tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)));
+  for (let n = 0; n <= L; n++) {
+    const from = prefix;
+    const rows = tf.tidy(() => model.head.forward(enc.firstTokenOutput(from, batch, on, n), EVAL_CONTEXT).arraySync() as number[][]);
+    levels.push(rows.map((r) => (regression ? r[0] : argmax(r))));
+    if (n < L) {
+      prefix = tf.keep(tf.tidy(() => enc.layer(n, from, bias, B, T, off)));
+      from.dispose();
+    }
+  }
+  prefix.dispose();
+  bias.dispose();
+  return levels;
+}
+
+export function dropBatches(model: AdapterModel, examples: EncodedExample[], opts: DropOptions): Batch[] {
+  return makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType });
+}
+
+/**
+ * What the trade-off needs computed, in this thread or over workers (parallel/pool.ts): each batch's dropBatch,
+ * and a whole prediction pass over examples with a context (the timed deployment).
+ */
+export interface DropExecutor {
+  dropBatches(batches: Batch[]): number[][][] | Promise<number[][][]>;
+  predict(examples: EncodedExample[], batchSize: number, ctx: ForwardContext): unknown;
+}
+
+export function adapterDropTradeoff(model: AdapterModel, examples: EncodedExample[], opts: DropOptions): DropResult {
+  const executor: DropExecutor = { dropBatches: (batches) => batches.map((b) => dropBatch(model, b)), predict: (ex, bs, ctx) => predict(model, ex, bs, ctx) };
+  // The steps are written once (a generator) for both executors; here each is run as it comes, never awaited.
+  const steps = tradeoffSteps(model, examples, opts, executor);
+  let next = steps.next();
+  while (!next.done) next = steps.next(next.value);
+  return next.value;
+}
+
+/** The trade-off over workers: the same metric values; the throughput of the workers together. */
+export async function adapterDropTradeoffWith(model: AdapterModel, examples: EncodedExample[], opts: DropOptions, executor: DropExecutor): Promise<DropResult> {
+  const steps = tradeoffSteps(model, examples, opts, executor);
+  let next = steps.next();
+  while (!next.done) next = steps.next(await next.value);
+  return next.value;
+}
+
+/** The trade-off's steps: each yields what the executor computes and receives its result (awaited or not). */
+function* tradeoffSteps(model: AdapterModel, examples: EncodedExample[], opts: DropOptions, executor: DropExecutor): Generator<unknown, DropResult, unknown> {
+  const L = model.encoder.config.numLayers;
   const repeats = opts.repeats ?? 3;
   const timingSet = examples.slice(0, opts.timingExamples ?? 256);
   const total = L + 1 + (L + 1) * (repeats + 1);
   let done = 0;
-
+  const batches = dropBatches(model, examples, opts);
+  const perBatch = (yield executor.dropBatches(batches)) as number[][][];
   // predictions[n][example]
   const predictions = Array.from({ length: L + 1 }, () => new Array<number>(examples.length));
-  for (const batch of makeBatches(examples, opts.batchSize, { shuffle: false, padId: opts.padId ?? 0, taskType: model.head.taskType })) {
-    const { batchSize: B, seqLen: T } = batch;
-    const bias = tf.keep(enc.attentionBias(batch));
-    let prefix = tf.keep(tf.tidy(() => enc.embed(batch, EVAL_CONTEXT)));
-    for (let n = 0; n <= L; n++) {
-      const from = prefix;
-      const rows = tf.tidy(() => {
-        let h = from;
-        return model.head.forward(enc.firstTokenOutput(h, batch, on, n), EVAL_CONTEXT).arraySync() as number[][];
-      });
-      batch.indices.forEach((idx, r) => (predictions[n][idx] = regression ? rows[r][0] : argmax(rows[r])));
-      if (n < L) {
-        prefix = tf.keep(tf.tidy(() => enc.layer(n, from, bias, B, T, off)));
-        from.dispose();
-      }
-    }
-    prefix.dispose();
-    bias.dispose();
-  }
+  batches.forEach((batch, b) => perBatch[b].forEach((level, n) => batch.indices.forEach((idx, r) => (predictions[n][idx] = level[r]))));
   done = L + 1;
   opts.onProgress?.(done, total);
 
@@ -97,7 +132,7 @@ export function adapterDropTradeoff(model: AdapterModel, examples: EncodedExampl
   for (let round = -1; round < repeats; round++) {
     for (let n = 0; n <= L; n++) {
       const t0 = performance.now();
-      predict(model, timingSet, opts.batchSize, withLowestDropped(n));
+      yield executor.predict(timingSet, opts.batchSize, withLowestDropped(n));
       if (round >= 0) times[n].push(performance.now() - t0);
       opts.onProgress?.(++done, total);
     }

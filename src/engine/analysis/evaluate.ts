@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
 import { ForwardContext } from '../model/bert';
-import { EncodedExample } from '../data/types';
+import { Batch, EncodedExample } from '../data/types';
 import { makeBatches } from '../data/batching';
 import { computeMetrics, confusion, perClassScores, type ClassScores } from '../metrics/metrics';
 import { EVAL_CONTEXT } from '../experiment';
@@ -40,6 +40,34 @@ export function classReport(predictions: number[], gold: number[], labels: strin
   };
 }
 
+/** One batch's head outputs ([batchSize][outputs], batch order) and mean loss, without recording gradients. */
+export function predictBatch(model: AdapterModel, batch: Batch, ctx: ForwardContext, cache?: FrozenPrefixCache): { outputs: number[][]; loss: number } {
+  const [outputs, loss] = tf.tidy(() => {
+    const o = cache ? model.outputsFrom(cache.hiddenFor(batch), cache.depth, batch, ctx) : model.outputs(batch, ctx);
+    const l = model.head.loss(o, batch.labels);
+    return [o.arraySync() as number[][], l.dataSync()[0]];
+  }) as [number[][], number];
+  return { outputs, loss };
+}
+
+/** The evaluation batches of examples (length-sorted, carrying their examples' indices). */
+export function evaluationBatches(model: AdapterModel, examples: EncodedExample[], batchSize: number): Batch[] {
+  return makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: model.head.taskType });
+}
+
+/** Outputs put back in input order, the predictions, and the loss summed over examples in batch order. */
+export function gatherPredictions(model: AdapterModel, count: number, batches: Batch[], results: { outputs: number[][]; loss: number }[]): Predictions & { lossSum: number } {
+  const outputs: number[][] = new Array(count);
+  let lossSum = 0;
+  batches.forEach((batch, i) => {
+    lossSum += results[i].loss * batch.batchSize;
+    batch.indices.forEach((idx, r) => (outputs[idx] = results[i].outputs[r]));
+  });
+  const regression = model.head.taskType === 'regression';
+  const predictions = outputs.map((o) => (regression ? o[0] : argmax(o)));
+  return { outputs, predictions, lossSum };
+}
+
 /**
  * Runs the model over examples without recording gradients (tf.tidy, no variableGrads), in length-sorted
  * batches, and puts the outputs back in input order.
@@ -52,31 +80,22 @@ export function predict(
   /** Cached states of the frozen lowest layers of these examples, when the caller has them. */
   cache?: FrozenPrefixCache,
 ): Predictions & { lossSum: number } {
-  const batches = makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: model.head.taskType });
-  const outputs: number[][] = new Array(examples.length);
-  let lossSum = 0;
-  for (const batch of batches) {
-    const [out, loss] = tf.tidy(() => {
-      const o = cache ? model.outputsFrom(cache.hiddenFor(batch), cache.depth, batch, ctx) : model.outputs(batch, ctx);
-      const l = model.head.loss(o, batch.labels);
-      return [o.arraySync() as number[][], l.dataSync()[0]];
-    }) as [number[][], number];
-    lossSum += loss * batch.batchSize;
-    batch.indices.forEach((idx, r) => (outputs[idx] = out[r]));
-  }
-  const regression = model.head.taskType === 'regression';
-  const predictions = outputs.map((o) => (regression ? o[0] : argmax(o)));
-  return { outputs, predictions, lossSum };
+  const batches = evaluationBatches(model, examples, batchSize);
+  return gatherPredictions(model, examples.length, batches, batches.map((b) => predictBatch(model, b, ctx, cache)));
 }
 
-export function evaluate(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT, cache?: FrozenPrefixCache): Evaluation {
-  const { outputs, predictions, lossSum } = predict(model, examples, batchSize, ctx, cache);
+/** Metrics, loss and the class report of predictions over examples. */
+export function scorePredictions(model: AdapterModel, examples: EncodedExample[], { outputs, predictions, lossSum }: Predictions & { lossSum: number }): Evaluation {
   const labels = examples.map((e) => e.label);
   const metrics = computeMetrics(model.head.taskType, predictions, labels, model.head.labels?.length);
   const loss = lossSum / Math.max(1, examples.length);
   const classNames = model.head.labels;
   const classes = classNames ? classReport(predictions, labels, classNames) : undefined;
   return { outputs, predictions, metrics: { ...metrics, loss }, loss, examples: examples.length, ...(classes ? { classes } : {}) };
+}
+
+export function evaluate(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT, cache?: FrozenPrefixCache): Evaluation {
+  return scorePredictions(model, examples, predict(model, examples, batchSize, ctx, cache));
 }
 
 export function argmax(values: number[]): number {

@@ -107,6 +107,11 @@ export interface TrainingConfig {
   cacheFrozenLayers?: boolean;
   /** Optional cap on the number of training steps (for smoke tests and quick looks). */
   maxSteps?: number | null;
+  /**
+   * Workers for data-parallel training and evaluation (threads, the coordinator's own included); absent or null:
+   * the machine's cores (one on tfjs-node). Results do not depend on it beyond float summation order.
+   */
+  workers?: number | null;
 }
 
 export interface ExperimentConfig {

@@ -68,12 +68,18 @@ export class AdapterModel {
     return this.head.forward(this.encoder.firstTokenOutput(h, input, this.withHooks(ctx), from), ctx);
   }
 
-  /** Task loss plus the method's penalty, if any; from cached hidden states when `prefix` is given. */
-  loss(input: EncoderInput, labels: Float32Array, ctx: ForwardContext, prefix?: { hidden: tf.Tensor2D; from: number }): tf.Scalar {
+  /**
+   * Task loss plus the method's penalty, if any; from cached hidden states when `prefix` is given. With `share`
+   * (a shard of a batch, data-parallel training): the shard's mean loss times its share of the batch's examples,
+   * so the shards' losses and gradients sum to the whole batch's, and the penalty only where `share.penalty`
+   * (one shard counts it).
+   */
+  loss(input: EncoderInput, labels: Float32Array, ctx: ForwardContext, prefix?: { hidden: tf.Tensor2D; from: number }, share?: { weight: number; penalty: boolean }): tf.Scalar {
     const outputs = prefix ? this.outputsFrom(prefix.hidden, prefix.from, input, ctx) : this.outputs(input, ctx);
-    const loss = this.head.loss(outputs, labels);
+    const mean = this.head.loss(outputs, labels);
+    const loss: tf.Scalar = share && share.weight !== 1 ? tf.mul(mean, share.weight) : mean;
     const penalty = this.method.penalty(ctx);
-    return penalty ? tf.add(loss, penalty) : loss;
+    return penalty && (share?.penalty ?? true) ? tf.add(loss, penalty) : loss;
   }
 
   /**

@@ -275,6 +275,33 @@ function gelu(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * The rows of the whole batch that this process computes (data-parallel training, src/engine/parallel): every
+ * dropped tensor is batch-major (example r's elements are one contiguous run), so a shard of rows
+ * [firstRow, firstRow + rows) draws the elements of the whole batch's mask from firstRow * (size / rows) on:
+ * the masks are drawn per example of the batch, not per worker, whatever the number of workers.
+ */
+let batchShard: { firstRow: number; rows: number } | null = null;
+
+/** Runs fn with dropout masks drawn as rows [firstRow, firstRow + rows) of a larger batch (see batchShard). */
+export function withBatchShard<T>(firstRow: number, rows: number, fn: () => T): T {
+  const before = batchShard;
+  batchShard = firstRow === 0 ? null : { firstRow, rows };
+  try {
+    return fn();
+  } finally {
+    batchShard = before;
+  }
+}
+
+/** Where this tensor's mask starts in the whole batch's mask sequence (0 outside a shard). */
+function maskOffset(x: tf.Tensor): number {
+  if (!batchShard) return 0;
+  const perRow = x.size / batchShard.rows;
+  if (!Number.isInteger(perRow)) throw new Error(`dropout on a tensor of shape [${x.shape}] that is not batch-major for a shard of ${batchShard.rows} rows`);
+  return batchShard.firstRow * perRow;
+}
+
+/**
  * Inverted dropout with a mask drawn by the run's seeded generator: on the wasm backend inside one SIMD kernel
  * (the same mask, bit for bit, with nothing made in JS or saved for the gradient); elsewhere the mask is drawn
  * in JS, one multiply on the backend instead of tf.dropout's random-uniform, add, floor, divide and multiply
@@ -282,15 +309,20 @@ function gelu(x: tf.Tensor): tf.Tensor {
  */
 export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
   if (rate <= 0 || seed === null) return x;
-  if (usesElementwiseKernels(x)) return fusedDropout(x, rate, seed);
-  return tf.mul(x, tf.tensor(dropoutMask(x.size, rate, seed), x.shape));
+  const offset = maskOffset(x);
+  if (usesElementwiseKernels(x)) return fusedDropout(x, rate, seed, offset);
+  return tf.mul(x, tf.tensor(dropoutMask(x.size, rate, seed, offset), x.shape));
 }
 
-/** The inverted-dropout mask of `size` elements for a seed: 1 / keep where Rng(seed).next() < keep, else 0. */
-export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
+/**
+ * The inverted-dropout mask of `size` elements for a seed: 1 / keep where Rng(seed).next() < keep, else 0;
+ * with `offset`, elements offset .. offset + size - 1 of that sequence.
+ */
+export function dropoutMask(size: number, rate: number, seed: number, offset = 0): Float32Array {
   const keep = 1 - rate;
   const mask = new Float32Array(size);
   const rng = new Rng(seed);
+  rng.skip(offset);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
   return mask;
 }

@@ -75,6 +75,16 @@ export class AdamW {
   }
 }
 
+/** The update from a step's gradients (clipped to the global norm), unless the loss is NaN or infinite; disposes them. */
+export function applyGradients(loss: number, grads: Map<string, tf.Tensor>, cfg: { training: { maxGradNorm: number } }, optimizer: AdamW, lrFor: (name: string) => number): void {
+  if (Number.isFinite(loss)) {
+    const { clipped } = clipByGlobalNorm(grads, cfg.training.maxGradNorm);
+    optimizer.apply(clipped, lrFor);
+    if (clipped !== grads) for (const g of clipped.values()) g.dispose();
+  }
+  for (const g of grads.values()) g.dispose();
+}
+
 /** Clips gradients to a global L2 norm (Pascanu et al. 2013); returns the norm before clipping. */
 export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { clipped: Map<string, tf.Tensor>; norm: number } {
   const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);

@@ -15,14 +15,15 @@ import { AdapterModel } from '../model/adapterModel';
 import { assignParams, saveAdapterFolder, snapshot } from '../model/adapterIo';
 import { encodeSafetensors, parseSafetensors, TensorMap } from '../model/safetensors';
 import { packageRoot } from '../model/checkpoint';
-import { evaluate } from '../analysis/evaluate';
+import { evaluate, scorePredictions } from '../analysis/evaluate';
+import { defaultWorkers, WorkerPool } from '../parallel/pool';
 import { metricHigherIsBetter } from '../metrics/metrics';
-import { adapterMeta, buildModel, modelDirOf, prepareData, trainingContext } from '../experiment';
-import { AdamW, clipByGlobalNorm, linearScheduleFactor } from './adamw';
+import { adapterMeta, buildModel, EVAL_CONTEXT, modelDirOf, prepareData } from '../experiment';
+import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { baseFingerprint } from '../model/fingerprint';
-import { Rng } from '../util/random';
+import { derivedRng, shardLossAndGradients } from '../parallel/shard';
 import { UserInputError } from '../errors';
 import { writeTaskFields } from '../model/taskFields';
 
@@ -64,6 +65,8 @@ export interface TrainOptions {
   resume?: boolean;
   signal?: AbortSignal;
   callbacks?: TrainCallbacks;
+  /** Workers (threads) for data parallelism; overrides training.workers (the CLI's --workers). */
+  workers?: number;
 }
 
 type Best = NonNullable<RunRecord['best']>;
@@ -97,17 +100,12 @@ interface CheckpointState {
 
 const STATE_FILE = CHECKPOINT_STATE_FILE;
 
-/** Seeds derived from the run's seed and a counter (epoch or step), independent of earlier draws. */
-function derivedRng(seed: number, salt: number, counter: number): Rng {
-  return new Rng(((seed * 1000003) ^ (salt * 7919 + counter * 2654435761)) >>> 0);
-}
-
-export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {} }: TrainOptions): Promise<TrainOutcome> {
+export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {}, workers }: TrainOptions): Promise<TrainOutcome> {
   const log = (m: string, level: 'info' | 'warn' = 'info', rows?: SkippedRow[]) => callbacks.log?.(m, level, rows);
   // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
   const ownLock = run.locked ? null : run.lock();
   try {
-    return await trainLocked(cfg, run, resume, signal, callbacks, log);
+    return await trainLocked(cfg, run, resume, signal, callbacks, log, workers);
   } finally {
     ownLock?.release();
   }
@@ -120,6 +118,7 @@ async function trainLocked(
   signal: AbortSignal | undefined,
   callbacks: TrainCallbacks,
   log: (m: string, level?: 'info' | 'warn', rows?: SkippedRow[]) => void,
+  workersOverride: number | undefined,
 ): Promise<TrainOutcome> {
   const stale = run.removeStaleTempFiles();
   if (stale.length) log(`removed ${stale.length} temp file${stale.length > 1 ? 's' : ''} a killed process left half written (${stale.map((f) => path.relative(run.dir, f)).join(', ')})`, 'warn');
@@ -133,6 +132,7 @@ async function trainLocked(
   if (prepared.dev.length === 0) throw new Error('the dev set is empty');
 
   const model = buildModel(cfg, modelDir, prepared.data.labels);
+  let pool: WorkerPool | null = null;
   try {
     // Before any base parameter is trained (or restored from a checkpoint): the base model's identity.
     const fingerprint = baseFingerprint(model.encoder);
@@ -201,9 +201,10 @@ async function trainLocked(
     if (resume) run.trimMetrics(state.step);
     // Before the first step, so that a run killed at any moment has a checkpoint the extension offers to resume.
     if (!hasState) checkpoint(0, 0);
+    const workers = workersOverride ?? t.workers ?? defaultWorkers(backend?.name);
     log(
       `${cfg.method.type} on ${cfg.task.name}: ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
-        `(${counts.trainablePercent.toFixed(2)}%), ${prepared.train.length} train / ${prepared.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}`,
+        `(${counts.trainablePercent.toFixed(2)}%), ${prepared.train.length} train / ${prepared.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
 
     // Frozen lowest layers: computed once per example, reused at every step and evaluation.
@@ -219,11 +220,25 @@ async function trainLocked(
       log(`cached the outputs of the ${depth} frozen lowest layer${depth > 1 ? 's' : ''} for ${trainCache.size + devCache.size} examples in ${((Date.now() - cacheStart) / 1000).toFixed(1)} s (dropout off there)`);
     }
 
+    if (workers > 1) {
+      const poolStart = Date.now();
+      pool = await WorkerPool.start({
+        workers,
+        backend: backend?.name ?? 'wasm',
+        source: { kind: 'config', cfg, labels: prepared.data.labels },
+        params,
+        caches: depth > 0 ? { depth, batchSize: t.evalBatchSize, padId: tokenizer.padId, sets: { train: prepared.train, dev: prepared.dev } } : undefined,
+      });
+      log(`started ${workers - 1} worker thread${workers > 2 ? 's' : ''} in ${((Date.now() - poolStart) / 1000).toFixed(1)} s`);
+    }
+    const evaluateOnDev = async () =>
+      pool ? scorePredictions(model, prepared.dev, await pool.predict(model, prepared.dev, t.evalBatchSize, EVAL_CONTEXT, devCache, 'dev')) : evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
+
     const started = Date.now();
     let tokensSeen = 0;
 
-    const evaluateDev = (epoch: number): boolean => {
-      const result = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
+    const evaluateDev = async (epoch: number): Promise<boolean> => {
+      const result = await evaluateOnDev();
       const value = result.metrics[t.metric];
       const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
       run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
@@ -256,7 +271,10 @@ async function trainLocked(
           return { status: 'cancelled', best, steps: step };
         }
         const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
-        const loss = trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, (n) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor, trainCache);
+        const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
+        const loss = pool
+          ? await pool.trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache, 'train')
+          : trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache);
         if (!Number.isFinite(loss)) {
           run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
           throw new DivergenceError(step, t.learningRate);
@@ -277,20 +295,23 @@ async function trainLocked(
         run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, tokensPerSecond: progress.tokensPerSecond });
         callbacks.progress?.(progress);
         if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
-          evaluateDev(epoch);
+          await evaluateDev(epoch);
           checkpoint(epoch, b + 1);
         }
         // Let signals (cancel) and stdout drain between steps.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      evaluateDev(epoch);
+      await evaluateDev(epoch);
       // Before the checkpoint: a resume from it must find the epoch's line (one from a later step is trimmed).
       run.appendMetric({ type: 'epoch', epoch, step });
       checkpoint(epoch + 1, 0);
     }
 
     // The adapter a run hands out is its best checkpoint.
-    if (state.files.best) assignParams(params, readCheckpointTensors(run, state.files.best), 'best checkpoint');
+    if (state.files.best) {
+      assignParams(params, readCheckpointTensors(run, state.files.best), 'best checkpoint');
+      pool?.publishWeights();
+    }
     const savedBase = [...model.method.trainedBaseParams, ...(model.method.baseValues?.keys() ?? [])];
     const adapterParams = new Map([...model.method.params, ...savedBase.map((n) => [n, model.encoder.params.get(n)!] as const)]);
     const meta = adapterMeta(cfg, model, fingerprint);
@@ -302,7 +323,7 @@ async function trainLocked(
     if (method.saveAdapter) method.saveAdapter(run.adapterDir, parts);
     else saveAdapterFolder(run.adapterDir, parts);
     writeTaskFields(run.adapterDir, cfg.task);
-    const final = evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
+    const final = await evaluateOnDev();
     run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, best });
     const extra = method.extraResults?.(model, prepared.dev, { batchSize: t.evalBatchSize, padId: tokenizer.padId }) ?? {};
     for (const [name, result] of Object.entries(extra)) run.writeResult(name, result);
@@ -310,11 +331,12 @@ async function trainLocked(
     optimizer.dispose();
     return { status: 'done', best, steps: step };
   } finally {
+    await pool?.close();
     model.dispose();
   }
 }
 
-/** One optimisation step; returns the loss (before the update). */
+/** One optimisation step in this thread; returns the loss (before the update). */
 export function trainStep(
   model: AdapterModel,
   batch: Batch,
@@ -326,28 +348,8 @@ export function trainStep(
   lrFor: (name: string) => number,
   cache?: FrozenPrefixCache,
 ): number {
-  const rng = derivedRng(cfg.training.seed, 2, step);
-  const ctx = trainingContext(cfg, model, rng);
-  const k = cfg.method.dropLowest;
-  if (k > 0) {
-    // Robust AdapterDrop: drop the adapters of the lowest n layers, n uniform in 0..k.
-    const n = rng.int(k + 1);
-    ctx.disabledAdapterLayers = new Set([...Array(n).keys()]);
-  }
-  const { value, grads } = tf.variableGrads(
-    () => model.loss(batch, batch.labels, ctx, cache ? { hidden: cache.hiddenFor(batch), from: cache.depth } : undefined),
-    vars,
-  );
-  const loss = value.dataSync()[0];
-  value.dispose();
-  const named = new Map<string, tf.Tensor>();
-  for (const [varName, g] of Object.entries(grads)) named.set(nameOfVar.get(varName)!, g);
-  if (Number.isFinite(loss)) {
-    const { clipped } = clipByGlobalNorm(named, cfg.training.maxGradNorm);
-    optimizer.apply(clipped, lrFor);
-    if (clipped !== named) for (const g of clipped.values()) g.dispose();
-  }
-  for (const g of named.values()) g.dispose();
+  const { loss, grads } = shardLossAndGradients(model, { batch, firstRow: 0 }, batch.batchSize, cfg, step, vars, nameOfVar, cache);
+  applyGradients(loss, grads, cfg, optimizer, lrFor);
   return loss;
 }
 

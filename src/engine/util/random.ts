@@ -11,6 +11,11 @@ export function rngInitialState(seed: number): number {
   return (Math.floor(seed) ^ 0x9e3779b9) >>> 0;
 }
 
+/** The state after `draws` draws from `state` (the sequence is a counter: draw i hashes state + i * golden). */
+export function rngStateAfter(state: number, draws: number): number {
+  return (state + Math.imul(draws >>> 0, 0x9e3779b9)) >>> 0;
+}
+
 export class Rng {
   private state: number;
 
@@ -26,6 +31,11 @@ export class Rng {
     z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
     z = (z ^ (z >>> 16)) >>> 0;
     return z / 4294967296;
+  }
+
+  /** Skips n draws at once (as n calls of next would). */
+  skip(n: number): void {
+    this.state = rngStateAfter(this.state, n);
   }
 
   /** Integer in [0, n). */

@@ -31,10 +31,24 @@ export interface EngineOptions {
   backend: Backend;
   /** Absolute runs folder: where train jobs create their runs. */
   runsDir: string;
+  /** Worker threads per job (--workers); absent: the engine's default (every core, one on tfjs-node). */
+  workers?: number;
 }
 
+/** The engine options every local job passes: the backend and the worker threads. */
 export function backendArgs(o: EngineOptions): string[] {
-  return o.backend === 'auto' ? [] : ['--backend', o.backend];
+  return [...(o.backend === 'auto' ? [] : ['--backend', o.backend]), ...(o.workers ? ['--workers', String(o.workers)] : [])];
+}
+
+/**
+ * Worker threads per engine job (adapterLab.workers): the setting when it is set (> 0); else, with several
+ * jobs at once (adapterLab.maxConcurrentRuns), the cores shared between them, so that the busy threads never
+ * outnumber the cores; else the engine's default (every core; one on tfjs-node).
+ */
+export function workersPerJob(setting: number, maxConcurrentRuns: number, cores: number): number | undefined {
+  if (setting > 0) return Math.floor(setting);
+  if (maxConcurrentRuns <= 1) return undefined;
+  return Math.max(1, Math.floor(cores / maxConcurrentRuns));
 }
 
 export function trainJob(configFile: string, name: string, o: EngineOptions): JobSpec {

@@ -54,7 +54,8 @@ export function slurmSubmitJob(command: 'train' | 'sweep', configFile: string, n
   return {
     kind: 'slurm',
     label: `Submit ${what} to Slurm`,
-    args: [command, configFile, '--slurm', '--runs-dir', o.runsDir, ...backendArgs(o), ...slurmFlags(s)],
+    // Worker threads are for this machine's cores: a cluster's runs take the engine's default on their nodes.
+    args: [command, configFile, '--slurm', '--runs-dir', o.runsDir, ...backendArgs({ ...o, workers: undefined }), ...slurmFlags(s)],
     cwd: path.dirname(configFile),
     configFile,
   };

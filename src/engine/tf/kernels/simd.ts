@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { rngInitialState } from '../../util/random';
+import { rngInitialState, rngStateAfter } from '../../util/random';
 import { activationsWasmBase64 } from './activationsWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
 import { dropoutWasmBase64 } from './dropoutWasm';
@@ -383,11 +383,12 @@ interface DropoutAttrs {
  * x times the inverted-dropout mask that `new Rng(seed)` would draw element by element (ops.dropoutMask),
  * computed in the kernel; differentiable (the gradient draws the same mask). Only where usesElementwiseKernels(x).
  */
-export function fusedDropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
+/** `offset`: the mask's first element in the seed's sequence (a shard of a larger batch, ops.ts's dropout). */
+export function fusedDropout(x: tf.Tensor, rate: number, seed: number, offset = 0): tf.Tensor {
   const keep = 1 - rate;
   const bound = Math.ceil(keep * 4294967296);
   const attrs: DropoutAttrs = {
-    state: rngInitialState(seed),
+    state: rngStateAfter(rngInitialState(seed), offset),
     threshold: bound >= 4294967296 ? 0 : bound | 0,
     keepAll: bound >= 4294967296,
     scale: Math.fround(1 / keep),

@@ -1,0 +1,316 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { AdapterModel } from '../model/adapterModel';
+import { ForwardContext } from '../model/bert';
+import { ResolvedConfig } from '../config/types';
+import { Batch, EncodedExample } from '../data/types';
+import { packageRoot } from '../model/checkpoint';
+import { activeBackend, BackendName } from '../tf/backend';
+import { AdamW, applyGradients } from '../train/adamw';
+import type { FrozenPrefixCache } from '../train/frozenPrefix';
+import { evaluationBatches, gatherPredictions, predictBatch, Predictions } from '../analysis/evaluate';
+import { EVAL_CONTEXT } from '../experiment';
+import { adapterDropTradeoffWith, dropBatch, DropOptions, DropResult } from '../analysis/drop';
+import { ablateBatch, ablationBatches, ablationResult, ablationSpans, AblationOptions, AblationResult } from '../analysis/ablation';
+import { shardBatch, shardLossAndGradients } from './shard';
+import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
+
+/**
+ * Data parallelism on every core (node:worker_threads). N workers: the coordinator's own thread is worker 0,
+ * and N - 1 threads each hold their own TensorFlow.js backend and copy of the model (the wasm backend keeps
+ * tensors in its own, unshared WebAssembly memory, so the frozen base is copied, not shared). A training step
+ * cuts the batch into N shards of rows; each worker computes its shard's loss and gradients; the coordinator
+ * sums them in worker order (the same order whatever finishes first), takes the one optimizer step and writes
+ * the new trainable weights into a SharedArrayBuffer every worker reads before its next request. Evaluation
+ * spreads whole batches over the workers (each batch computed by one of them, so its outputs do not depend on
+ * the number of workers at all).
+ */
+
+/** The default number of workers: every core, except on tfjs-node, which threads by itself (one worker). */
+export function defaultWorkers(backend: BackendName | undefined): number {
+  return backend === 'node' ? 1 : os.availableParallelism();
+}
+
+/** The bundled worker script (dist/worker.js; scripts/build.mjs builds it). */
+export function workerScript(): string {
+  const file = path.join(packageRoot(), 'dist', 'worker.js');
+  if (!fs.existsSync(file)) throw new Error(`the worker script ${file} is missing: run npm run build`);
+  return file;
+}
+
+/** ADAPTER_LAB_TEST_WORKER_FAIL=k:s (or k:s:exit): worker k throws (or exits) at training step s. A test hook. */
+function failHookFor(index: number): WorkerInit['failAt'] {
+  const spec = process.env.ADAPTER_LAB_TEST_WORKER_FAIL;
+  if (!spec) return undefined;
+  const [k, s, mode] = spec.split(':');
+  return Number(k) === index ? { step: Number(s), exit: mode === 'exit' } : undefined;
+}
+
+/** A request without the fields every request carries. */
+type Request = ToWorker extends infer T ? (T extends unknown ? Omit<T, 'id' | 'weightsVersion'> : never) : never;
+
+interface Pending {
+  resolve(msg: FromWorker): void;
+  reject(err: Error): void;
+}
+
+export interface PoolOptions {
+  /** Workers in all, the coordinator's thread included (at least 2 for a pool). */
+  workers: number;
+  backend: BackendName;
+  source: ModelSource;
+  /** The coordinator's trainable parameters (shared with the workers after every update). */
+  params: Map<string, tf.Variable>;
+  caches?: WorkerInit['caches'];
+}
+
+export class WorkerPool {
+  private readonly threads: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | null = null;
+  private closing = false;
+  private readonly weights: Float32Array;
+  private weightsVersion = 0;
+  private readonly slots: WeightSlot[];
+
+  private constructor(private readonly params: Map<string, tf.Variable>) {
+    let offset = 0;
+    this.slots = [...params].map(([name, p]) => {
+      const slot = { name, offset, size: p.size };
+      offset += p.size;
+      return slot;
+    });
+    this.weights = new Float32Array(new SharedArrayBuffer(Math.max(4, offset * 4)));
+  }
+
+  /** Workers in all (threads plus the coordinator's). */
+  get size(): number {
+    return this.threads.length + 1;
+  }
+
+  /** How many of the workers requests use (all by default; fewer for the benchmark's side-by-side timings). */
+  using = Infinity;
+
+  private get usingCount(): number {
+    return Math.max(1, Math.min(this.using, this.size));
+  }
+
+  /** Starts workers - 1 threads and waits until each has built its model (and caches). */
+  static async start(o: PoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(o.params);
+    pool.publishWeights();
+    const script = workerScript();
+    const ready: Promise<void>[] = [];
+    for (let index = 1; index < o.workers; index++) {
+      const init: WorkerInit = { index, backend: o.backend, source: o.source, weights: pool.weights.buffer as SharedArrayBuffer, slots: pool.slots, caches: o.caches, failAt: failHookFor(index) };
+      const worker = new Worker(script, { workerData: init });
+      pool.threads.push(worker);
+      ready.push(
+        new Promise<void>((resolve, reject) => {
+          const onReady = (msg: FromWorker) => {
+            if (msg.type === 'ready') resolve();
+            else if (msg.type === 'failed' && msg.id === null) reject(new Error(`worker ${index} could not start: ${msg.message}`));
+          };
+          worker.once('message', onReady);
+          worker.once('error', reject);
+          worker.once('exit', (code) => reject(new Error(`worker ${index} exited (code ${code}) before it was ready`)));
+        }),
+      );
+      worker.on('message', (msg: FromWorker) => pool.received(index, msg));
+      worker.on('error', (err) => pool.fail(new Error(`worker ${index} failed: ${err.message}`)));
+      worker.on('exit', (code) => {
+        if (!pool.closing) pool.fail(new Error(`worker ${index} exited (code ${code}) during the run`));
+      });
+    }
+    try {
+      await Promise.all(ready);
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return pool;
+  }
+
+  /** Writes the coordinator's trainable weights for the workers (after every update, and after a restore). */
+  publishWeights(): void {
+    for (const slot of this.slots) this.weights.set(this.params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+    this.weightsVersion++;
+  }
+
+  private received(index: number, msg: FromWorker): void {
+    if (msg.type === 'ready') return;
+    if (msg.type === 'failed') {
+      this.fail(new Error(`worker ${index} failed: ${msg.message}`));
+      return;
+    }
+    const p = this.pending.get(msg.id);
+    this.pending.delete(msg.id);
+    p?.resolve(msg);
+  }
+
+  private fail(err: Error): void {
+    if (this.failure) return;
+    this.failure = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  private request(worker: number, msg: Request): Promise<FromWorker> {
+    if (this.failure) return Promise.reject(this.failure);
+    const id = this.nextId++;
+    const full = { ...msg, id, weightsVersion: this.weightsVersion } as ToWorker;
+    return new Promise<FromWorker>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.threads[worker - 1].postMessage(full);
+    });
+  }
+
+  /**
+   * One optimisation step over every worker; returns the loss (before the update). The gradients are summed in
+   * worker order, then clipped and applied here, and the new weights published.
+   */
+  async trainStep(model: AdapterModel, batch: Batch, cfg: ResolvedConfig, step: number, vars: tf.Variable[], nameOfVar: Map<string, string>, optimizer: AdamW, lrFor: (name: string) => number, cache?: FrozenPrefixCache, cacheName?: string): Promise<number> {
+    const shards = shardBatch(batch, this.usingCount);
+    const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'step', step, shard: shard.batch, firstRow: shard.firstRow, batchRows: batch.batchSize, cache: cacheName }));
+    // A rejected reply is awaited below; until then it must not count as unhandled.
+    for (const r of replies) r.catch(() => undefined);
+    const own = shardLossAndGradients(model, shards[0], batch.batchSize, cfg, step, vars, nameOfVar, cache);
+    const sums: (Float32Array | null)[] = this.slots.map((slot) => {
+      const g = own.grads.get(slot.name);
+      return g ? (g.dataSync() as Float32Array).slice() : null;
+    });
+    for (const g of own.grads.values()) g.dispose();
+    let loss = own.loss;
+    let others: FromWorker[];
+    try {
+      others = await Promise.all(replies);
+    } catch (err) {
+      throw this.failure ?? err;
+    }
+    for (const reply of others) {
+      if (reply.type !== 'grads') throw new Error(`unexpected reply ${reply.type} to a training step`);
+      loss += reply.loss;
+      reply.grads.forEach((g, i) => {
+        if (!g) return;
+        const sum = sums[i];
+        if (!sum) sums[i] = g;
+        else for (let j = 0; j < sum.length; j++) sum[j] += g[j];
+      });
+    }
+    const grads = new Map<string, tf.Tensor>();
+    this.slots.forEach((slot, i) => {
+      const sum = sums[i];
+      if (sum) grads.set(slot.name, tf.tensor(sum, this.params.get(slot.name)!.shape));
+    });
+    applyGradients(loss, grads, cfg, optimizer, lrFor);
+    this.publishWeights();
+    return loss;
+  }
+
+  /**
+   * Whole batches spread over the workers (the longest first, each to the least loaded, counting batch x
+   * length), the coordinator's share computed here by `local`; the results in batch order. Each batch is
+   * computed whole by one worker, so the results do not depend on the number of workers.
+   */
+  private async spread<R>(batches: Batch[], request: (lane: Batch[]) => Request, local: (batch: Batch) => R, resultsOf: (reply: FromWorker) => R[]): Promise<R[]> {
+    const lanes: number[][] = Array.from({ length: this.usingCount }, () => []);
+    const load = new Array(this.usingCount).fill(0);
+    const order = batches.map((b, i) => i).sort((a, b) => batches[b].batchSize * batches[b].seqLen - batches[a].batchSize * batches[a].seqLen || a - b);
+    for (const i of order) {
+      const lane = load.indexOf(Math.min(...load));
+      lanes[lane].push(i);
+      load[lane] += batches[i].batchSize * batches[i].seqLen;
+    }
+    const replies = lanes.slice(1).map((lane, k) => (lane.length ? this.request(k + 1, request(lane.map((i) => batches[i]))) : Promise.resolve(null)));
+    for (const r of replies) r.catch(() => undefined);
+    const results: R[] = new Array(batches.length);
+    for (const i of lanes[0]) results[i] = local(batches[i]);
+    let others: (FromWorker | null)[];
+    try {
+      others = await Promise.all(replies);
+    } catch (err) {
+      throw this.failure ?? err;
+    }
+    others.forEach((reply, k) => {
+      if (!reply) return;
+      const got = resultsOf(reply);
+      lanes[k + 1].forEach((i, j) => (results[i] = got[j]));
+    });
+    return results;
+  }
+
+  /** The outputs and mean loss of evaluation batches, in batch order. */
+  predictBatches(model: AdapterModel, batches: Batch[], ctx: ForwardContext, cache?: FrozenPrefixCache, cacheName?: string): Promise<{ outputs: number[][]; loss: number }[]> {
+    return this.spread(
+      batches,
+      (lane) => ({ type: 'predict', batches: lane, ctx, cache: cacheName }),
+      (batch) => predictBatch(model, batch, ctx, cache),
+      (reply) => {
+        if (reply.type !== 'outputs') throw new Error(`unexpected reply ${reply.type} to evaluation batches`);
+        return reply.results;
+      },
+    );
+  }
+
+  /** The layer ablation over the workers: the same result as layerAblation. */
+  async ablate(model: AdapterModel, examples: EncodedExample[], opts: AblationOptions): Promise<AblationResult> {
+    const batches = ablationBatches(model, examples, opts);
+    const perBatch = ablationSpans(model.encoder.config.numLayers).length;
+    let done = 0;
+    const results = await this.spread(
+      batches,
+      (lane) => ({ type: 'ablate', batches: lane }),
+      (batch) => ablateBatch(model, batch, () => opts.onSpan?.(++done, perBatch * batches.length)),
+      (reply) => {
+        if (reply.type !== 'ablated') throw new Error(`unexpected reply ${reply.type} to ablation batches`);
+        done += perBatch * reply.results.length;
+        opts.onSpan?.(done, perBatch * batches.length);
+        return reply.results;
+      },
+    );
+    return ablationResult(model, examples, batches, results, opts);
+  }
+
+  /** AdapterDrop's trade-off over the workers: the same metric values; the throughput of the workers together. */
+  adapterDrop(model: AdapterModel, examples: EncodedExample[], opts: DropOptions): Promise<DropResult> {
+    return adapterDropTradeoffWith(model, examples, opts, {
+      dropBatches: (batches) =>
+        this.spread(
+          batches,
+          (lane) => ({ type: 'drop', batches: lane }),
+          (batch) => dropBatch(model, batch),
+          (reply) => {
+            if (reply.type !== 'dropped') throw new Error(`unexpected reply ${reply.type} to AdapterDrop batches`);
+            return reply.results;
+          },
+        ),
+      predict: (ex, batchSize, ctx) => this.predict(model, ex, batchSize, ctx),
+    });
+  }
+
+  /** predict() over the workers: the same outputs, in input order. */
+  async predict(model: AdapterModel, examples: EncodedExample[], batchSize: number, ctx: ForwardContext = EVAL_CONTEXT, cache?: FrozenPrefixCache, cacheName?: string): Promise<Predictions & { lossSum: number }> {
+    const batches = evaluationBatches(model, examples, batchSize);
+    return gatherPredictions(model, examples.length, batches, await this.predictBatches(model, batches, ctx, cache, cacheName));
+  }
+
+  /** Stops every thread. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.threads.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Workers over a trained adapter folder, for evaluation, the ablation and prediction: as many as asked, at most
+ * one per batch; null where that is one (the coordinator's thread alone).
+ */
+export async function adapterPool(adapterDir: string, workers: number, batches: number): Promise<WorkerPool | null> {
+  const n = Math.min(workers, batches);
+  if (n <= 1) return null;
+  return WorkerPool.start({ workers: n, backend: activeBackend()?.name ?? 'wasm', source: { kind: 'adapter', adapterDir }, params: new Map() });
+}
