@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { activate, dropout, linear } from '../tf/ops';
+import { activate, linear, sharedDropout } from '../tf/ops';
 import { adapterLayerIndices, layerNormParams, MethodDefinition, MethodInstance } from './method';
 import { BertEncoder, ForwardContext, KeysValues } from '../model/bert';
 import { saveAdapterFolder } from '../model/adapterIo';
@@ -93,7 +93,8 @@ export const prefixTuning: MethodDefinition = {
       const [B, , dk] = kv.keys.shape;
       if (dk !== d) throw new Error(`prefix-tuning: keys of width ${dk}, expected ${d}`);
       let prefix = layerKeyValues(k);
-      if (ctx.training && rate > 0 && ctx.rng) prefix = dropout(prefix, rate, ctx.rng.seed()) as tf.Tensor2D;
+      // One prefix for the whole batch: its mask is the step's, not an example's (the same in every worker).
+      if (ctx.training && rate > 0 && ctx.rng) prefix = sharedDropout(prefix, rate, ctx.rng.seed()) as tf.Tensor2D;
       const batch = (x: tf.Tensor2D) => tf.broadcastTo(tf.reshape(x, [1, P, d]), [B, P, d]) as tf.Tensor3D;
       return {
         keys: tf.concat([batch(tf.slice(prefix, [0, 0], [P, d])), kv.keys], 1),

@@ -315,6 +315,16 @@ export function dropout(x: tf.Tensor, rate: number, seed: number | null): tf.Ten
 }
 
 /**
+ * Dropout on a tensor the whole batch shares (a prefix-tuning's prefix, computed once per step, not per example):
+ * every shard draws the same mask, the one a single process draws, so the summed gradients are the same.
+ */
+export function sharedDropout(x: tf.Tensor, rate: number, seed: number | null): tf.Tensor {
+  if (rate <= 0 || seed === null) return x;
+  if (usesElementwiseKernels(x)) return fusedDropout(x, rate, seed, 0);
+  return tf.mul(x, tf.tensor(dropoutMask(x.size, rate, seed, 0), x.shape));
+}
+
+/**
  * The inverted-dropout mask of `size` elements for a seed: 1 / keep where Rng(seed).next() < keep, else 0;
  * with `offset`, elements offset .. offset + size - 1 of that sequence.
  */

@@ -53,6 +53,9 @@ const methodOptions: Record<string, Record<string, unknown>> = {
   adapterbias: { l0Lambda: 0.01 },
   lora: { r: 4 },
   ia3: {},
+  parallel: { bottleneck: 8 },
+  // The prefix MLP's dropout is drawn per example too (the reparametrisation runs inside every worker).
+  'prefix-tuning': { prefixLength: 4, bottleneckSize: 8, dropout: 0.1 },
   bitfit: {},
   layernorm: {},
   'top-k': { k: 1 },
