@@ -17,8 +17,41 @@ export interface TestCluster {
   stop(): void;
 }
 
+const PREFIX = 'adapter-lab-slurm-';
+/** The test process that owns a cluster folder: its daemons are stale once that process is gone. */
+const OWNER_FILE = 'owner.pid';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Stops the daemons of test clusters whose test process died without stopping them (a killed test run skips
+ * afterAll): a second slurmd on this node would take the new cluster's jobs' steps for its own. A folder with
+ * daemons and no owner file is stale too (a cluster is owned before it starts).
+ */
+function stopStaleClusters(): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith(PREFIX) || !/^adapter-lab-slurm-[A-Za-z0-9]{6}$/.test(name)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    if (!fs.existsSync(path.join(dir, 'slurmctld.pid')) && !fs.existsSync(path.join(dir, 'slurmd.pid'))) continue;
+    const owner = Number(fs.existsSync(path.join(dir, OWNER_FILE)) ? fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8') : NaN);
+    if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
+    console.warn(`slurm tests: stopping the daemons of a test cluster its test run left behind (${dir})`);
+    spawnSync('bash', [SCRIPT, 'stop', dir], { stdio: 'inherit', timeout: 120_000 });
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function startTestCluster(): TestCluster {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-slurm-'));
+  stopStaleClusters();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), PREFIX));
+  fs.writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
   const out = execFileSync('bash', [SCRIPT, 'start', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
   const conf = /SLURM_CONF=(\S+)/.exec(out)?.[1];
   if (!conf) throw new Error(`the test cluster did not start: ${out}`);
