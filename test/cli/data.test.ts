@@ -1,25 +1,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
+import { cli } from '../helpers/cliRun';
 
 /**
  * Bad data and bad configs as a user meets them through `adapter-lab train`: the built bin in a child process,
  * on real files. What must hold: every bad row named with file, line and reason (terminal, --json, run.json),
  * exit 2, and each location printed once.
  */
-const BIN = path.resolve(__dirname, '../../bin/adapter-lab.js');
 
-function cli(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
-  const lines = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
-}
 
 function writeConfig(dir: string, over: { task?: object; method?: object; training?: object } = {}): string {
   const cfg = {

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
+import { cli } from '../helpers/cliRun';
 
 /**
  * Results a user can read from the terminal: eval's per-class scores and confusion matrix, predict naming the
@@ -12,14 +13,6 @@ import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/adapter-lab.js');
 
-function cli(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
-  const lines = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
-}
 
 function writeConfig(dir: string, name: string, method: object): string {
   const cfg = {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import { writeFileAtomic } from '../util/atomicFile';
 import { UserInputError } from '../errors';
 import { halfToFloat, NamedArray, TensorMap } from './safetensors';
+import { crc32 } from '../util/crc32';
 
 /**
  * PyTorch's own checkpoint format, the one `torch.save(state_dict, f)` writes since PyTorch 1.6 and
@@ -21,22 +22,6 @@ import { halfToFloat, NamedArray, TensorMap } from './safetensors';
 
 // ---------------------------------------------------------------------------------------------
 // zip (stored entries only: torch.save never compresses)
-
-const crcTable = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
 
 /** An uncompressed zip; each entry's data starts on a 64-byte boundary, as torch aligns it (padding in an extra field). */
 function writeZip(entries: { name: string; data: Uint8Array }[]): Buffer {
