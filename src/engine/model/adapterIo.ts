@@ -427,7 +427,8 @@ export function assignParams(target: Map<string, tf.Variable>, values: TensorMap
     const arr = values.get(name);
     if (!arr) throw new UserInputError(`${where}: parameter ${name} is missing`);
     if (arr.shape.join(',') !== v.shape.join(',')) throw new UserInputError(`${where}: parameter ${name} has shape [${arr.shape}], expected [${v.shape}]`);
-    v.assign(tf.tensor(arr.data as Float32Array, v.shape));
+    // In a tidy, so that the tensor made for the assignment does not stay alive beside the variable.
+    tf.tidy(() => v.assign(tf.tensor(arr.data as Float32Array, v.shape)));
   }
 }
 

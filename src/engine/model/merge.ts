@@ -38,7 +38,7 @@ export async function mergeAdapter(adapterDir: string, dest: string): Promise<Me
     }
     if (fs.existsSync(dest) && (!fs.statSync(dest).isDirectory() || fs.readdirSync(dest).length)) throw new UserInputError(`${dest} exists and is not empty`);
     const merged = model.method.mergedBaseValues();
-    for (const [name, arr] of merged) model.encoder.params.get(name)!.assign(tf.tensor(arr.data as Float32Array, arr.shape));
+    for (const [name, arr] of merged) tf.tidy(() => model.encoder.params.get(name)!.assign(tf.tensor(arr.data as Float32Array, arr.shape)));
     const cfg = model.encoder.config;
     saveEncoderHf(dest, cfg, encoderArrays(model.encoder), { metadata: { source: `${meta.model} with the ${meta.method.type} adapter ${meta.adapterName} merged in` } });
     for (const f of TOKENIZER_FILES) if (fs.existsSync(path.join(modelDir, f))) fs.copyFileSync(path.join(modelDir, f), path.join(dest, f));

@@ -299,6 +299,15 @@ export class WorkerPool {
   }
 
   /** Stops every thread. */
+  /** Each worker thread's live tensors and their bytes (workers 1..N-1), for leak checks and the benchmark. */
+  async workerMemory(): Promise<{ tensors: number; bytes: number }[]> {
+    const replies = await Promise.all(this.threads.map((_, k) => this.request(k + 1, { type: 'memory' })));
+    return replies.map((reply) => {
+      if (reply.type !== 'memory') throw new Error(`unexpected reply ${reply.type} to a memory request`);
+      return { tensors: reply.tensors, bytes: reply.bytes };
+    });
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.threads.map((w) => w.terminate()));

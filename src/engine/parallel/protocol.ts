@@ -33,7 +33,8 @@ export type ToWorker =
   | { type: 'step'; id: number; weightsVersion: number; step: number; shard: Batch; firstRow: number; batchRows: number; cache?: string }
   | { type: 'predict'; id: number; weightsVersion: number; batches: Batch[]; ctx: ForwardContext; cache?: string }
   | { type: 'ablate'; id: number; weightsVersion: number; batches: Batch[] }
-  | { type: 'drop'; id: number; weightsVersion: number; batches: Batch[] };
+  | { type: 'drop'; id: number; weightsVersion: number; batches: Batch[] }
+  | { type: 'memory'; id: number; weightsVersion: number };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -41,4 +42,5 @@ export type FromWorker =
   | { type: 'outputs'; id: number; results: { outputs: number[][]; loss: number }[] }
   | { type: 'ablated'; id: number; results: number[][][] }
   | { type: 'dropped'; id: number; results: number[][][] }
+  | { type: 'memory'; id: number; tensors: number; bytes: number }
   | { type: 'failed'; id: number | null; message: string; stack?: string };

@@ -55,7 +55,9 @@ function syncWeights(version: number): void {
   for (const slot of init.slots) {
     const p = params.get(slot.name);
     if (!p) throw new Error(`worker ${init.index}: no trainable parameter ${slot.name}`);
-    p.assign(tf.tensor(weights.subarray(slot.offset, slot.offset + slot.size), p.shape));
+    // In a tidy: the variable keeps the new data, and the tensor made here must not outlive the call (each one
+    // left behind would keep a past version of the weights alive, a copy of every trainable weight per step).
+    tf.tidy(() => p.assign(tf.tensor(weights.subarray(slot.offset, slot.offset + slot.size), p.shape)));
   }
   weightsVersion = version;
 }
@@ -76,6 +78,9 @@ function handle(msg: ToWorker): void {
     });
     for (const g of grads.values()) g.dispose();
     post({ type: 'grads', id: msg.id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+  } else if (msg.type === 'memory') {
+    const { numTensors, numBytes } = tf.memory();
+    post({ type: 'memory', id: msg.id, tensors: numTensors, bytes: numBytes });
   } else if (msg.type === 'drop') {
     post({ type: 'dropped', id: msg.id, results: msg.batches.map((b) => dropBatch(model, b)) });
   } else if (msg.type === 'ablate') {

@@ -62,7 +62,7 @@ export class AdamW {
       for (const [n, t] of dst) {
         const arr: NamedArray | undefined = state.get(`${prefix}.${n}`);
         if (!arr) throw new Error(`optimizer state has no ${prefix}.${n}`);
-        t.assign(tf.tensor(arr.data as Float32Array, t.shape));
+        tf.tidy(() => t.assign(tf.tensor(arr.data as Float32Array, t.shape)));
       }
     };
     load('m', this.m);

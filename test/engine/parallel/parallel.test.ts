@@ -11,7 +11,9 @@ import { loadAdapterModel, prepareData } from '../../../src/engine/experiment';
 import { layerAblation } from '../../../src/engine/analysis/ablation';
 import { adapterDropTradeoff } from '../../../src/engine/analysis/drop';
 import { predict } from '../../../src/engine/analysis/evaluate';
-import { adapterPool } from '../../../src/engine/parallel/pool';
+import { adapterPool, WorkerPool } from '../../../src/engine/parallel/pool';
+import { buildModel, modelDirOf } from '../../../src/engine/experiment';
+import { AdamW } from '../../../src/engine/train/adamw';
 import { shardBatch } from '../../../src/engine/parallel/shard';
 import { dropout, dropoutMask, withBatchShard } from '../../../src/engine/tf/ops';
 import * as tf from '@tensorflow/tfjs-core';
@@ -120,6 +122,32 @@ describe('data-parallel training', () => {
     expect(shards.flatMap((s) => [...s.batch.inputIds])).toEqual([...batch.inputIds]);
     expect(shardBatch(batch, 8)).toHaveLength(5);
   });
+
+  it("a worker's tensors stay as many from step to step (the weights it reads each step are not kept)", async () => {
+    const cfg = config({ type: 'houlsby', bottleneck: 4 });
+    const model = buildModel(cfg, modelDirOf(cfg), ['0', '1']);
+    const params = model.trainableParams();
+    const vars = [...params.values()];
+    const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
+    const optimizer = new AdamW(params, { weightDecay: 0.01 });
+    const T = 6;
+    const B = 4;
+    const batch = { inputIds: new Int32Array(B * T).map((_, i) => 5 + (i % 7)), tokenTypeIds: new Int32Array(B * T), attentionMask: new Float32Array(B * T).fill(1), labels: new Float32Array([0, 1, 0, 1]), batchSize: B, seqLen: T, realTokens: B * T, indices: [0, 1, 2, 3] };
+    const pool = await WorkerPool.start({ workers: 2, backend: tf.getBackend() as 'wasm', source: { kind: 'config', cfg, labels: ['0', '1'] }, params });
+    try {
+      const counts: number[] = [];
+      for (let step = 0; step < 5; step++) {
+        await pool.trainStep(model, batch, cfg, step, vars, nameOfVar, optimizer, () => 1e-3);
+        counts.push((await pool.workerMemory())[0].tensors);
+      }
+      // Each step publishes new weights, which the worker reads into its variables before the next.
+      expect(counts.slice(1)).toEqual(new Array(4).fill(counts[1]));
+    } finally {
+      await pool.close();
+      model.dispose();
+      optimizer.dispose();
+    }
+  }, 60_000);
 
   for (const type of METHOD_NAMES.filter((m) => m !== 'fusion')) {
     it(`${type}: 1, 2 and 3 workers give the same losses, dev metrics and adapter`, async () => {
