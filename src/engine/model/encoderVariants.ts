@@ -60,41 +60,44 @@ const bertLayerFields = (defaults: { layerNormEps: number; typeVocabSize: number
   { key: 'padTokenId', hfKey: 'pad_token_id', kind: 'int', fallback: defaults.padTokenId },
 ];
 
-export const BERT: EncoderVariant = {
-  modelTypes: ['bert'],
-  fields: bertLayerFields({ layerNormEps: 1e-12, typeVocabSize: 2, padTokenId: 0 }),
-  prefix: 'bert.',
-  renames: [],
-  positionsAfterPadding: false,
-  adapterHubClass: { bert: 'BertAdapterModel' },
-  prefixLocation: 'self_prefix',
-};
+/**
+ * A member with BERT's module names and config keys: what BERT, RoBERTa and ELECTRA share; each states only
+ * where it differs.
+ */
+function bertLayout(member: Pick<EncoderVariant, 'modelTypes' | 'prefix' | 'adapterHubClass'> & Partial<EncoderVariant>, padTokenId: number): EncoderVariant {
+  return {
+    fields: bertLayerFields({ layerNormEps: 1e-12, typeVocabSize: 2, padTokenId }),
+    renames: [],
+    positionsAfterPadding: false,
+    prefixLocation: 'self_prefix',
+    ...member,
+  };
+}
+
+export const BERT = bertLayout({ modelTypes: ['bert'], prefix: 'bert.', adapterHubClass: { bert: 'BertAdapterModel' } }, 0);
 
 /** modeling_roberta.py: BERT's layers; positions from padding_idx + 1; one token type; LayerNorm eps 1e-5 in the released configs. */
-export const ROBERTA: EncoderVariant = {
-  modelTypes: ['roberta', 'xlm-roberta', 'camembert'],
-  fields: bertLayerFields({ layerNormEps: 1e-12, typeVocabSize: 2, padTokenId: 1 }),
-  prefix: 'roberta.',
-  renames: [],
-  positionsAfterPadding: true,
-  // AdapterHub 1.2.0 has no CamemBERT model; its weights load into the RoBERTa class (the same modules).
-  adapterHubClass: { roberta: 'RobertaAdapterModel', 'xlm-roberta': 'XLMRobertaAdapterModel', camembert: 'RobertaAdapterModel' },
-  prefixLocation: 'self_prefix',
-};
+export const ROBERTA = bertLayout(
+  {
+    modelTypes: ['roberta', 'xlm-roberta', 'camembert'],
+    prefix: 'roberta.',
+    positionsAfterPadding: true,
+    // AdapterHub 1.2.0 has no CamemBERT model; its weights load into the RoBERTa class (the same modules).
+    adapterHubClass: { roberta: 'RobertaAdapterModel', 'xlm-roberta': 'XLMRobertaAdapterModel', camembert: 'RobertaAdapterModel' },
+  },
+  1,
+);
 
 /** modeling_electra.py: BERT's layers; embeddings of embedding_size, projected to hidden_size when they differ. */
-export const ELECTRA: EncoderVariant = {
-  modelTypes: ['electra'],
-  fields: [
-    ...bertLayerFields({ layerNormEps: 1e-12, typeVocabSize: 2, padTokenId: 0 }),
-    { key: 'embeddingSize', hfKey: 'embedding_size', kind: 'int', fallback: 128 },
-  ],
-  prefix: 'electra.',
-  renames: [],
-  positionsAfterPadding: false,
-  adapterHubClass: { electra: 'ElectraAdapterModel' },
-  prefixLocation: 'self_prefix',
-};
+export const ELECTRA = bertLayout(
+  {
+    modelTypes: ['electra'],
+    prefix: 'electra.',
+    fields: [...bertLayerFields({ layerNormEps: 1e-12, typeVocabSize: 2, padTokenId: 0 }), { key: 'embeddingSize', hfKey: 'embedding_size', kind: 'int', fallback: 128 }],
+    adapterHubClass: { electra: 'ElectraAdapterModel' },
+  },
+  0,
+);
 
 /**
  * modeling_distilbert.py: no token types, no pooler, its own config keys and module names. AdapterHub
