@@ -4,7 +4,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeIdxUint8, readIdx } from '../../../src/engine/data/images/idx';
 import { decodeJpeg } from '../../../src/engine/data/images/jpeg';
-import { decodePng } from '../../../src/engine/data/images/png';
+import { decodePng, encodePng } from '../../../src/engine/data/images/png';
 import { augment, channelStats, imageBatch, readIdxSplit, readImage, readImageFolder, resizeArea, toInput } from '../../../src/engine/data/images/imageSet';
 import { Rng } from '../../../src/engine/util/random';
 import { tempDir } from '../../helpers/fixtures';
@@ -186,6 +186,30 @@ describe('JPEG images', () => {
     const misnamed = path.join(dir, 'photo.png');
     fs.writeFileSync(misnamed, good);
     expect(Array.from(readImage(misnamed).data)).toEqual(Array.from(decodeJpeg(good, 'c420.jpg').data));
+  });
+});
+
+describe('PNG encoder', () => {
+  it('writes grey and RGB PNGs that Pillow reads back exactly, the same bytes for the same pixels', () => {
+    const dir = tempDir();
+    const rgb = Uint8Array.from({ length: 9 * 7 * 3 }, (_, i) => (i * 37 + (i >> 4) * 11) % 256);
+    const grey = Uint8Array.from({ length: 9 * 7 }, (_, i) => (i * i) % 256);
+    fs.writeFileSync(path.join(dir, 'rgb.png'), encodePng(9, 7, 3, rgb));
+    fs.writeFileSync(path.join(dir, 'grey.png'), encodePng(9, 7, 1, grey));
+    const read = JSON.parse(
+      runPython(
+        String.raw`
+import json, sys
+import numpy as np
+from PIL import Image
+print(json.dumps({f: [Image.open(f'{sys.argv[1]}/{f}.png').mode, np.asarray(Image.open(f'{sys.argv[1]}/{f}.png')).reshape(-1).tolist()] for f in ['rgb', 'grey']}))`,
+        [dir],
+      ),
+    ) as Record<string, [string, number[]]>;
+    expect(read.rgb).toEqual(['RGB', Array.from(rgb)]);
+    expect(read.grey).toEqual(['L', Array.from(grey)]);
+    expect(encodePng(9, 7, 3, rgb).equals(fs.readFileSync(path.join(dir, 'rgb.png')))).toBe(true);
+    expect(Array.from(decodePng(encodePng(9, 7, 1, grey), 'grey.png').data, (v) => Math.round(v * 255))).toEqual(Array.from(grey));
   });
 });
 
