@@ -1178,7 +1178,11 @@ function writeAll(outDir, built) {
     for (const split of ['train', 'dev', 'test']) fs.writeFileSync(path.join(dir, `${split}.jsonl`), toJsonl(built[task].splits[split]));
     fs.writeFileSync(path.join(dir, 'README.md'), built[task].readme);
   }
-  fs.writeFileSync(path.join(outDir, 'LICENSES.md'), licensesMd());
+  // The image examples' section (scripts/build-image-examples.mjs writes it, between its markers) is kept.
+  const licenses = path.join(outDir, 'LICENSES.md');
+  const previous = fs.existsSync(licenses) ? fs.readFileSync(licenses, 'utf8') : '';
+  const imageSection = previous.indexOf('<!-- image examples:');
+  fs.writeFileSync(licenses, imageSection >= 0 ? `${licensesMd().trimEnd()}\n\n${previous.slice(imageSection)}` : licensesMd());
 }
 
 function parseArgs(argv) {

@@ -4,7 +4,8 @@
 #   - chromium: the webview tests drive it with playwright-core (which downloads no browser of its own);
 #   - python3-torch (with python3-numpy): Debian's PyTorch, the independent side of the interop tests (AdapterHub's
 #     and Hugging Face's computations written from their source, and torch.save / torch.load for .bin files);
-#   - dataset-fashion-mnist: real IDX files (gzipped), for the image readers' tests.
+#   - dataset-fashion-mnist: real IDX files (gzipped), for the image readers' tests;
+#   - python3-pil (Pillow, on libjpeg): writes and decodes the JPEGs the JPEG reader's tests compare against.
 # Installs only what is missing, with apt-get update first, as root (as CI runs), and says so. When it cannot
 # install (not root, no apt-get, apt failed) it exits non-zero and says what to install: the suite must not run
 # half-equipped, since a test that cannot find its tool fails rather than skips anyway.
@@ -16,6 +17,7 @@ missing=()
 # run /usr/bin/python3 (test/helpers/python.ts).
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1 || missing+=(python3 python3-torch python3-numpy)
 [ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing+=(dataset-fashion-mnist)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import PIL' >/dev/null 2>&1 || missing+=(python3-pil)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "ensure-test-deps: missing Debian packages the tests need: ${missing[*]}"

@@ -3,8 +3,9 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodeIdxUint8, readIdx } from '../../../src/engine/data/images/idx';
-import { decodePng } from '../../../src/engine/data/images/png';
-import { augment, channelStats, imageBatch, readIdxSplit, readImageFolder, resizeArea, toInput } from '../../../src/engine/data/images/imageSet';
+import { decodeJpeg } from '../../../src/engine/data/images/jpeg';
+import { decodePng, encodePng } from '../../../src/engine/data/images/png';
+import { augment, channelStats, imageBatch, readIdxSplit, readImage, readImageFolder, resizeArea, toInput } from '../../../src/engine/data/images/imageSet';
 import { Rng } from '../../../src/engine/util/random';
 import { tempDir } from '../../helpers/fixtures';
 import { runPython } from '../../helpers/python';
@@ -119,6 +120,99 @@ describe('PNG decoder', () => {
   });
 });
 
+/**
+ * JPEGs written by Pillow (libjpeg), and Pillow's own decoding of them as the reference: colour with 4:4:4 and
+ * 4:2:0 chroma, progressive, grey. Decoders may differ by rounding in the inverse DCT and colour conversion, and
+ * in how they upsample 4:2:0 chroma, hence the tolerances (measured: at most 3 levels of 255 at 4:4:4, a mean of
+ * 1.4 at 4:2:0, none for grey).
+ */
+const WRITE_JPEGS = String.raw`
+import json, sys
+import numpy as np
+from PIL import Image
+out = sys.argv[1]
+y, x = np.mgrid[0:40, 0:48]
+rgb = np.stack([(x * 5) % 256, (y * 6) % 256, ((x + y) * 3) % 256], -1).astype('uint8')
+Image.fromarray(rgb).save(f'{out}/c444.jpg', quality=92, subsampling=0)
+Image.fromarray(rgb).save(f'{out}/c420.jpg', quality=92, subsampling=2)
+Image.fromarray(rgb).save(f'{out}/progressive.jpg', quality=92, subsampling=0, progressive=True)
+Image.fromarray(rgb[:, :, 1]).save(f'{out}/grey.jpeg', quality=92)
+print(json.dumps({f: np.asarray(Image.open(f'{out}/{f}').convert('RGB')).reshape(-1).tolist() for f in ['c444.jpg', 'c420.jpg', 'progressive.jpg', 'grey.jpeg']}))
+`;
+
+describe('JPEG images', () => {
+  it('decodes baseline, progressive, 4:2:0 and grey JPEGs as libjpeg does', () => {
+    const dir = tempDir();
+    const reference = JSON.parse(runPython(WRITE_JPEGS, [dir])) as Record<string, number[]>;
+    const tolerance: Record<string, { max: number; mean: number }> = {
+      'c444.jpg': { max: 4, mean: 1 },
+      'progressive.jpg': { max: 4, mean: 1 },
+      'c420.jpg': { max: 16, mean: 2 },
+      'grey.jpeg': { max: 1, mean: 0.1 },
+    };
+    for (const [file, expected] of Object.entries(reference)) {
+      const img = readImage(path.join(dir, file));
+      expect([img.width, img.height, img.channels], file).toEqual([48, 40, 3]);
+      let max = 0;
+      let sum = 0;
+      for (let i = 0; i < expected.length; i++) {
+        const d = Math.abs(img.data[i] * 255 - expected[i]);
+        max = Math.max(max, d);
+        sum += d;
+      }
+      expect(max, file).toBeLessThanOrEqual(tolerance[file].max);
+      expect(sum / expected.length, file).toBeLessThanOrEqual(tolerance[file].mean);
+    }
+  });
+
+  it('names the file and the fault for truncated, corrupt or unknown images; reads a JPEG by its bytes whatever its name', () => {
+    const dir = tempDir();
+    runPython(WRITE_JPEGS, [dir]);
+    const good = fs.readFileSync(path.join(dir, 'c420.jpg'));
+    const cut = path.join(dir, 'cut.jpg');
+    fs.writeFileSync(cut, good.subarray(0, good.length - 200));
+    expect(() => readImage(cut)).toThrow(/cut\.jpg.*cannot read the JPEG image.*truncated or corrupt/);
+    expect(() => decodeJpeg(good.subarray(0, 2), 'two-bytes.jpg')).toThrow(/two-bytes\.jpg.*not a JPEG file/);
+    const garbage = path.join(dir, 'garbage.jpg');
+    fs.writeFileSync(garbage, Buffer.concat([good.subarray(0, 3), Buffer.alloc(300, 0x41)]));
+    expect(() => readImage(garbage)).toThrow(/garbage\.jpg.*cannot read the JPEG image/);
+    const gif = path.join(dir, 'anim.jpg');
+    fs.writeFileSync(gif, Buffer.from('GIF89a\x01\x00\x01\x00', 'latin1'));
+    expect(() => readImage(gif)).toThrow(/anim\.jpg.*neither a PNG nor a JPEG file/);
+    const empty = path.join(dir, 'empty.png');
+    fs.writeFileSync(empty, '');
+    expect(() => readImage(empty)).toThrow(/empty\.png.*the file is empty/);
+    // A JPEG named .png (a common mislabelling) is read by its content.
+    const misnamed = path.join(dir, 'photo.png');
+    fs.writeFileSync(misnamed, good);
+    expect(Array.from(readImage(misnamed).data)).toEqual(Array.from(decodeJpeg(good, 'c420.jpg').data));
+  });
+});
+
+describe('PNG encoder', () => {
+  it('writes grey and RGB PNGs that Pillow reads back exactly, the same bytes for the same pixels', () => {
+    const dir = tempDir();
+    const rgb = Uint8Array.from({ length: 9 * 7 * 3 }, (_, i) => (i * 37 + (i >> 4) * 11) % 256);
+    const grey = Uint8Array.from({ length: 9 * 7 }, (_, i) => (i * i) % 256);
+    fs.writeFileSync(path.join(dir, 'rgb.png'), encodePng(9, 7, 3, rgb));
+    fs.writeFileSync(path.join(dir, 'grey.png'), encodePng(9, 7, 1, grey));
+    const read = JSON.parse(
+      runPython(
+        String.raw`
+import json, sys
+import numpy as np
+from PIL import Image
+print(json.dumps({f: [Image.open(f'{sys.argv[1]}/{f}.png').mode, np.asarray(Image.open(f'{sys.argv[1]}/{f}.png')).reshape(-1).tolist()] for f in ['rgb', 'grey']}))`,
+        [dir],
+      ),
+    ) as Record<string, [string, number[]]>;
+    expect(read.rgb).toEqual(['RGB', Array.from(rgb)]);
+    expect(read.grey).toEqual(['L', Array.from(grey)]);
+    expect(encodePng(9, 7, 3, rgb).equals(fs.readFileSync(path.join(dir, 'rgb.png')))).toBe(true);
+    expect(Array.from(decodePng(encodePng(9, 7, 1, grey), 'grey.png').data, (v) => Math.round(v * 255))).toEqual(Array.from(grey));
+  });
+});
+
 describe('IDX files', () => {
   const writeIdx = String.raw`
 import gzip, struct, sys
@@ -197,6 +291,88 @@ describe('image folders', () => {
   });
 });
 
+describe('image folders of mixed formats and sizes', () => {
+  /**
+   * A folder of 64 px colour images (RGBA PNG on a transparent background, RGB PNG, 4:4:4 JPEG) read for a
+   * 28 x 28 grey network. The reference is computed by numpy as matrices: alpha over white, luminance
+   * (0.299, 0.587, 0.114), then out = Wy . img . Wx^T with W[o, i] the share of input pixel i in output pixel
+   * o's span [o * 64/28, (o + 1) * 64/28) (area averaging).
+   */
+  const WRITE_64PX = String.raw`
+import json, sys
+import numpy as np
+from PIL import Image
+out = sys.argv[1]
+rng = np.random.default_rng(3)
+y, x = np.mgrid[0:64, 0:64]
+rgba = np.stack([(x * 4) % 256, (y * 4) % 256, rng.integers(0, 256, (64, 64)), ((x + y) * 2) % 256], -1).astype('uint8')
+rgb = np.stack([(y * 3) % 256, (x * 2) % 256, ((x * y) // 16) % 256], -1).astype('uint8')
+Image.fromarray(rgba, 'RGBA').save(f'{out}/round/a.png')
+Image.fromarray(rgb).save(f'{out}/square/b.png')
+Image.fromarray(rgb).save(f'{out}/square/c.jpg', quality=95, subsampling=0)
+
+def weights(n_in, n_out):
+    s = n_in / n_out
+    w = np.zeros((n_out, n_in))
+    for o in range(n_out):
+        for i in range(n_in):
+            w[o, i] = max(0.0, min((o + 1) * s, i + 1) - max(o * s, i)) / s
+    return w
+
+def grey28(img):
+    img = img.astype(np.float64) / 255
+    if img.shape[2] == 4:
+        img = img[:, :, :3] * img[:, :, 3:] + (1 - img[:, :, 3:])
+    g = img @ np.array([0.299, 0.587, 0.114])
+    w = weights(64, 28)
+    return (w @ g @ w.T).reshape(-1).tolist()
+
+jpeg = np.asarray(Image.open(f'{out}/square/c.jpg').convert('RGB'))
+print(json.dumps([grey28(rgba), grey28(rgb), grey28(jpeg)]))
+`;
+
+  it('turns 64 px colour PNGs and JPEGs into a 28 x 28 grey network input by area averaging', () => {
+    const root = tempDir();
+    for (const cls of ['round', 'square']) fs.mkdirSync(path.join(root, cls));
+    const expected = JSON.parse(runPython(WRITE_64PX, [root])) as number[][];
+    const split = readImageFolder(root, { size: 28, channels: 1 });
+    expect(split.labels).toEqual(['round', 'square']);
+    expect(split.examples.map((e) => [path.basename(e.source), e.label])).toEqual([
+      ['a.png', 0],
+      ['b.png', 1],
+      ['c.jpg', 1],
+    ]);
+    split.examples.forEach((e, k) => {
+      expect(e.pixels.length).toBe(28 * 28);
+      // PNGs are exact (float32 rounding); the JPEG is compared with Pillow's decoding of it (IDCT rounding).
+      const tolerance = k === 2 ? 3 / 255 : 1e-5;
+      let worst = 0;
+      for (let i = 0; i < e.pixels.length; i++) worst = Math.max(worst, Math.abs(e.pixels[i] - expected[k][i]));
+      expect(worst, e.source).toBeLessThan(tolerance);
+    });
+    // The same images for a 32 x 32 colour network: three channels, values still in [0, 1].
+    const colour = readImageFolder(root, { size: 32, channels: 3 });
+    for (const e of colour.examples) {
+      expect(e.pixels.length).toBe(32 * 32 * 3);
+      expect(Math.min(...e.pixels)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...e.pixels)).toBeLessThanOrEqual(1 + 1e-6);
+    }
+  });
+
+  it('names an empty class folder and a folder without class folders', () => {
+    const root = tempDir();
+    fs.mkdirSync(path.join(root, 'cat'));
+    fs.mkdirSync(path.join(root, 'dog'));
+    // Only a hidden file in "cat" (as file managers leave): no images.
+    fs.writeFileSync(path.join(root, 'cat', '.DS_Store'), 'x');
+    fs.writeFileSync(path.join(root, 'dog', 'a.png'), 'x');
+    expect(() => readImageFolder(root, { size: 4, channels: 1 })).toThrow(new RegExp(`${path.join(root, 'cat').replace(/[/.]/g, '\\$&')}.*the class folder "cat" holds no images`));
+    const flat = tempDir();
+    fs.writeFileSync(path.join(flat, 'a.png'), '');
+    expect(() => readImageFolder(flat, { size: 4, channels: 1 })).toThrow(/no class folders/);
+  });
+});
+
 describe('resize, normalisation and augmentation', () => {
   it('transparent pixels are composited onto white; colour becomes grey by luminance, grey is repeated to colour', () => {
     // One RGBA pixel, pure red at half opacity: (1, 0.5, 0.5) on white.
@@ -245,6 +421,55 @@ describe('resize, normalisation and augmentation', () => {
       })));
       expect(matches).toContainEqual(Array.from(c));
     }
+  });
+});
+
+describe('seeded augmentation of batches', () => {
+  const size = 8;
+  const examples = [0, 1, 2, 3, 4, 5].map((k) => ({
+    pixels: Float32Array.from({ length: size * size * 3 }, (_, i) => ((i * (k + 2) + k) % 11) / 11),
+    label: k % 3,
+    source: `x${k}`,
+  }));
+  const stats = channelStats(examples, 3);
+  const shape = { size, channels: 3 as const };
+  const options = { cropPadding: 2, flip: true };
+
+  it('the same seed gives the same batch, another seed another one, and no augmentation the plain normalised batch', () => {
+    const a = imageBatch(examples, shape, stats, { options, rng: new Rng(42) });
+    const b = imageBatch(examples, shape, stats, { options, rng: new Rng(42) });
+    const c = imageBatch(examples, shape, stats, { options, rng: new Rng(43) });
+    const plain = imageBatch(examples, shape, stats);
+    expect(Array.from(a.pixels)).toEqual(Array.from(b.pixels));
+    expect(Array.from(a.labels)).toEqual(Array.from(plain.labels));
+    expect(Array.from(a.pixels)).not.toEqual(Array.from(c.pixels));
+    expect(Array.from(a.pixels)).not.toEqual(Array.from(plain.pixels));
+    // Augmentation only moves pixels (and brings in the zero padding, the mean after normalisation): every value
+    // of an augmented image is one of its normalised values or 0.
+    const per = size * size * 3;
+    for (let i = 0; i < examples.length; i++) {
+      const values = new Set(Array.from(plain.pixels.subarray(i * per, (i + 1) * per)));
+      values.add(0);
+      for (const v of a.pixels.subarray(i * per, (i + 1) * per)) expect(values.has(v)).toBe(true);
+    }
+  });
+
+  it('flips only when the task allows them: with flips off, no image is ever mirrored', () => {
+    // An image whose rows rise left to right: a mirror reverses that, a shift keeps it.
+    const ramp = Float32Array.from({ length: size * size }, (_, i) => (i % size) + 1);
+    for (let seed = 0; seed < 40; seed++) {
+      const out = augment(ramp, size, 1, { cropPadding: 2, flip: false }, new Rng(seed));
+      for (let y = 0; y < size; y++) {
+        const row = Array.from(out.subarray(y * size, (y + 1) * size)).filter((v) => v !== 0);
+        for (let x = 1; x < row.length; x++) expect(row[x]).toBeGreaterThan(row[x - 1]);
+      }
+    }
+    const mirrored = [...Array(40).keys()].filter((seed) => {
+      const out = augment(ramp, size, 1, { cropPadding: 0, flip: true }, new Rng(seed));
+      return out[0] > out[1];
+    });
+    expect(mirrored.length).toBeGreaterThan(5);
+    expect(mirrored.length).toBeLessThan(35);
   });
 });
 

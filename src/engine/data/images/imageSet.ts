@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { UserInputError } from '../../errors';
 import { Rng } from '../../util/random';
 import { readIdx } from './idx';
+import { decodeJpeg, isJpeg } from './jpeg';
 import { decodePng, DecodedImage, isPng } from './png';
 
 /**
@@ -30,8 +31,8 @@ export interface ImageSplit {
   labels: string[];
 }
 
-/** Image files a class folder may hold (by extension, case-insensitive). */
-export const IMAGE_EXTENSIONS = ['.png'];
+/** Image files a class folder may hold (by extension, case-insensitive; the format itself is read from the bytes). */
+export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 
 /**
  * An IDX pair: images [N, H, W] (grey) or [N, H, W, C] (C = 1 or 3), unsigned bytes 0..255, and labels [N], class
@@ -84,6 +85,8 @@ export function readImageFolder(dir: string, shape: ImageShape, labelNames?: str
   for (const cls of classes) {
     const classDir = path.join(dir, cls);
     const files = fs.readdirSync(classDir).filter((f) => !f.startsWith('.')).sort();
+    // An empty class would be a label the network can never be shown: most likely a copy that went wrong.
+    if (files.length === 0) throw new UserInputError(`the class folder "${cls}" holds no images`, { file: classDir });
     for (const f of files) {
       const file = path.join(classDir, f);
       if (!IMAGE_EXTENSIONS.includes(path.extname(f).toLowerCase())) {
@@ -102,8 +105,10 @@ export function readImage(file: string): DecodedImage {
   } catch (err) {
     throw new UserInputError(`cannot read the image: ${(err as Error).message}`, { file });
   }
+  // By content, not by name: a JPEG saved as .png is still read.
   if (isPng(bytes)) return decodePng(bytes, file);
-  throw new UserInputError(`cannot read the image: not a PNG file${bytes.length === 0 ? ' (empty)' : ''}`, { file });
+  if (isJpeg(bytes)) return decodeJpeg(bytes, file);
+  throw new UserInputError(`cannot read the image: ${bytes.length === 0 ? 'the file is empty' : 'neither a PNG nor a JPEG file (unknown format)'}`, { file });
 }
 
 /** An image at the network's size and channels, values in [0, 1]. */

@@ -135,14 +135,9 @@ function unfilter(raw: Buffer, width: number, height: number, rowBytes: number, 
         case 3:
           predictor = (a + b) >> 1;
           break;
-        case 4: {
-          const p = a + b - c;
-          const pa = Math.abs(p - a);
-          const pb = Math.abs(p - b);
-          const pc = Math.abs(p - c);
-          predictor = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+        case 4:
+          predictor = paeth(a, b, c);
           break;
-        }
         default:
           return fail(`unknown filter type ${filter} on row ${y}`);
       }
@@ -150,4 +145,60 @@ function unfilter(raw: Buffer, width: number, height: number, rowBytes: number, 
     }
   }
   return out;
+}
+
+/**
+ * PNG bytes of an 8-bit grey (1 channel) or RGB (3 channels) image, for the example builder and image grids.
+ * Each row takes the filter whose output has the smallest sum of absolute values (the heuristic libpng uses);
+ * deflate at level 9. Deterministic: the same pixels give the same bytes.
+ */
+export function encodePng(width: number, height: number, channels: 1 | 3, pixels: Uint8Array): Buffer {
+  if (pixels.length !== width * height * channels) throw new Error(`encodePng: ${pixels.length} values for ${width} x ${height} x ${channels}`);
+  const rowBytes = width * channels;
+  const filtered = Buffer.alloc(height * (rowBytes + 1));
+  const candidate = new Uint8Array(rowBytes);
+  for (let y = 0; y < height; y++) {
+    const row = pixels.subarray(y * rowBytes, (y + 1) * rowBytes);
+    const above = y > 0 ? pixels.subarray((y - 1) * rowBytes, y * rowBytes) : null;
+    let bestCost = Infinity;
+    for (let filter = 0; filter <= 4; filter++) {
+      let cost = 0;
+      for (let i = 0; i < rowBytes; i++) {
+        const a = i >= channels ? row[i - channels] : 0;
+        const b = above ? above[i] : 0;
+        const c = above && i >= channels ? above[i - channels] : 0;
+        const predictor = filter === 0 ? 0 : filter === 1 ? a : filter === 2 ? b : filter === 3 ? (a + b) >> 1 : paeth(a, b, c);
+        candidate[i] = (row[i] - predictor) & 0xff;
+        cost += candidate[i] < 128 ? candidate[i] : 256 - candidate[i];
+      }
+      if (cost < bestCost) {
+        bestCost = cost;
+        filtered[y * (rowBytes + 1)] = filter;
+        filtered.set(candidate, y * (rowBytes + 1) + 1);
+      }
+    }
+  }
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8;
+  header[9] = channels === 1 ? 0 : 2;
+  return Buffer.concat([SIGNATURE, pngChunk('IHDR', header), pngChunk('IDAT', zlib.deflateSync(filtered, { level: 9 })), pngChunk('IEND', Buffer.alloc(0))]);
+}
+
+function paeth(a: number, b: number, c: number): number {
+  const p = a + b - c;
+  const pa = Math.abs(p - a);
+  const pb = Math.abs(p - b);
+  const pc = Math.abs(p - c);
+  return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+}
+
+function pngChunk(type: string, data: Buffer): Buffer {
+  const chunk = Buffer.alloc(12 + data.length);
+  chunk.writeUInt32BE(data.length, 0);
+  chunk.write(type, 4, 'latin1');
+  data.copy(chunk, 8);
+  chunk.writeUInt32BE(crc32(chunk, 4, 8 + data.length), 8 + data.length);
+  return chunk;
 }
