@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { rngInitialState, rngStateAfter } from '../../util/random';
 import { activationsWasmBase64 } from './activationsWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
+import { convWasmBase64 } from './convWasm';
 import { dropoutWasmBase64 } from './dropoutWasm';
 import { rowsWasmBase64 } from './rowsWasm';
 import { transposeWasmBase64 } from './transposeWasm';
@@ -34,8 +35,10 @@ type LayerNormGradFn = (x: number, r: number, res: number, gamma: number, dy: nu
 type ColumnSumFn = (x: number, y: number, rows: number, d: number) => void;
 type TransposeFn = (x: number, y: number, rows: number, cols: number) => void;
 type DropoutFn = (x: number, y: number, n: number, state: number, threshold: number, keepAll: number, scale: number) => void;
+/** conv.wat's kernels (src/engine/tf/conv.ts registers and uses them). */
+type PatchFn = (from: number, to: number, batch: number, h: number, w: number, c: number, k: number, s: number, pad: number, ho: number, wo: number) => void;
 
-interface Kernels {
+export interface Kernels {
   memory: WebAssembly.Memory;
   bmm: Bmm;
   bmm_nt: BmmNT;
@@ -48,12 +51,18 @@ interface Kernels {
   column_sum: ColumnSumFn;
   dropout: DropoutFn;
   transpose: TransposeFn;
+  im2col: PatchFn;
+  col2im: PatchFn;
+  bn_stats: (x: number, mean: number, variance: number, rows: number, c: number) => void;
+  bn_apply: (x: number, mean: number, scale: number, shift: number, y: number, rows: number, c: number) => void;
+  bn_grad_sums: (x: number, dy: number, mean: number, rstd: number, sdy: number, sdyx: number, rows: number, c: number) => void;
+  bn_grad_apply: (dy: number, x: number, mean: number, a: number, b: number, cc: number, dx: number, rows: number, c: number) => void;
 }
 
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
 /** The kernel modules (the .wat files beside this one, assembled into base64 by scripts/build-kernels.mjs). */
-const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64];
+const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64, convWasmBase64];
 let modules: WebAssembly.Module[] | undefined;
 let simdSupported: boolean | undefined;
 
@@ -149,7 +158,7 @@ function batchedMatMulGrad(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, { tr
  * hands `run` the byte offsets of the inputs (in `names` order) and of the outputs (one per shape `outShapes`
  * gives; a kernel with one output returns it alone).
  */
-function registerWasmKernel(
+export function registerWasmKernel(
   kernelName: string,
   names: string[],
   outShapes: (shapes: number[][], attrs: tf.NamedAttrMap) => number[][],
@@ -264,7 +273,7 @@ function register(): void {
 }
 
 /** Whether the kernels run on the current backend's own memory (the wasm backend, with SIMD). */
-function onWasmBackend(): boolean {
+export function onWasmBackend(): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   if (kernelsOn(tf.backend() as unknown as WasmBackendLike) === null) return false;
   register();
