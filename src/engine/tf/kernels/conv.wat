@@ -1,6 +1,7 @@
 ;; Convolution and BatchNorm kernels with WebAssembly SIMD, for the ResNet of src/engine/families/resnet:
 ;;   im2col        the patches of a k x k convolution (k 1 or 3) as the rows of a matrix, zeros for the padding;
 ;;   col2im        its adjoint: each input pixel gathers the patch entries that read it (no scattered writes);
+;;   flip_filter   a filter turned half a turn with its in and out channels swapped (dx of a stride-1 convolution);
 ;;   bn_stats      per-channel mean and (biased) variance of a [rows, c] matrix, two passes as tf.moments;
 ;;   bn_apply      y = (x - mean) * scale + shift per channel (BatchNorm forward, training or evaluation);
 ;;   bn_grad_sums  per-channel sums of dy and of dy * (x - mean) * rstd (dbeta and dgamma);
@@ -164,6 +165,35 @@
         (br $loopY)))
       (local.set $b (i32.add (local.get $b) (i32.const 1)))
       (br $loopB))))
+
+;; out[ky, kx, o, i] = w[k - 1 - ky, k - 1 - kx, i, o] for w [k, k, cin, cout]: the filter whose convolution
+  ;; of dy (stride 1, "same" padding) is dx. One element at a time (a filter is small).
+  (func (export "flip_filter") (param $w i32) (param $out i32) (param $k i32) (param $cin i32) (param $cout i32)
+    (local $p i32) (local $kk i32) (local $o i32) (local $i i32) (local $src i32) (local $dst i32)
+    (local.set $kk (i32.mul (local.get $k) (local.get $k)))
+    (local.set $dst (local.get $out))
+    (local.set $p (i32.const 0))
+    (block $doneP (loop $loopP
+      (br_if $doneP (i32.ge_u (local.get $p) (local.get $kk)))
+      ;; position p = ky * k + kx reads position kk - 1 - p (both axes reversed)
+      (local.set $src (i32.add (local.get $w)
+        (i32.shl (i32.mul (i32.sub (i32.sub (local.get $kk) (i32.const 1)) (local.get $p)) (i32.mul (local.get $cin) (local.get $cout))) (i32.const 2))))
+      (local.set $o (i32.const 0))
+      (block $doneO (loop $loopO
+        (br_if $doneO (i32.ge_u (local.get $o) (local.get $cout)))
+        (local.set $i (i32.const 0))
+        (block $doneI (loop $loopI
+          (br_if $doneI (i32.ge_u (local.get $i) (local.get $cin)))
+          (f32.store (local.get $dst)
+            (f32.load (i32.add (local.get $src) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $cout)) (local.get $o)) (i32.const 2)))))
+          (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br $loopI)))
+        (local.set $o (i32.add (local.get $o) (i32.const 1)))
+        (br $loopO)))
+      (local.set $p (i32.add (local.get $p) (i32.const 1)))
+      (br $loopP)))
+  )
 
   ;; mean[ch] and var[ch] (biased) over the rows of x [rows, c]: the mean first, then the mean of the squared
   ;; deviations (tf.moments' two passes). c is a multiple of 4.

@@ -53,6 +53,7 @@ export interface Kernels {
   transpose: TransposeFn;
   im2col: PatchFn;
   col2im: PatchFn;
+  flip_filter: (w: number, out: number, k: number, cin: number, cout: number) => void;
   bn_stats: (x: number, mean: number, variance: number, rows: number, c: number) => void;
   bn_apply: (x: number, mean: number, scale: number, shift: number, y: number, rows: number, c: number) => void;
   bn_grad_sums: (x: number, dy: number, mean: number, rstd: number, sdy: number, sdyx: number, rows: number, c: number) => void;
