@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 // The reference backend: tfjs's cpu kernels, which have every convolution gradient.
 import '@tensorflow/tfjs-backend-cpu';
-import { batchNormInference, batchNormTraining, conv2d } from '../../../src/engine/tf/conv';
+import { batchNormInference, batchNormTraining, conv2d, convBySlices } from '../../../src/engine/tf/conv';
 import { applyBatchNormUpdates, BatchNormUpdate, ResNet, ResNetConfig } from '../../../src/engine/families/resnet/network';
 import { ResNetDomainModel } from '../../../src/engine/families/resnet/model';
 import { VisionMethodType } from '../../../src/engine/families/resnet/methods';
@@ -70,7 +70,7 @@ describe('convolutions and BatchNorm (src/engine/tf/conv.ts) against tfjs on the
   beforeAll(useBackend);
 
   for (const c of CASES) {
-    it(`conv2d ${label(c)}: tf.conv2d's output within 1e-5, and its input and filter gradients`, async () => {
+    it(`conv2d ${label(c)}: tf.conv2d's output within 1e-5, and its input and filter gradients (and the slices fallback's)`, async () => {
       const xs = randomArray(2 * c.size * c.size * c.inC, 1);
       const ws = randomArray(c.k * c.k * c.inC * c.outC, 2);
       const x = tf.tensor4d(xs, [2, c.size, c.size, c.inC]);
@@ -84,6 +84,11 @@ describe('convolutions and BatchNorm (src/engine/tf/conv.ts) against tfjs on the
       expect(maxAbsDiff(y.dataSync(), yRef)).toBeLessThan(1e-5);
       expect(relDiff(dx.dataSync(), dxRef)).toBeLessThan(1e-5);
       expect(relDiff(dw.dataSync(), dwRef)).toBeLessThan(1e-5);
+      // The fallback where the kernels cannot run (wasm without SIMD): slices, a concatenation and a matMul.
+      expect(maxAbsDiff(convBySlices(x, w, c.stride, c.pad).dataSync(), yRef)).toBeLessThan(1e-5);
+      const [dxSlices, dwSlices] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(convBySlices(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)))([x, w]);
+      expect(relDiff(dxSlices.dataSync(), dxRef)).toBeLessThan(1e-5);
+      expect(relDiff(dwSlices.dataSync(), dwRef)).toBeLessThan(1e-5);
     });
   }
 
