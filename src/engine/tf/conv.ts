@@ -110,7 +110,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: numb
   const [kh, kw, inC] = w.shape;
   if (kh !== kw) throw new Error(`conv2d: a square kernel is expected, not ${kh} x ${kw}`);
   if (x.shape[3] !== inC) throw new Error(`conv2d: the input has ${x.shape[3]} channels, the weight ${inC}`);
-  if (tf.getBackend() !== 'wasm') return tf.conv2d(x, w, stride as 1 | 2, pad);
+  if (tf.getBackend() !== 'wasm') return tf.conv2d(x, w, stride, pad);
   if (!convKernelsReady() || x.dtype !== 'float32') return convBySlices(x, w, stride, pad);
   return convWithGradient(x, w, stride, pad);
 }
@@ -126,7 +126,7 @@ function convWithGradient(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: n
     // x is read only for dW: a frozen weight's input is not kept.
     const restore = saveForBackward(save, [trainW ? xx : null, ww]);
     return {
-      value: tf.conv2d(xx, ww, stride as 1 | 2, pad),
+      value: tf.conv2d(xx, ww, stride, pad),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = restore(saved) as [tf.Tensor4D | null, tf.Tensor4D];
         const [b, ho, wo] = dy.shape;
@@ -148,11 +148,11 @@ function convWithGradient(x: tf.Tensor4D, w: tf.Tensor4D, stride: number, pad: n
 }
 
 /**
- * dx of a convolution from dy. At stride 1 with "same" padding it is again a convolution, of dy by the filter
- * turned half a turn with its in and out channels swapped (one small kernel; tfjs-wasm's Reverse is slow): XNNPACK's forward kernel, with no patch matrix (about
- * twice as fast as the matMul and col2im for 28 x 28 x 16, and tfjs-wasm's Conv2DBackpropInput is a plain loop,
- * about ten times slower). Otherwise dpatches = dy W^T (a plain matMul) and col2im; a 1 x 1 convolution at stride 1
- * is dy W^T alone.
+ * dx of a convolution from dy. At stride 1 with "same" padding it is again a convolution: of dy by the filter
+ * turned half a turn with its in and out channels swapped (one small kernel; tfjs-wasm's Reverse is slow), on
+ * XNNPACK's forward kernel, with no patch matrix (about twice as fast as dy W^T and col2im at 28 x 28 x 16; tfjs-wasm's
+ * Conv2DBackpropInput is a plain loop, about ten times slower). Otherwise dpatches = dy W^T (a plain matMul) and
+ * col2im; for a 1 x 1 convolution at stride 1, dy W^T is dx.
  */
 function inputGradient(dy: tf.Tensor4D, w: tf.Tensor4D, w2: tf.Tensor2D, xShape: [number, number, number, number], stride: number, pad: number): tf.Tensor4D {
   const k = w.shape[0];
