@@ -20,6 +20,8 @@ import { transposeWasmBase64 } from './transposeWasm';
  * - 2-D transposes in 4 x 4 SIMD blocks (tfjs moves one element at a time);
  * - inverted dropout drawing its mask in the kernel from the engine's seeded generator (the mask JS would
  *   draw, bit for bit): no mask array made in JS, copied into the heap, or saved for the gradient.
+ * - im2col, col2im, a filter flip and BatchNorm's passes for the ResNet's convolutions (conv.wat), which
+ *   ../conv.ts registers and uses through registerWasmKernel.
  *
  * On the wasm backend the kernels are registered as tfjs kernels and instantiated on the backend's own memory,
  * so they read and write tensors where they lie: no copies. On the cpu backend (the fallback) the batched
