@@ -7,6 +7,7 @@
  *   npm run bench -- --quick      # fewer repetitions
  *   npm run bench -- --workers N  # data parallelism with 1..N workers (default: the machine's cores)
  *   npm run bench -- --workers-only  # that section alone
+ *   npm run bench -- --conv-only     # the convolutional section alone (the ResNet training step)
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -34,7 +35,10 @@ import { ResolvedConfig } from '../src/engine/config/types';
 import { loadTokenizer, encodeExamples } from '../src/engine/data/tokenizer';
 import { loadTaskData } from '../src/engine/data/load';
 import { Rng } from '../src/engine/util/random';
-import { naiveAblation, naiveLoss, naiveOutputs } from './naive';
+import { naiveAblation, naiveLoss, naiveOutputs, naiveResNetLoss } from './naive';
+import { applyBatchNormUpdates, BatchNormUpdate, ResNet, ResNetConfig } from '../src/engine/families/resnet/network';
+import { ResNetDomainModel } from '../src/engine/families/resnet/model';
+import { VisionMethodType } from '../src/engine/families/resnet/methods';
 import { batchedMatMul } from '../src/engine/tf/kernels/simd';
 
 const quick = process.argv.includes('--quick');
@@ -187,6 +191,10 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     return workersSection(bert, backend.name);
   }
+  if (process.argv.includes('--conv-only')) {
+    clearInterval(sampler);
+    return convSection(backend.name);
+  }
   const rows: Row[] = [];
   const json: Record<string, unknown> = { backend: backend.name, backendNotes: backend.notes, shapes: SHAPES, quick };
   const tokens = SHAPES.batch * SHAPES.tokens;
@@ -328,7 +336,56 @@ async function main(): Promise<void> {
   for (const r of rows) console.log([r.what, r.fast, r.naive, r.ratio].map((c, i) => c.padEnd(w[i])).join(' '));
   console.log('\n' + JSON.stringify(json));
   multiTaskSection(bert);
+  convSection(backend.name);
   await workersSection(bert, backend.name);
+}
+
+/**
+ * The convolutional training step: the ResNet for small images (src/engine/families/resnet) at Rebuffi's layout
+ * scaled down (widths 16, 32, 64; batch 32 of 28 x 28 grey images), forward and backward with BatchNorm in
+ * training mode and the running statistics updated, with the engine's convolutions and BatchNorm
+ * (src/engine/tf/conv.ts) against the network's first formulation (bench/naive.ts: on wasm nine shifted slices,
+ * a concatenation and a matMul per 3 x 3 convolution, tfjs's BatchNorm ops), timed interleaved.
+ */
+function convSection(backendName: BackendName): void {
+  const loadBefore = os.loadavg();
+  const B = 32;
+  const layouts: { blocksPerStage: number; method: VisionMethodType; reps: number }[] = [
+    { blocksPerStage: 1, method: 'full', reps: quick ? 2 : 5 },
+    { blocksPerStage: 4, method: 'full', reps: quick ? 1 : 3 },
+    { blocksPerStage: 4, method: 'residual-series', reps: quick ? 1 : 3 },
+  ];
+  const steps: Record<string, unknown>[] = [];
+  console.log(`\nconvolutional training step (ResNet, widths 16/32/64, batch ${B} x 28 x 28 grey), backend ${backendName}, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}; median ms`);
+  console.log(['network, method', 'fast', 'naive', 'ratio'].map((h, i) => h.padEnd([36, 10, 10, 8][i])).join(' '));
+  for (const { blocksPerStage, method, reps } of layouts) {
+    const config: ResNetConfig = { modelType: 'resnet', inputChannels: 1, imageSize: 28, widths: [16, 32, 64], blocksPerStage };
+    const model = ResNetDomainModel.create(ResNet.init(config, new Rng(1)), method, 'bench', Array.from({ length: 10 }, (_, i) => `c${i}`), 2);
+    const images = tf.randomNormal([B, 28, 28, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const labels = Int32Array.from({ length: B }, (_, i) => i % 10);
+    const vars = [...model.trainableParams().values()];
+    const fastStep = () => {
+      for (const g of model.lossAndGradients(images, labels).grads.values()) g.dispose();
+    };
+    const naiveStep = () => {
+      const updates: BatchNormUpdate[] = [];
+      const { value, grads } = tf.variableGrads(() => naiveResNetLoss(model, images, labels, { training: true, batchNormUpdates: updates }), vars);
+      value.dataSync();
+      value.dispose();
+      applyBatchNormUpdates(updates);
+      for (const g of Object.values(grads)) g.dispose();
+    };
+    const [fastMs, naiveMs] = timePair(fastStep, naiveStep, reps);
+    const name = `ResNet-${2 + 6 * blocksPerStage}, ${method}`;
+    steps.push({ network: name, blocksPerStage, method, fastMs, naiveMs, speedup: naiveMs / fastMs, imagesPerSecond: (B * 1000) / fastMs });
+    console.log([name, fastMs.toFixed(0), naiveMs.toFixed(0), `${(naiveMs / fastMs).toFixed(2)}x`].map((c, i) => c.padEnd([36, 10, 10, 8][i])).join(' '));
+    images.dispose();
+    model.dispose();
+  }
+  const loadAfter = os.loadavg();
+  console.log(`load average at the end ${loadAfter.map((l) => l.toFixed(2)).join(' ')}`);
+  const resnet26 = steps.find((st) => st.blocksPerStage === 4 && st.method === 'full')!;
+  console.log(JSON.stringify({ conv: { backend: backendName, batch: B, imageSize: 28, widths: [16, 32, 64], quick, loadAverage: { start: loadBefore, end: loadAfter }, steps, convSpeedupVsNaive: resnet26.speedup } }));
 }
 
 /**

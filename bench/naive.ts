@@ -6,6 +6,8 @@ import { argmax } from '../src/engine/analysis/evaluate';
 import { makeBatches } from '../src/engine/data/batching';
 import { computeMetrics } from '../src/engine/metrics/metrics';
 import { EVAL_CONTEXT } from '../src/engine/experiment';
+import { ResNetDomainModel, crossEntropy } from '../src/engine/families/resnet/model';
+import { BN_EPSILON, BatchNormParams, ConvSite, ResNetContext } from '../src/engine/families/resnet/network';
 
 /**
  * The reference formulation for the benchmark and for the equivalence tests: the same model (it reads the
@@ -94,4 +96,94 @@ export function naiveAblation(model: AdapterModel, examples: EncodedExample[], o
   const matrix: (number | null)[][] = Array.from({ length: L }, () => new Array<number | null>(L).fill(null));
   for (let i = 0; i < L; i++) for (let j = i; j < L; j++) matrix[i][j] = value(new Set(Array.from({ length: j - i + 1 }, (_, k) => i + k)));
   return { baseline: value(new Set()), matrix };
+}
+
+// ---- the ResNet family -------------------------------------------------------------------------------------
+
+/**
+ * The ResNet family's forward pass written the first way (the network as it was before src/engine/tf/conv.ts): on
+ * the wasm backend, which has no filter gradient for tf.conv2d, a 3 x 3 convolution is nine shifted slices of
+ * the padded input (every other row and column by a reshape and a slice at stride 2), concatenated, and one
+ * tf.matMul with tfjs's own gradients; elsewhere plain tf.conv2d. BatchNorm by tf.moments and elementwise ops
+ * with autodiff gradients. Reads the same parameters as `model`, for every method of the catalog (the residual
+ * adapters by their parameter names); records the batch statistics into ctx.batchNormUpdates as the network does.
+ */
+export function naiveResNetOutputs(model: ResNetDomainModel, x: tf.Tensor4D, ctx: ResNetContext): tf.Tensor2D {
+  const net = model.network;
+  const method = model.method;
+  const param = (name: string) => (net.params.get(name) ?? method.params.get(name) ?? model.head.get(name)) as tf.Tensor | undefined;
+  const stat = (name: string) => (net.stats.get(name) ?? method.stats.get(name))!;
+  const bnParams = (stem: string): BatchNormParams => {
+    const weight = param(`${stem}.weight`) as tf.Variable;
+    return { weight: weight as tf.Tensor as tf.Tensor1D, bias: param(`${stem}.bias`) as tf.Tensor1D, runningMean: stat(`${stem}.running_mean`), runningVar: stat(`${stem}.running_var`), frozen: !weight.trainable };
+  };
+  const batchNorm = (y: tf.Tensor4D, bn: BatchNormParams): tf.Tensor4D => {
+    if (!ctx.training || bn.frozen) {
+      const scale = tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, BN_EPSILON)));
+      return tf.add(tf.mul(tf.sub(y, bn.runningMean), scale), bn.bias);
+    }
+    const { mean, variance } = tf.moments(y, [0, 1, 2]);
+    if (ctx.batchNormUpdates) {
+      const n = y.shape[0] * y.shape[1] * y.shape[2];
+      ctx.batchNormUpdates.push({ runningMean: bn.runningMean, runningVar: bn.runningVar, mean: tf.keep(tf.clone(mean)) as tf.Tensor1D, variance: tf.keep(tf.mul(variance, n / (n - 1))) as tf.Tensor1D });
+    }
+    return tf.add(tf.mul(tf.mul(tf.sub(y, mean), tf.rsqrt(tf.add(variance, BN_EPSILON))), bn.weight), bn.bias);
+  };
+  const afterConv = (site: ConvSite, input: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor4D => {
+    const stem = `${site.conv}.adapters.${model.domain}`;
+    const w = param(`${stem}.conv.weight`) as tf.Tensor4D | undefined;
+    if (!w || site.block === null || method.disabledBlocks.has(site.block)) return y;
+    if (method.type === 'residual-series') return tf.add(y, naiveConv1x1(batchNorm(y, bnParams(`${stem}.bn`)), w, 1));
+    return tf.add(y, naiveConv1x1(input, w, site.stride));
+  };
+  const convBn = (site: ConvSite, input: tf.Tensor4D): tf.Tensor4D => {
+    const y = afterConv(site, input, naiveConv3x3(input, param(`${site.conv}.weight`) as tf.Tensor4D, site.stride));
+    return batchNorm(y, method.hooks.batchNorm?.(site.bn) ?? bnParams(site.bn));
+  };
+  let h = tf.relu(convBn(net.sites[0], x));
+  for (let i = 1; i < net.sites.length; i += 2) {
+    const first = net.sites[i];
+    const y = convBn(net.sites[i + 1], tf.relu(convBn(first, h)));
+    let shortcut = h;
+    const [B, H, W, C] = h.shape;
+    if (first.stride === 2) shortcut = tf.mean(tf.reshape(h, [B, H / 2, 2, W / 2, 2, C]), [2, 4]) as tf.Tensor4D;
+    if (first.out > C) shortcut = tf.pad(shortcut, [[0, 0], [0, 0], [0, 0], [0, first.out - C]]);
+    h = tf.relu(tf.add(y, shortcut)) as tf.Tensor4D;
+  }
+  const features = tf.mean(h, [1, 2]) as tf.Tensor2D;
+  return tf.add(tf.matMul(features, param(`heads.${model.domain}.weight`) as tf.Tensor2D), param(`heads.${model.domain}.bias`)!) as tf.Tensor2D;
+}
+
+export function naiveResNetLoss(model: ResNetDomainModel, x: tf.Tensor4D, labels: Int32Array, ctx: ResNetContext): tf.Scalar {
+  return crossEntropy(naiveResNetOutputs(model, x, ctx), labels);
+}
+
+/** 3 x 3 convolution, padding 1, stride 1 or 2 (even sizes): tf.conv2d, or on wasm nine shifted slices and one matMul. */
+export function naiveConv3x3(x: tf.Tensor4D, w: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
+  if (tf.getBackend() !== 'wasm') return tf.conv2d(x, w, stride, 1);
+  const [B, H, W, C] = x.shape;
+  const padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+  const shifted: tf.Tensor4D[] = [];
+  for (let dy = 0; dy < 3; dy++) {
+    for (let dx = 0; dx < 3; dx++) {
+      const s = tf.slice(padded, [0, dy, dx, 0], [B, H, W, C]);
+      shifted.push(stride === 1 ? s : subsample2(s));
+    }
+  }
+  const patches = tf.reshape(tf.concat(shifted, 3), [(B * H * W) / stride ** 2, 9 * C]);
+  return tf.reshape(tf.matMul(patches, tf.reshape(w, [9 * C, w.shape[3]])), [B, H / stride, W / stride, w.shape[3]]);
+}
+
+/** 1 x 1 convolution, stride 1 or 2 (even sizes): one matMul after subsampling. */
+function naiveConv1x1(x: tf.Tensor4D, w: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
+  const input = stride === 1 ? x : subsample2(x);
+  const [B, H, W, C] = input.shape;
+  return tf.reshape(tf.matMul(tf.reshape(input, [B * H * W, C]), tf.reshape(w, [C, w.shape[3]])), [B, H, W, w.shape[3]]);
+}
+
+/** Every other row and column, starting at the first. */
+function subsample2(x: tf.Tensor4D): tf.Tensor4D {
+  const [B, H, W, C] = x.shape;
+  const grid = tf.reshape(x, [B, H / 2, 2, W / 2, 2, C]);
+  return tf.reshape(tf.slice(grid, [0, 0, 0, 0, 0, 0], [B, H / 2, 1, W / 2, 1, C]), [B, H / 2, W / 2, C]);
 }

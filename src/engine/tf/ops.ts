@@ -9,12 +9,12 @@ import { batchedMatMul, batchedMatMulGrads, batchedMatMulHasKernelGradient, fuse
  * explicit transposes, and only for the operands that are trained: a frozen weight costs no dW matMul.
  */
 
-type TensorFn = (...inputs: tf.Tensor[]) => tf.Tensor;
+export type TensorFn = (...inputs: tf.Tensor[]) => tf.Tensor;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type CustomGradBody = (...args: any[]) => { value: tf.Tensor; gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[] };
 
 /** tf.customGrad with loose typing: its declared type cannot express a variable number of inputs. */
-function withGradient(body: CustomGradBody): TensorFn {
+export function withGradient(body: CustomGradBody): TensorFn {
   return tf.customGrad(body as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as TensorFn;
 }
 
@@ -34,7 +34,7 @@ export function needsGradient(t: tf.Tensor | null | undefined): boolean {
  * function gives back, in order, each tensor as the gradient function should read it (from the saved list, or
  * the variable itself; null stays null).
  */
-function saveForBackward(save: tf.GradSaveFunc, tensors: (tf.Tensor | null)[]): (saved: tf.Tensor[]) => (tf.Tensor | null)[] {
+export function saveForBackward(save: tf.GradSaveFunc, tensors: (tf.Tensor | null)[]): (saved: tf.Tensor[]) => (tf.Tensor | null)[] {
   const computed = tensors.filter((t): t is tf.Tensor => t !== null && !(t instanceof tf.Variable));
   save(computed);
   return (saved) => {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../util/random';
+import { batchNormInference, batchNormTraining, conv2d } from '../../tf/conv';
 
 /**
  * A ResNet for small images (28 x 28 or 32 x 32, grey or colour): Rebuffi et al.'s ResNet-26 layout scaled down.
@@ -10,9 +11,9 @@ import { Rng } from '../../util/random';
  * As in Rebuffi et al.'s code, the shortcut of a downsampling block has no parameters: 2 x 2 average pooling and
  * zero channels appended, so the parameter count is that of the convolutions and the BatchNorms alone.
  *
- * Tensors are NHWC (TensorFlow.js's layout); convolution weights are [kh, kw, in, out]. The 3 x 3 convolution is
- * written as nine shifted slices and one matrix product (im2col): the wasm backend has no kernel for the filter
- * gradient of tf.conv2d, while slices, concatenation and matMul have fast kernels and gradients everywhere.
+ * Tensors are NHWC (TensorFlow.js's layout); convolution weights are [kh, kw, in, out]. Convolutions and
+ * BatchNorm are src/engine/tf/conv.ts's: tf.conv2d's values, with gradients written out on SIMD kernels where the
+ * wasm backend lacks them or runs them slowly.
  */
 
 export interface ResNetConfig {
@@ -202,42 +203,14 @@ export function batchNormInit(channels: number): Record<'weight' | 'bias' | 'run
   };
 }
 
-/** 3 x 3 convolution, padding 1, stride 1 or 2 (even sizes), as nine shifted slices and one matrix product. */
+/** 3 x 3 convolution, padding 1, stride 1 or 2 (even sizes). */
 export function conv3x3(x: tf.Tensor4D, w: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  const out = w.shape[3];
-  const padded = tf.pad(x, [
-    [0, 0],
-    [1, 1],
-    [1, 1],
-    [0, 0],
-  ]);
-  const Ho = H / stride;
-  const Wo = W / stride;
-  const shifted: tf.Tensor4D[] = [];
-  for (let dy = 0; dy < 3; dy++) {
-    for (let dx = 0; dx < 3; dx++) {
-      const s = tf.slice(padded, [0, dy, dx, 0], [B, H, W, C]);
-      shifted.push(stride === 1 ? s : subsample2(s));
-    }
-  }
-  // Patch features ordered (dy, dx, c): the row-major order of w's first three axes.
-  const patches = tf.reshape(tf.concat(shifted, 3), [B * Ho * Wo, 9 * C]);
-  return tf.reshape(tf.matMul(patches, tf.reshape(w, [9 * C, out])), [B, Ho, Wo, out]);
+  return conv2d(x, w, stride, 1);
 }
 
-/** 1 x 1 convolution (no bias), stride 1 or 2: one matrix product. w is [1, 1, in, out]. */
+/** 1 x 1 convolution (no bias), stride 1 or 2: at stride 1 a matrix product on the [B * H * W, C] view. w is [1, 1, in, out]. */
 export function conv1x1(x: tf.Tensor4D, w: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
-  const input = stride === 1 ? x : subsample2(x);
-  const [B, H, W, C] = input.shape;
-  return tf.reshape(tf.matMul(tf.reshape(input, [B * H * W, C]), tf.reshape(w, [C, w.shape[3]])), [B, H, W, w.shape[3]]);
-}
-
-/** Every other row and column, starting at the first (what a stride-2 convolution with padding 1 reads). */
-function subsample2(x: tf.Tensor4D): tf.Tensor4D {
-  const [B, H, W, C] = x.shape;
-  const grid = tf.reshape(x, [B, H / 2, 2, W / 2, 2, C]);
-  return tf.reshape(tf.slice(grid, [0, 0, 0, 0, 0, 0], [B, H / 2, 1, W / 2, 1, C]), [B, H / 2, W / 2, C]);
+  return conv2d(x, w, stride, 0);
 }
 
 /** The parameter-free shortcut: identity, or 2 x 2 average pooling with zero channels appended. */
@@ -261,18 +234,13 @@ function shortcut(x: tf.Tensor4D, stride: 1 | 2, outChannels: number): tf.Tensor
  * and records them for the running averages (unbiased, as PyTorch); evaluation uses the running statistics.
  */
 export function batchNorm(x: tf.Tensor4D, bn: BatchNormParams, ctx: ResNetContext): tf.Tensor4D {
-  if (!ctx.training || bn.frozen) {
-    const scale = tf.mul(bn.weight, tf.rsqrt(tf.add(bn.runningVar, BN_EPSILON)));
-    return tf.add(tf.mul(tf.sub(x, bn.runningMean), scale), bn.bias);
-  }
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
-  if (ctx.batchNormUpdates) {
-    const n = x.shape[0] * x.shape[1] * x.shape[2];
-    const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-    ctx.batchNormUpdates.push({ runningMean: bn.runningMean, runningVar: bn.runningVar, mean: tf.keep(tf.clone(mean)) as tf.Tensor1D, variance: tf.keep(tf.clone(unbiased)) as tf.Tensor1D });
-  }
-  const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, BN_EPSILON)));
-  return tf.add(tf.mul(normalised, bn.weight), bn.bias);
+  if (!ctx.training || bn.frozen) return batchNormInference(x, bn.runningMean, bn.runningVar, bn.weight, bn.bias, BN_EPSILON);
+  const updates = ctx.batchNormUpdates;
+  const n = x.shape[0] * x.shape[1] * x.shape[2];
+  return batchNormTraining(x, bn.weight, bn.bias, BN_EPSILON, updates && ((mean, variance) => {
+    const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : tf.clone(variance);
+    updates.push({ runningMean: bn.runningMean, runningVar: bn.runningVar, mean: tf.keep(tf.clone(mean)) as tf.Tensor1D, variance: tf.keep(unbiased) as tf.Tensor1D });
+  }));
 }
 
 /** Folds a training step's batch statistics into the running ones (momentum BN_MOMENTUM) and frees them. */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { rngInitialState, rngStateAfter } from '../../util/random';
 import { activationsWasmBase64 } from './activationsWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
+import { convWasmBase64 } from './convWasm';
 import { dropoutWasmBase64 } from './dropoutWasm';
 import { rowsWasmBase64 } from './rowsWasm';
 import { transposeWasmBase64 } from './transposeWasm';
@@ -19,6 +20,8 @@ import { transposeWasmBase64 } from './transposeWasm';
  * - 2-D transposes in 4 x 4 SIMD blocks (tfjs moves one element at a time);
  * - inverted dropout drawing its mask in the kernel from the engine's seeded generator (the mask JS would
  *   draw, bit for bit): no mask array made in JS, copied into the heap, or saved for the gradient.
+ * - im2col, col2im, a filter flip and BatchNorm's passes for the ResNet's convolutions (conv.wat), which
+ *   ../conv.ts registers and uses through registerWasmKernel.
  *
  * On the wasm backend the kernels are registered as tfjs kernels and instantiated on the backend's own memory,
  * so they read and write tensors where they lie: no copies. On the cpu backend (the fallback) the batched
@@ -34,8 +37,10 @@ type LayerNormGradFn = (x: number, r: number, res: number, gamma: number, dy: nu
 type ColumnSumFn = (x: number, y: number, rows: number, d: number) => void;
 type TransposeFn = (x: number, y: number, rows: number, cols: number) => void;
 type DropoutFn = (x: number, y: number, n: number, state: number, threshold: number, keepAll: number, scale: number) => void;
+/** conv.wat's kernels (src/engine/tf/conv.ts registers and uses them). */
+type PatchFn = (from: number, to: number, batch: number, h: number, w: number, c: number, k: number, s: number, pad: number, ho: number, wo: number) => void;
 
-interface Kernels {
+export interface Kernels {
   memory: WebAssembly.Memory;
   bmm: Bmm;
   bmm_nt: BmmNT;
@@ -48,12 +53,19 @@ interface Kernels {
   column_sum: ColumnSumFn;
   dropout: DropoutFn;
   transpose: TransposeFn;
+  im2col: PatchFn;
+  col2im: PatchFn;
+  flip_filter: (w: number, out: number, k: number, cin: number, cout: number) => void;
+  bn_stats: (x: number, mean: number, variance: number, rows: number, c: number) => void;
+  bn_apply: (x: number, mean: number, scale: number, shift: number, y: number, rows: number, c: number) => void;
+  bn_grad_sums: (x: number, dy: number, mean: number, rstd: number, sdy: number, sdyx: number, rows: number, c: number) => void;
+  bn_grad_apply: (dy: number, x: number, mean: number, a: number, b: number, cc: number, dx: number, rows: number, c: number) => void;
 }
 
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
 /** The kernel modules (the .wat files beside this one, assembled into base64 by scripts/build-kernels.mjs). */
-const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64];
+const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64, convWasmBase64];
 let modules: WebAssembly.Module[] | undefined;
 let simdSupported: boolean | undefined;
 
@@ -149,7 +161,7 @@ function batchedMatMulGrad(a: tf.Tensor3D, b: tf.Tensor3D, dc: tf.Tensor3D, { tr
  * hands `run` the byte offsets of the inputs (in `names` order) and of the outputs (one per shape `outShapes`
  * gives; a kernel with one output returns it alone).
  */
-function registerWasmKernel(
+export function registerWasmKernel(
   kernelName: string,
   names: string[],
   outShapes: (shapes: number[][], attrs: tf.NamedAttrMap) => number[][],
@@ -264,7 +276,7 @@ function register(): void {
 }
 
 /** Whether the kernels run on the current backend's own memory (the wasm backend, with SIMD). */
-function onWasmBackend(): boolean {
+export function onWasmBackend(): boolean {
   if (tf.getBackend() !== 'wasm') return false;
   if (kernelsOn(tf.backend() as unknown as WasmBackendLike) === null) return false;
   register();
