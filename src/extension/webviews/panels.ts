@@ -1,6 +1,7 @@
 /**
- * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap (one per run) and
- * Compare Runs (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
+ * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap, Fusion Attention,
+ * AdapterDrop and Per-class Metrics (one per run; they reload when a file of the run changes) and Compare Runs
+ * (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
  * in the page's state, so a WebviewPanelSerializer can rebuild it after a reload.
  */
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import * as vscode from 'vscode';
 import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
 import type { RunsView } from '../runs/runsView';
 import { renderWebviewHtml } from './html';
-import { exportBytes, loadAblation, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
+import { exportBytes, loadAblation, loadClassReport, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
 
 const TITLES: Record<ViewKind, string> = {
   lossCurves: 'Loss Curves',
@@ -17,9 +18,10 @@ const TITLES: Record<ViewKind, string> = {
   compare: 'Compare Runs',
   fusion: 'Fusion Attention',
   drop: 'AdapterDrop Trade-off',
+  classReport: 'Per-class Metrics',
 };
 /** Views of one run: one panel per run. */
-const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop'];
+const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop', 'classReport'];
 const LIVE_POLL_MS = 1000;
 
 class ViewPanel implements vscode.Disposable {
@@ -91,6 +93,10 @@ class ViewPanel implements vscode.Disposable {
         if (m.show === 'folder') await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.runDir));
         else await vscode.commands.executeCommand(m.show === 'ablation' ? 'adapterLab.showAblationHeatmap' : 'adapterLab.showLossCurves', m.runDir);
         break;
+      case 'evaluate':
+        // The evaluation writes eval-<split>.json; the runs folder's watcher then rebuilds the tree and this view.
+        await vscode.commands.executeCommand('adapterLab.evaluateAdapter', m.runDir, m.split);
+        break;
     }
   }
 
@@ -134,6 +140,12 @@ class ViewPanel implements vscode.Disposable {
         const { data, missing } = dir ? loadDrop(dir) : { data: null, missing: 'no run given' };
         if (data) this.panel.title = `AdapterDrop: ${data.run.name}`;
         return { view: 'drop', data, missing };
+      }
+      case 'classReport': {
+        const dir = this.subject.runDirs[0];
+        const { data, missing } = dir ? loadClassReport(dir) : { data: null, missing: 'no run given' };
+        if (data) this.panel.title = `Per-class: ${data.run.name}`;
+        return { view: 'classReport', data, missing };
       }
     }
   }
