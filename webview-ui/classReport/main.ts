@@ -80,7 +80,8 @@ function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, r: SplitClassR
   const max = ui.normalise ? 1 : Math.max(0, ...cells.map((c) => c.count));
   Chart.defaults.color = theme.foreground;
   Chart.defaults.font.family = theme.font;
-  canvas.dataset.classes = String(k);
+  canvas.dataset.rows = String(k);
+  canvas.dataset.columns = String(k);
   canvas.dataset.normalised = String(ui.normalise);
   const byPosition = new Map(cells.map((c) => [`${c.y},${c.x}`, c]));
   chart = heatmap(canvas, {
