@@ -74,7 +74,7 @@ describe('Per-class metrics webview', () => {
 
     // The table: one row per class with its scores, then the averages.
     const cells = (testId: string) => page.$$eval(`[data-testid="${testId}"] td`, (tds) => tds.map((td) => td.textContent ?? ''));
-    const rows = await page.$$eval('[data-testid="class-row"]', (trs) => trs.map((tr) => [...tr.children].map((c) => c.textContent ?? '')));
+    const rows = await page.$$eval('[data-testid="class-row"]', (trs) => trs.map((tr) => Array.from(tr.children).map((c) => c.textContent ?? '')));
     expect(rows).toEqual(dev.perClass.map((c) => [c.label, c.precision.toFixed(4), c.recall.toFixed(4), c.f1.toFixed(4), String(c.support), String(c.predicted)]));
     const avg = classAverages(dev);
     expect(await cells('macro-row')).toEqual([avg.macro.precision.toFixed(4), avg.macro.recall.toFixed(4), dev.metrics.macroF1.toFixed(4), '60', '']);
