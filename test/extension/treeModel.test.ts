@@ -219,6 +219,15 @@ describe('the Runs tree: image and text tasks', () => {
     // A regression run has no per-class view.
     expect(runNode('scores').contextValue).toBe('adapterLab.run status:queued');
     expect(runNode('scores').run.dir).toBe(regression.dir);
+
+    // package.json's menu shows Show Per-class Metrics on the classification runs, text or image, and no other.
+    const menus = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes.menus['view/item/context'] as { command: string; when: string }[];
+    const when = menus.find((m) => m.command === 'adapterLab.showClassReport')!.when;
+    const patterns = [...when.matchAll(/viewItem =~ \/(.+?)\/(?= |$)/g)].map((m) => new RegExp(m[1]));
+    expect(when).toMatch(/^view == adapterLab\.runs && /);
+    expect(patterns.length).toBeGreaterThanOrEqual(2);
+    const offered = (n: RunNode) => patterns.every((p) => p.test(n.contextValue));
+    expect([imageRun, textRun, runNode('scores')].map(offered)).toEqual([true, true, false]);
   });
 });
 
