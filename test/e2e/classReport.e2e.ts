@@ -6,13 +6,15 @@
  * the run's context menu opens the view, which says the run has no per-class evaluation yet; its "Evaluate on dev"
  * button queues the evaluation, and the view redraws from the eval-dev.json it writes: the table's rows are that
  * file's classes and scores, the confusion heatmap is drawn, and "Normalise by row" puts each class's recall on the
- * diagonal. Screenshots: test-results/e2e/class-report-*.png.
+ * diagonal; an `adapter-lab eval --split test` run outside the editor then adds the test split to the view.
+ * Screenshots: test-results/e2e/class-report-*.png.
  */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
-import { ARTIFACTS, checkInstalled, startCodeServer, type CodeServer } from './codeServer';
+import { ARTIFACTS, checkInstalled, ROOT, startCodeServer, type CodeServer } from './codeServer';
 import { canvasInk, fail, until, Workbench } from './workbench';
 import { makeWorkspace, runFolders, TRAIN_CONFIG, vsixHasBuiltinModel, type E2eWorkspace } from './workspace';
 
@@ -138,6 +140,21 @@ describe.sequential('the Per-class Metrics view in a real VS Code workbench', ()
         if (text !== expected) fail(`normalised by row, the diagonal cell of ${c.label} to be its recall ${expected}`, JSON.stringify(text));
       }
       await w.screenshot('class-report-03-normalised');
+
+      // Evaluated outside the editor (as from a terminal): the view follows eval-test.json as it appears.
+      const cliEval = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'adapter-lab.js'), 'eval', runDir, '--split', 'test', '--json'], { encoding: 'utf8', timeout: 5 * 60_000 });
+      if (cliEval.status !== 0) fail('adapter-lab eval <run> --split test to succeed', `exit ${cliEval.status}: ${(cliEval.stderr ?? '').slice(-2000)}`);
+      const evalTest = JSON.parse(fs.readFileSync(path.join(runDir, 'eval-test.json'), 'utf8')) as EvalFile;
+      await until('the split selector to offer test, and no "Evaluate on test" any more', async () => {
+        const options = await frame.$$eval('[data-testid="split-select"] option', (os) => os.map((o) => (o as HTMLOptionElement).value)).catch(() => [] as string[]);
+        const offered = await frame.locator('[data-testid="evaluate-test"]').count();
+        return { ok: options.includes('test') && offered === 0, seen: `split options: ${options.join(', ') || 'none'}; Evaluate on test buttons: ${offered}` };
+      }, 60_000);
+      await frame.selectOption('[data-testid="split-select"]', 'test');
+      const summary = (await frame.textContent('[data-testid="summary"]')) ?? '';
+      const expectedSummary = `, test: ${evalTest.examples} examples, accuracy ${evalTest.metrics.accuracy.toFixed(4)}`;
+      if (!summary.includes(expectedSummary)) fail(`the summary to say "${expectedSummary}" (eval-test.json)`, JSON.stringify(summary));
+      await w.screenshot('class-report-04-test-split');
       log(`evaluated: ${classes.labels.join(', ')}; confusion ${JSON.stringify(classes.confusion)}; macro F1 ${macro[2]}`);
     } catch (err) {
       await w.screenshot('class-report-FAILED').catch(() => undefined);

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/engine/config/load';
 import { accuracy, macroF1, perClassScores } from '../../src/engine/metrics/metrics';
 import { createRun } from '../../src/engine/runs';
-import { loadClassReport } from '../../src/extension/webviews/viewData';
+import { evalFilesSignature, loadClassReport } from '../../src/extension/webviews/viewData';
 import type { ClassReportData, SplitClassReport } from '../../src/protocol/webview';
 import { classAverages, confusionCells, confusionCsvRows, normaliseRows, scoreCsvRows, topConfusions } from '../../webview-ui/classReport/model';
 import { evaluate, predictions, THREE_CLASSES, trainThreeClassRun } from '../helpers/classificationRun';
@@ -160,6 +160,19 @@ describe('per-class view data', () => {
     const cells = confusionCsvRows(r);
     expect(cells).toHaveLength(9);
     expect(cells.reduce((n, c) => n + (c[2] as number), 0)).toBe(r.examples);
+  });
+
+  it('the eval files\' signature (what the open view polls) changes when one is written, and only then', () => {
+    const copy = path.join(tempDir('adapter-lab-class-report-signature-'), 'run');
+    fs.cpSync(runDir, copy, { recursive: true });
+    fs.rmSync(path.join(copy, 'eval-test.json'));
+    const before = evalFilesSignature(copy);
+    expect(before).toMatch(/^\d+:[\d.]+\|-$/);
+    expect(evalFilesSignature(copy)).toBe(before);
+    fs.copyFileSync(path.join(runDir, 'eval-test.json'), path.join(copy, 'eval-test.json'));
+    const after = evalFilesSignature(copy);
+    expect(after).not.toBe(before);
+    expect(after.split('|')[0]).toBe(before.split('|')[0]);
   });
 
   it('a regression run says so instead of showing a report', () => {

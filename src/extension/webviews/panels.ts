@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
 import type { RunsView } from '../runs/runsView';
 import { renderWebviewHtml } from './html';
-import { exportBytes, loadAblation, loadClassReport, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
+import { evalFilesSignature, exportBytes, loadAblation, loadClassReport, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
 
 const TITLES: Record<ViewKind, string> = {
   lossCurves: 'Loss Curves',
@@ -23,6 +23,7 @@ const TITLES: Record<ViewKind, string> = {
 /** Views of one run: one panel per run. */
 const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop', 'classReport'];
 const LIVE_POLL_MS = 1000;
+const EVAL_POLL_MS = 1000;
 
 class ViewPanel implements vscode.Disposable {
   private ready = false;
@@ -68,6 +69,7 @@ class ViewPanel implements vscode.Disposable {
         if (this.kind !== 'lossCurves') this.sendInit(true);
       }),
     );
+    if (kind === 'classReport') this.followEvalFiles();
   }
 
   whenDisposed(fn: () => void): void {
@@ -167,6 +169,24 @@ class ViewPanel implements vscode.Disposable {
         this.live = undefined;
       }
     }, LIVE_POLL_MS);
+  }
+
+  /**
+   * The per-class view follows its run's eval files itself, by their size and time: file watchers miss files
+   * in folders created after they started (seen in code-server: a runs folder made by the first training), the
+   * tree watches only the configured runs folders, and a run may be evaluated from a terminal.
+   */
+  private followEvalFiles(): void {
+    let last = '';
+    const timer = setInterval(() => {
+      const dir = this.subject.runDirs[0];
+      if (!dir || !this.ready) return;
+      const signature = evalFilesSignature(dir);
+      if (signature === last) return;
+      last = signature;
+      this.sendInit(true); // sends only what differs from what the page has
+    }, EVAL_POLL_MS);
+    this.disposables.push({ dispose: () => clearInterval(timer) });
   }
 
   /** Restarts live following (a run shown here was just started or resumed). */

@@ -250,6 +250,18 @@ export function loadDrop(runDir: string): { data: DropData | null; missing?: str
 
 const EVAL_SPLITS: readonly EvalSplit[] = ['dev', 'test'];
 
+/** The size and time of each of a run's eval files ('-' where there is none): what changes when one is written. */
+export function evalFilesSignature(runDir: string): string {
+  return EVAL_SPLITS.map((split) => {
+    try {
+      const st = fs.statSync(path.join(runDir, resultFileName(evalResultName(split))));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return '-';
+    }
+  }).join('|');
+}
+
 /**
  * One eval-<split>.json's class report, checked for shape: labels, one score row per label and a square
  * confusion matrix of counts over them. Null when the file has none (a regression run; the evaluation the
