@@ -214,11 +214,12 @@ describe('the Runs tree: image and text tasks', () => {
     expect(imageRun.description).toBe('accuracy 0.7500');
     expect(imageRun.contextValue).toBe('adapterLab.run status:done classification');
     expect(textRun.contextValue).toBe('adapterLab.run status:done classification');
-    expect(imageRun.tooltip.split('\n')[0]).toBe('digits-run (houlsby on digits, images classification)');
+    expect(imageRun.tooltip.split('\n')[0]).toBe('digits-run (houlsby on digits, image classification)');
     expect(textRun.tooltip.split('\n')[0]).toBe('spam-houlsby (houlsby on spam, text classification)');
     // A regression run has no per-class view.
     expect(runNode('scores').contextValue).toBe('adapterLab.run status:queued');
     expect(runNode('scores').run.dir).toBe(regression.dir);
+    expect(runNode('scores').tooltip.split('\n')[0]).toBe('scores-run (houlsby on scores, text regression)');
 
     // package.json's menu shows Show Per-class Metrics on the classification runs, text or image, and no other.
     const menus = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes.menus['view/item/context'] as { command: string; when: string }[];

@@ -233,8 +233,9 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
   if (run.best) parts.push(`${run.best.metric} ${formatMetric(run.best.value)}`);
   if (run.params) parts.push(`${formatPercent(run.params.trainablePercent)} trainable`);
   const kind = taskKind(run.config.task?.type);
+  const what = `${kind.inputs === 'images' ? 'image' : 'text'} ${kind.classification ? 'classification' : (run.config.task?.type ?? 'task')}`;
   const lines = [
-    `${run.name} (${run.method} on ${run.task}, ${kind.inputs === 'images' ? 'images' : 'text'}${kind.classification ? ' classification' : ''})`,
+    `${run.name} (${run.method} on ${run.task}, ${what})`,
     `status: ${run.status}${run.statusOnDisk !== run.status ? ` (run.json says ${run.statusOnDisk}; its process is gone)` : ''}`,
     `created: ${formatTime(run.createdAt)}`,
   ];

@@ -1,7 +1,7 @@
 /**
  * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap, Fusion Attention,
- * AdapterDrop and Per-class Metrics (one per run; they reload when a file of the run changes) and Compare Runs
- * (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
+ * AdapterDrop and Per-class Metrics (one per run; they reload when the Runs tree is rebuilt, and Per-class Metrics
+ * when its run's eval files change) and Compare Runs (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
  * in the page's state, so a WebviewPanelSerializer can rebuild it after a reload.
  */
 import * as fs from 'node:fs';
@@ -96,7 +96,7 @@ class ViewPanel implements vscode.Disposable {
         else await vscode.commands.executeCommand(m.show === 'ablation' ? 'adapterLab.showAblationHeatmap' : 'adapterLab.showLossCurves', m.runDir);
         break;
       case 'evaluate':
-        // The evaluation writes eval-<split>.json; the runs folder's watcher then rebuilds the tree and this view.
+        // The evaluation writes eval-<split>.json, which the view follows (followEvalFiles).
         await vscode.commands.executeCommand('adapterLab.evaluateAdapter', m.runDir, m.split);
         break;
     }
