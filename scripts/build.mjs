@@ -46,6 +46,7 @@ await esbuild.build({
     compare: 'webview-ui/compare/main.ts',
     fusion: 'webview-ui/fusion/main.ts',
     drop: 'webview-ui/drop/main.ts',
+    classReport: 'webview-ui/classReport/main.ts',
   },
   outdir: 'dist/webview',
   bundle: true,

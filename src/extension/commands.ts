@@ -19,6 +19,7 @@ import { isSlurmRunLive, slurmSubmitJob, type SlurmMonitor } from './runs/slurm'
 import type { RunQueue } from './runs/queue';
 import type { RunsView } from './runs/runsView';
 import { formatMetric, isTrainedAdapterFolder, type TreeNode } from './runs/treeModel';
+import { taskKind } from './runs/taskKinds';
 import { engineOptionsFor, readSlurmSettings } from './settings';
 import type { Panels } from './webviews/panels';
 
@@ -41,6 +42,7 @@ export const COMMANDS = {
   runAdapterDrop: 'adapterLab.runAdapterDrop',
   showAdapterDrop: 'adapterLab.showAdapterDrop',
   runSweep: 'adapterLab.runSweep',
+  showClassReport: 'adapterLab.showClassReport',
 } as const;
 
 type Arg = vscode.Uri | TreeNode | string | undefined;
@@ -84,6 +86,7 @@ export function registerCommands(d: Deps): vscode.Disposable[] {
     reg(COMMANDS.runAdapterDrop, c.drop),
     reg(COMMANDS.showAdapterDrop, c.showDrop),
     reg(COMMANDS.runSweep, c.sweep),
+    reg(COMMANDS.showClassReport, c.showClassReport),
   ];
 }
 
@@ -201,7 +204,8 @@ class Commands {
     this.d.runsView.schedule(50);
   }
 
-  async evaluate(arg?: Arg): Promise<void> {
+  /** `split`: given by the per-class view's "Evaluate on <split>" (no question asked then). */
+  async evaluate(arg?: Arg, split?: 'dev' | 'test'): Promise<void> {
     if (!(await requireTrust('evaluate'))) return;
     const run = await this.run(arg, 'Evaluate Adapter', isFinished);
     if (!run) return;
@@ -209,8 +213,8 @@ class Commands {
       void vscode.window.showWarningMessage(`${run.name} has no trained adapter yet (status: ${run.status}).`);
       return;
     }
-    let split: 'dev' | 'test' = 'dev';
-    if (run.config.task.test || run.config.task.split) {
+    if (split !== 'dev' && split !== 'test') split = undefined;
+    if (!split && (run.config.task.test || run.config.task.split)) {
       const picked = await vscode.window.showQuickPick(
         [
           { label: 'dev', description: 'the development set' },
@@ -221,7 +225,7 @@ class Commands {
       if (!picked) return;
       split = picked.label as 'dev' | 'test';
     }
-    this.d.queue.enqueue(evalJob(run.dir, run.name, split, engineOptionsFor(vscode.Uri.file(run.dir))));
+    this.d.queue.enqueue(evalJob(run.dir, run.name, split ?? 'dev', engineOptionsFor(vscode.Uri.file(run.dir))));
   }
 
   async ablate(arg?: Arg): Promise<void> {
@@ -433,6 +437,13 @@ class Commands {
     const run = await this.run(arg, 'Show AdapterDrop Trade-off', (r) => fs.existsSync(path.join(r.dir, resultFileName(RESULT.drop))));
     if (!run) return;
     this.d.panels.show('drop', { runDirs: [run.dir] });
+  }
+
+  /** Per-class metrics and the confusion matrix of a classification run (text or images); the palette lists those. */
+  async showClassReport(arg?: Arg): Promise<void> {
+    const run = await this.run(arg, 'Show Per-class Metrics', (r) => taskKind(r.config.task?.type).classification);
+    if (!run) return;
+    this.d.panels.show('classReport', { runDirs: [run.dir] });
   }
 
   // ---- configs -------------------------------------------------------------------------------

@@ -1,22 +1,24 @@
 /**
- * The one message contract between the extension and its webviews (loss curves, ablation heatmap, compare).
+ * The one message contract between the extension and its webviews (loss curves, ablation heatmap, compare,
+ * fusion attention, AdapterDrop, per-class metrics).
  *
  * Handshake: a webview posts `ready` once its script runs; only then does the extension send `init` with the
  * view's data (so nothing is posted into a page that cannot receive it yet). Loss curves then receive
  * `append` while their runs train. A webview's persisted state (getState/setState) is a {@link ViewState}:
  * it names what the view shows, so the extension can rebuild it after a reload (WebviewPanelSerializer).
  *
- * The result files' shapes (ablation.json, fusion-attention.json, drop.json) are the engine's own types, imported
+ * The result files' shapes (ablation.json, fusion-attention.json, drop.json, eval-<split>.json's classes) are the engine's own types, imported
  * as types only: erased at build, so no engine code reaches a webview bundle.
  */
 import type { AblationResult } from '../engine/analysis/ablation';
 import type { DropPoint, DropResult } from '../engine/analysis/drop';
+import type { ClassReport } from '../engine/analysis/evaluate';
 import type { FusionAttentionResult } from '../engine/analysis/fusionAttention';
 
 /** Mirrors the engine's RunStatus (kept here so webviews need not import engine types). */
 export type RunStatusName = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
 
-export type ViewKind = 'lossCurves' | 'ablation' | 'compare' | 'fusion' | 'drop';
+export type ViewKind = 'lossCurves' | 'ablation' | 'compare' | 'fusion' | 'drop' | 'classReport';
 
 /** The webview panel types (WebviewPanel.viewType) and their titles. */
 export const VIEW_TYPES: Record<ViewKind, string> = {
@@ -25,6 +27,7 @@ export const VIEW_TYPES: Record<ViewKind, string> = {
   compare: 'adapterLab.compare',
   fusion: 'adapterLab.fusion',
   drop: 'adapterLab.drop',
+  classReport: 'adapterLab.classReport',
 };
 
 /** What identifies a run in a view. */
@@ -111,12 +114,44 @@ export interface DropData extends Omit<DropResult, 'timing'> {
   time: string | null;
 }
 
+/** What a task's examples are: the Runs tree's icon and the per-class view's wording (runs/taskKinds.ts). */
+export type TaskInputs = 'text' | 'images';
+
+/** The splits `adapter-lab eval` evaluates. */
+export type EvalSplit = 'dev' | 'test';
+
+/** One evaluation's class report (eval-<split>.json `classes`, the engine's ClassReport), with its metrics. */
+export interface SplitClassReport extends ClassReport {
+  split: EvalSplit;
+  examples: number;
+  /** The evaluation's metrics (accuracy, macroF1, matthews, loss). */
+  metrics: Record<string, number>;
+  /** When the evaluation was written (ISO 8601), when the file says. */
+  time: string | null;
+}
+
+/**
+ * The per-class metrics and confusion matrices of a classification run (text or images): one report per split
+ * evaluated with `adapter-lab eval`. `splits` is empty until then; `unevaluated` names the splits the task has
+ * that have no report yet, and `canEvaluate` whether the run has a trained adapter to evaluate.
+ */
+export interface ClassReportData {
+  run: RunRef;
+  /** run.json's task.type ('classification', 'image-classification'). */
+  taskType: string;
+  inputs: TaskInputs;
+  splits: SplitClassReport[];
+  unevaluated: EvalSplit[];
+  canEvaluate: boolean;
+}
+
 export type ViewData =
   | { view: 'lossCurves'; data: LossCurvesData }
   | { view: 'ablation'; data: AblationData | null; missing?: string }
   | { view: 'compare'; data: CompareData }
   | { view: 'fusion'; data: FusionAttentionData | null; missing?: string }
-  | { view: 'drop'; data: DropData | null; missing?: string };
+  | { view: 'drop'; data: DropData | null; missing?: string }
+  | { view: 'classReport'; data: ClassReportData | null; missing?: string };
 
 /** What a view shows: enough to rebuild it from disk after a reload. */
 export type ViewSubject = { runDirs: string[] };
@@ -185,7 +220,14 @@ export interface OpenRunMessage {
   show: 'lossCurves' | 'ablation' | 'folder';
 }
 
-export type WebviewToHost = ReadyMessage | ExportRequest | OpenRunMessage;
+/** Evaluate a run on a split (the per-class view's button when a split has no class report yet). */
+export interface EvaluateRunMessage {
+  type: 'evaluate';
+  runDir: string;
+  split: EvalSplit;
+}
+
+export type WebviewToHost = ReadyMessage | ExportRequest | OpenRunMessage | EvaluateRunMessage;
 
 /** Type guard for messages from a webview (they arrive untyped). */
 export function isWebviewMessage(v: unknown): v is WebviewToHost {
@@ -198,6 +240,8 @@ export function isWebviewMessage(v: unknown): v is WebviewToHost {
       return (m.format === 'png' || m.format === 'csv') && typeof m.fileName === 'string' && typeof m.data === 'string';
     case 'openRun':
       return typeof m.runDir === 'string' && (m.show === 'lossCurves' || m.show === 'ablation' || m.show === 'folder');
+    case 'evaluate':
+      return typeof m.runDir === 'string' && (m.split === 'dev' || m.split === 'test');
     default:
       return false;
   }

@@ -1,13 +1,14 @@
 /// <reference lib="dom" />
 /**
  * Driving VS Code's workbench (code-server) in Chromium as a person would: the command palette, quick picks, the
- * Runs tree and its inline buttons, the explorer's context menu, notifications, editors and webviews (whose
- * documents are nested iframes). Every wait is bounded and, when it runs out, says what it expected and what it
- * saw instead (see `until`).
+ * Runs tree with its inline buttons and context menus, the explorer's context menu, notifications, editors and
+ * webviews (whose documents are nested iframes). Every wait is bounded and, when it runs out, says what it expected
+ * and what it saw instead (see `until`).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Frame, type Locator, type Page } from 'playwright-core';
+import type { ViewKind } from '../../src/protocol/webview';
 import { ARTIFACTS } from './codeServer';
 export { canvasInk } from '../helpers/canvas';
 
@@ -328,8 +329,24 @@ export class Workbench {
       return { ok, seen: ok ? '' : `explorer rows: ${(await this.page.locator('.explorer-folders-view .monaco-list-row').allTextContents()).join(', ')}` };
     }, 20_000);
     await row.click({ button: 'right' });
+    await this.chooseFromContextMenu(item, fileName);
+  }
+
+  /** Right-clicks the Runs tree row whose aria-label starts with `prefix` and chooses `item` from its context menu. */
+  async rowContextMenu(prefix: string, item: string): Promise<void> {
+    const row = this.rowLocator(prefix);
+    await until(`the row "${prefix}..." in the Runs tree`, async () => {
+      const ok = await row.isVisible();
+      return { ok, seen: ok ? '' : `rows: ${(await this.rows()).map((r) => JSON.stringify(r)).join(', ')}` };
+    }, 20_000);
+    await row.click({ button: 'right' });
+    await this.chooseFromContextMenu(item, `the row "${prefix}..."`);
+  }
+
+  /** Chooses `item` from the context menu just opened on `what`. */
+  private async chooseFromContextMenu(item: string, what: string): Promise<void> {
     const menuItem = this.page.locator('.context-view .monaco-menu .action-item').filter({ has: this.page.locator('.action-label', { hasText: exactly(item) }) }).first();
-    await until(`"${item}" in the context menu of ${fileName}`, async () => {
+    await until(`"${item}" in the context menu of ${what}`, async () => {
       const ok = await menuItem.isVisible();
       return { ok, seen: ok ? '' : `menu items: ${(await this.page.locator('.context-view .monaco-menu .action-label').allTextContents()).filter(Boolean).join(', ') || 'no menu'}` };
     }, 10_000);
@@ -361,7 +378,7 @@ export class Workbench {
   // ---- webviews -----------------------------------------------------------------------------------------
 
   /** The frame holding a webview's document (`main[data-testid="<view>-view"]`), once it has rendered. */
-  async webview(view: 'lossCurves' | 'ablation' | 'compare', timeoutMs = 60_000): Promise<Frame> {
+  async webview(view: ViewKind, timeoutMs = 60_000): Promise<Frame> {
     return until(
       `the ${view} webview's document (main[data-testid="${view}-view"], rendered: aria-busy="false")`,
       async () => {

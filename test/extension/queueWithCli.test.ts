@@ -71,7 +71,7 @@ describe('the run queue with the real CLI', () => {
     const configs = (tree[0] as TaskNode).children;
     expect(configs.map((c) => c.label)).toEqual(['toy-bitfit.adapter.json', 'toy-houlsby.adapter.json']);
     const run = configs[1].children[0] as RunNode;
-    expect(run.contextValue).toBe('adapterLab.run status:done adapter');
+    expect(run.contextValue).toBe('adapterLab.run status:done classification adapter');
     expect(run.description).toMatch(/^accuracy \d\.\d{4} · [\d.]+% trainable$/);
     const curves = loadLossCurves([runDir]).runs[0];
     expect(curves.train).toHaveLength(jobs[0].progress!.totalSteps);
@@ -81,6 +81,8 @@ describe('the run queue with the real CLI', () => {
     expect(evaluation.state).toBe('done');
     expect((evaluation.result?.metrics as Record<string, number>).accuracy).toBe(openRun(runDir).record.best!.value);
     expect(fs.existsSync(path.join(runDir, 'eval-dev.json'))).toBe(true);
+    // The job's result carries the class report: what makes its notification offer Show Per-class Metrics.
+    expect(evaluation.result?.classes).toMatchObject({ labels: ['neg', 'pos'], confusion: [expect.any(Array), expect.any(Array)] });
 
     const ablation = await q.whenEnded(q.enqueue(ablateJob(runDir, 'toy-houlsby', options)));
     expect(ablation.state).toBe('done');
@@ -89,7 +91,7 @@ describe('the run queue with the real CLI', () => {
     expect(heat.matrix).toHaveLength(2);
     expect(heat.baseline).toBe((evaluation.result?.metrics as Record<string, number>).accuracy);
     expect(buildRunsTree(listRuns(options.runsDir), []).flatMap((t) => (t as TaskNode).children).flatMap((c) => c.children).map((r) => (r as RunNode).contextValue)).toContain(
-      'adapterLab.run status:done adapter ablation',
+      'adapterLab.run status:done classification adapter ablation',
     );
 
     const dest = path.join(ws, 'exported', 'toy-houlsby-adapter');
@@ -127,7 +129,7 @@ describe('the run queue with the real CLI', () => {
     expect(cancelled.status).toBe('cancelled');
     expect(cancelled.resumable).toBe(true);
     const tree = buildRunsTree(listRuns(options.runsDir), []);
-    expect(((tree[0] as TaskNode).children[0].children[0] as RunNode).contextValue).toBe('adapterLab.run status:cancelled resumable');
+    expect(((tree[0] as TaskNode).children[0].children[0] as RunNode).contextValue).toBe('adapterLab.run status:cancelled classification resumable');
 
     const resumed = q.enqueue(resumeJob(runDir, 'toy-long', options));
     expect(resumed.runDirs).toEqual([runDir]);

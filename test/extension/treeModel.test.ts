@@ -65,17 +65,17 @@ describe('the Runs tree', () => {
     expect(failed.description).toBe('failed');
     expect(failed.icon.codicon).toBe('error');
     expect(failed.tooltip).toContain('error: loss became NaN (exit code 1)');
-    expect(failed.contextValue).toBe('adapterLab.run status:failed');
+    expect(failed.contextValue).toBe('adapterLab.run status:failed classification');
 
     expect(done.description).toBe('accuracy 0.9123 · 1.23% trainable');
     expect(done.icon).toEqual({ codicon: 'pass', color: 'testing.iconPassed' });
-    expect(done.contextValue).toBe('adapterLab.run status:done adapter ablation');
+    expect(done.contextValue).toBe('adapterLab.run status:done classification adapter ablation');
     expect(done.tooltip).toContain('trainable parameters: 1,234 of 100,000 (1.23%)');
     expect(done.tooltip).not.toContain('skipped');
 
     const queued = (spamTask.children[0] as ConfigNode).children[0] as RunNode;
     expect(queued.icon.codicon).toBe('clock');
-    expect(queued.contextValue).toBe('adapterLab.run status:queued');
+    expect(queued.contextValue).toBe('adapterLab.run status:queued classification');
   });
 
   it('lists half-written and corrupt run folders as problems and still shows the good runs', () => {
@@ -123,7 +123,7 @@ describe('the Runs tree', () => {
     const interrupted = nodes.find((n) => n.run.dir === run.dir)!;
     expect(interrupted.run.status).toBe('interrupted');
     expect(interrupted.icon.codicon).toBe('debug-pause');
-    expect(interrupted.contextValue).toBe('adapterLab.run status:interrupted resumable');
+    expect(interrupted.contextValue).toBe('adapterLab.run status:interrupted classification resumable');
     expect(interrupted.tooltip).toContain('run.json says running; its process is gone');
     const running = nodes.find((n) => n.run.dir === alive.dir)!;
     expect(running.run.status).toBe('running');
@@ -143,7 +143,7 @@ describe('the Runs tree', () => {
     expect(full.children[0]).toMatchObject({ kind: 'pending', label: 'Train spam-full', description: 'queued', contextValue: 'adapterLab.job status:queued', jobId: 2 });
     const r = houlsby.children[0] as RunNode;
     expect(r.description).toBe('46%');
-    expect(r.contextValue).toBe('adapterLab.run status:running active');
+    expect(r.contextValue).toBe('adapterLab.run status:running classification active');
   });
 
   it('keeps runs whose config file was deleted, grouped by the config name', () => {
@@ -174,6 +174,61 @@ describe('the Runs tree', () => {
     expect(peeked.name).toBe('half');
     expect(peeked.task).toBe('(no task)');
     expect(peekConfig('/x/other.adapter.json', 'not json at all').name).toBe('other');
+  });
+});
+
+describe('the Runs tree: image and text tasks', () => {
+  /** A run of `cfg` whose run.json names another task type, as the trainer writes it for that type. */
+  function runOfType(runs: string, cfg: ReturnType<typeof workspace>['spam'], task: { name: string; type: string }) {
+    const configFile = path.join(path.dirname(cfg.configFile!), `${task.name}.adapter.json`);
+    const run = createRun(runs, { ...cfg, name: `${task.name}-run`, configFile, task: { ...cfg.task, ...task } as typeof cfg.task });
+    return run;
+  }
+
+  it('an image-classification run shows as a text run does, under a task whose icon says images', () => {
+    const { runs, spam, ws } = workspace();
+    const text = createRun(runs, spam, { now: new Date('2026-01-01T10:00:00Z') });
+    text.update({ status: 'running' });
+    text.update({ status: 'done', best: { metric: 'accuracy', value: 0.5, epoch: 0, step: 4 } });
+    const image = runOfType(runs, spam, { name: 'digits', type: 'image-classification' });
+    image.update({ status: 'running' });
+    image.update({ status: 'done', best: { metric: 'accuracy', value: 0.75, epoch: 0, step: 4 } });
+    const regression = runOfType(runs, spam, { name: 'scores', type: 'regression' });
+    // A config of an image task with no run yet: its task's icon comes from the config.
+    fs.writeFileSync(path.join(ws, 'emoji.adapter.json'), JSON.stringify({ name: 'emoji-google', task: { name: 'emoji', type: 'image-classification' } }));
+    const configs = [spam.configFile!, path.join(ws, 'emoji.adapter.json')].map((f) => peekConfig(f, fs.readFileSync(f, 'utf8')));
+
+    const tree = buildRunsTree(listRuns(runs), configs) as TaskNode[];
+    const byTask = Object.fromEntries(tree.map((t) => [t.label, t]));
+    expect(Object.keys(byTask).sort()).toEqual(['digits', 'emoji', 'scores', 'spam']);
+    expect(byTask.digits.inputs).toBe('images');
+    expect(byTask.emoji.inputs).toBe('images');
+    expect(byTask.spam.inputs).toBe('text');
+    expect(byTask.scores.inputs).toBe('text');
+
+    const runNode = (task: string) => (byTask[task].children[0] as ConfigNode).children[0] as RunNode;
+    const imageRun = runNode('digits');
+    const textRun = runNode('spam');
+    // The same row as a text run: status icon, best metric, the classification flag for the per-class view.
+    expect(imageRun.icon).toEqual(textRun.icon);
+    expect(imageRun.description).toBe('accuracy 0.7500');
+    expect(imageRun.contextValue).toBe('adapterLab.run status:done classification');
+    expect(textRun.contextValue).toBe('adapterLab.run status:done classification');
+    expect(imageRun.tooltip.split('\n')[0]).toBe('digits-run (houlsby on digits, image classification)');
+    expect(textRun.tooltip.split('\n')[0]).toBe('spam-houlsby (houlsby on spam, text classification)');
+    // A regression run has no per-class view.
+    expect(runNode('scores').contextValue).toBe('adapterLab.run status:queued');
+    expect(runNode('scores').run.dir).toBe(regression.dir);
+    expect(runNode('scores').tooltip.split('\n')[0]).toBe('scores-run (houlsby on scores, text regression)');
+
+    // package.json's menu shows Show Per-class Metrics on the classification runs, text or image, and no other.
+    const menus = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes.menus['view/item/context'] as { command: string; when: string }[];
+    const when = menus.find((m) => m.command === 'adapterLab.showClassReport')!.when;
+    const patterns = [...when.matchAll(/viewItem =~ \/(.+?)\/(?= |$)/g)].map((m) => new RegExp(m[1]));
+    expect(when).toMatch(/^view == adapterLab\.runs && /);
+    expect(patterns.length).toBeGreaterThanOrEqual(2);
+    const offered = (n: RunNode) => patterns.every((p) => p.test(n.contextValue));
+    expect([imageRun, textRun, runNode('scores')].map(offered)).toEqual([true, true, false]);
   });
 });
 

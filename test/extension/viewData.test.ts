@@ -124,6 +124,9 @@ describe('exports and messages', () => {
     expect(isWebviewMessage({ type: 'export', format: 'csv', fileName: 'x.csv', data: '' })).toBe(true);
     expect(isWebviewMessage({ type: 'export', format: 'exe', fileName: 'x', data: '' })).toBe(false);
     expect(isWebviewMessage({ type: 'openRun', runDir: '/r', show: 'terminal' })).toBe(false);
+    expect(isWebviewMessage({ type: 'evaluate', runDir: '/r', split: 'test' })).toBe(true);
+    expect(isWebviewMessage({ type: 'evaluate', runDir: '/r', split: 'train' })).toBe(false);
+    expect(isWebviewMessage({ type: 'evaluate', split: 'dev' })).toBe(false);
     expect(isWebviewMessage(null)).toBe(false);
     expect(isWebviewMessage('ready')).toBe(false);
   });

@@ -32,7 +32,7 @@ export interface Server {
 export async function startServer(): Promise<Server> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const view = /^\/view\/(lossCurves|ablation|compare|fusion|drop)\.html$/.exec(url.pathname)?.[1] as ViewKind | undefined;
+    const view = /^\/view\/(lossCurves|ablation|compare|fusion|drop|classReport)\.html$/.exec(url.pathname)?.[1] as ViewKind | undefined;
     if (view) {
       const origin = `http://${req.headers.host}`;
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });

@@ -147,7 +147,10 @@ export class RunFeedback implements vscode.Disposable {
       if (pick === 'Compare Runs') await vscode.commands.executeCommand('adapterLab.compareRuns');
     } else if (job.spec.kind === 'eval') {
       const metrics = (r.metrics ?? {}) as Record<string, number>;
-      void vscode.window.showInformationMessage(`${job.spec.label}: ${Object.entries(metrics).map(([k, v]) => `${k} ${formatMetric(v)}`).join(', ')}`);
+      // A classification's evaluation carries its class report: offer the view of it.
+      const actions = r.classes ? ['Show Per-class Metrics'] : [];
+      const pick = await vscode.window.showInformationMessage(`${job.spec.label}: ${Object.entries(metrics).map(([k, v]) => `${k} ${formatMetric(v)}`).join(', ')}`, ...actions);
+      if (pick && runDir) await vscode.commands.executeCommand('adapterLab.showClassReport', runDir);
     } else if (job.spec.kind === 'ablate') {
       const pick = await vscode.window.showInformationMessage(`${job.spec.label} finished.`, 'Show Ablation Heatmap');
       if (pick && runDir) await vscode.commands.executeCommand('adapterLab.showAblationHeatmap', runDir);

@@ -8,6 +8,7 @@ import { listRuns, type RunSummary } from '../../engine/runs';
 import { allRunsDirs } from '../settings';
 import type { SlurmTaskStatus } from '../../engine/slurm/taskState';
 import type { RunQueue } from './queue';
+import { INPUT_ICONS } from './taskKinds';
 import { buildRunsTree, peekConfig, type JobOverlay, type RunsListing, type TreeNode, type WorkspaceConfig } from './treeModel';
 
 export const RUNS_VIEW_ID = 'adapterLab.runs';
@@ -70,7 +71,9 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
       case 'task': {
         const item = new vscode.TreeItem(node.label, vscode.TreeItemCollapsibleState.Expanded);
         item.description = node.description;
-        item.iconPath = new vscode.ThemeIcon('symbol-class');
+        // The icon tells image tasks from text tasks; everything else shows alike.
+        item.iconPath = new vscode.ThemeIcon(INPUT_ICONS[node.inputs]);
+        item.tooltip = `${node.label}: ${node.inputs === 'images' ? 'an image' : 'a text'} task`;
         item.contextValue = 'adapterLab.task';
         item.accessibilityInformation = { label: `task ${node.label}, ${node.description}` };
         return withId(item, node);

@@ -8,13 +8,17 @@ import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
 import { ADAPTER_DIR, RESULT, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
 import { describeTask, type SlurmTaskStatus } from '../../engine/slurm/taskState';
+import type { TaskInputs } from '../../protocol/webview';
 import { hasCheckpoint } from './finalize';
+import { taskKind } from './taskKinds';
 
 export interface WorkspaceConfig {
   /** Absolute path of the `*.adapter.json` file. */
   file: string;
   name: string;
   task: string;
+  /** The config's task.type, when it names one. */
+  taskType?: string;
 }
 
 /** A queued or running job, as the tree shows it. */
@@ -69,6 +73,8 @@ interface StatusNode extends ItemNode {
 export interface TaskNode extends NodeBase {
   kind: 'task';
   description: string;
+  /** What the task's examples are (its icon): text or images. */
+  inputs: TaskInputs;
   children: ConfigNode[];
 }
 
@@ -131,11 +137,12 @@ export function peekConfig(file: string, text: string): WorkspaceConfig {
   } catch {
     value = undefined;
   }
-  const v = (value ?? {}) as { name?: unknown; task?: { name?: unknown } };
+  const v = (value ?? {}) as { name?: unknown; task?: { name?: unknown; type?: unknown } };
   return {
     file,
     name: typeof v.name === 'string' && v.name ? v.name : fallback,
     task: typeof v.task?.name === 'string' && v.task.name ? v.task.name : '(no task)',
+    ...(typeof v.task?.type === 'string' ? { taskType: v.task.type } : {}),
   };
 }
 
@@ -178,6 +185,7 @@ export function isTrainedAdapterFolder(dir: string): boolean {
 /** The flags a run's context menu depends on, e.g. `adapterLab.run status:done adapter ablation`. */
 export function runContextValue(run: RunSummary, active: boolean): string {
   const flags = ['adapterLab.run', `status:${run.status}`];
+  if (taskKind(run.config.task?.type).classification) flags.push('classification');
   if (active) flags.push('active');
   if (isTrainedAdapterFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('adapter');
   if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.ablation)))) flags.push('ablation');
@@ -224,8 +232,10 @@ function runNode(run: RunSummary, configName: string, overlay: JobOverlay | unde
   else if (run.status !== 'done') parts.push(run.status);
   if (run.best) parts.push(`${run.best.metric} ${formatMetric(run.best.value)}`);
   if (run.params) parts.push(`${formatPercent(run.params.trainablePercent)} trainable`);
+  const kind = taskKind(run.config.task?.type);
+  const what = `${kind.inputs === 'images' ? 'image' : 'text'} ${kind.classification ? 'classification' : (run.config.task?.type ?? 'task')}`;
   const lines = [
-    `${run.name} (${run.method} on ${run.task})`,
+    `${run.name} (${run.method} on ${run.task}, ${what})`,
     `status: ${run.status}${run.statusOnDisk !== run.status ? ` (run.json says ${run.statusOnDisk}; its process is gone)` : ''}`,
     `created: ${formatTime(run.createdAt)}`,
   ];
@@ -266,10 +276,10 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
   const overlayByRun = new Map<string, JobOverlay>();
   for (const j of jobs) for (const d of j.runDirs) overlayByRun.set(d, j);
 
-  type Group = { task: string; name: string; configFile: string | null; runs: RunSummary[]; pending: JobOverlay[] };
+  type Group = { task: string; name: string; configFile: string | null; taskType?: string; runs: RunSummary[]; pending: JobOverlay[] };
   const groups = new Map<string, Group>();
   const key = (configFile: string | null, name: string) => configFile ?? `name:${name}`;
-  for (const c of configs) groups.set(key(c.file, c.name), { task: c.task, name: c.name, configFile: c.file, runs: [], pending: [] });
+  for (const c of configs) groups.set(key(c.file, c.name), { task: c.task, name: c.name, configFile: c.file, taskType: c.taskType, runs: [], pending: [] });
   for (const r of listing.runs.map((x) => withSlurmStatus(x, slurm.get(x.dir)))) {
     const configFile = r.config.configFile ?? null;
     const k = key(configFile, r.config.name);
@@ -288,7 +298,10 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
   }
 
   const tasks = new Map<string, ConfigNode[]>();
+  // A task's inputs (its icon), from its runs' and configs' task types: images if any says so, else text.
+  const imageTasks = new Set<string>();
   for (const [k, g] of groups) {
+    for (const type of [g.taskType, ...g.runs.map((r) => r.config.task?.type)]) if (taskKind(type).inputs === 'images') imageTasks.add(g.task);
     const runs = [...g.runs].sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
     const children: (SweepNode | RunNode | PendingNode)[] = [
       ...g.pending.map(
@@ -344,6 +357,7 @@ export function buildRunsTree(listing: RunsListing, configs: WorkspaceConfig[], 
       kind: 'task',
       id: `task:${task}`,
       label: task,
+      inputs: imageTasks.has(task) ? 'images' : 'text',
       description: `${children.length} config${children.length === 1 ? '' : 's'}, ${runCount} run${runCount === 1 ? '' : 's'}`,
       children,
     });

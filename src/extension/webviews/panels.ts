@@ -1,6 +1,7 @@
 /**
- * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap (one per run) and
- * Compare Runs (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
+ * The webview panels: Loss Curves (one panel, live while its runs train), Ablation Heatmap, Fusion Attention,
+ * AdapterDrop and Per-class Metrics (one per run; they reload when the Runs tree is rebuilt, and Per-class Metrics
+ * when its run's eval files change) and Compare Runs (one panel). Each panel waits for its page's `ready` before it sends `init`; its subject lives
  * in the page's state, so a WebviewPanelSerializer can rebuild it after a reload.
  */
 import * as fs from 'node:fs';
@@ -9,7 +10,7 @@ import * as vscode from 'vscode';
 import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
 import type { RunsView } from '../runs/runsView';
 import { renderWebviewHtml } from './html';
-import { exportBytes, loadAblation, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
+import { evalFilesSignature, exportBytes, loadAblation, loadClassReport, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
 
 const TITLES: Record<ViewKind, string> = {
   lossCurves: 'Loss Curves',
@@ -17,10 +18,12 @@ const TITLES: Record<ViewKind, string> = {
   compare: 'Compare Runs',
   fusion: 'Fusion Attention',
   drop: 'AdapterDrop Trade-off',
+  classReport: 'Per-class Metrics',
 };
 /** Views of one run: one panel per run. */
-const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop'];
+const PER_RUN: readonly ViewKind[] = ['ablation', 'fusion', 'drop', 'classReport'];
 const LIVE_POLL_MS = 1000;
+const EVAL_POLL_MS = 1000;
 
 class ViewPanel implements vscode.Disposable {
   private ready = false;
@@ -66,6 +69,7 @@ class ViewPanel implements vscode.Disposable {
         if (this.kind !== 'lossCurves') this.sendInit(true);
       }),
     );
+    if (kind === 'classReport') this.followEvalFiles();
   }
 
   whenDisposed(fn: () => void): void {
@@ -90,6 +94,10 @@ class ViewPanel implements vscode.Disposable {
       case 'openRun':
         if (m.show === 'folder') await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(m.runDir));
         else await vscode.commands.executeCommand(m.show === 'ablation' ? 'adapterLab.showAblationHeatmap' : 'adapterLab.showLossCurves', m.runDir);
+        break;
+      case 'evaluate':
+        // The evaluation writes eval-<split>.json, which the view follows (followEvalFiles).
+        await vscode.commands.executeCommand('adapterLab.evaluateAdapter', m.runDir, m.split);
         break;
     }
   }
@@ -135,6 +143,12 @@ class ViewPanel implements vscode.Disposable {
         if (data) this.panel.title = `AdapterDrop: ${data.run.name}`;
         return { view: 'drop', data, missing };
       }
+      case 'classReport': {
+        const dir = this.subject.runDirs[0];
+        const { data, missing } = dir ? loadClassReport(dir) : { data: null, missing: 'no run given' };
+        if (data) this.panel.title = `Per-class: ${data.run.name}`;
+        return { view: 'classReport', data, missing };
+      }
     }
   }
 
@@ -155,6 +169,24 @@ class ViewPanel implements vscode.Disposable {
         this.live = undefined;
       }
     }, LIVE_POLL_MS);
+  }
+
+  /**
+   * The per-class view follows its run's eval files itself, by their size and time: file watchers miss files
+   * in folders created after they started (seen in code-server: a runs folder made by the first training), the
+   * tree watches only the configured runs folders, and a run may be evaluated from a terminal.
+   */
+  private followEvalFiles(): void {
+    let last = '';
+    const timer = setInterval(() => {
+      const dir = this.subject.runDirs[0];
+      if (!dir || !this.ready) return;
+      const signature = evalFilesSignature(dir);
+      if (signature === last) return;
+      last = signature;
+      this.sendInit(true); // sends only what differs from what the page has
+    }, EVAL_POLL_MS);
+    this.disposables.push({ dispose: () => clearInterval(timer) });
   }
 
   /** Restarts live following (a run shown here was just started or resumed). */

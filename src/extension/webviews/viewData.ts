@@ -1,14 +1,19 @@
 /**
  * What the webviews show, read from run folders: curves from metrics.jsonl, the ablation matrix from
- * ablation.json, the comparison table from run.json. No vscode import; the webview tests load their fixtures
+ * ablation.json, the comparison table from run.json, per-class metrics from eval-<split>.json. No vscode import; the webview tests load their fixtures
  * through these same functions.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openRun, readMetricsFrom, RESULT, resultFileName, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
+import { ADAPTER_DIR, evalResultName, openRun, readMetricsFrom, RESULT, resultFileName, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
+import { isTrainedAdapterFolder } from '../runs/treeModel';
+import { taskKind } from '../runs/taskKinds';
 import type {
   AblationData,
   AppendMessage,
+  ClassReportData,
+  EvalSplit,
+  SplitClassReport,
   CompareData,
   CompareRow,
   CurvePoint,
@@ -239,6 +244,104 @@ export function loadDrop(runDir: string): { data: DropData | null; missing?: str
       examples: raw.examples ?? 0,
       backend: raw.backend ?? null,
       time: raw.time ?? null,
+    },
+  };
+}
+
+const EVAL_SPLITS: readonly EvalSplit[] = ['dev', 'test'];
+
+/** The size and time of each of a run's eval files ('-' where there is none): what changes when one is written. */
+export function evalFilesSignature(runDir: string): string {
+  return EVAL_SPLITS.map((split) => {
+    try {
+      const st = fs.statSync(path.join(runDir, resultFileName(evalResultName(split))));
+      return `${st.size}:${st.mtimeMs}`;
+    } catch {
+      return '-';
+    }
+  }).join('|');
+}
+
+/**
+ * One eval-<split>.json's class report, checked for shape: labels, one score row per label and a square
+ * confusion matrix of counts over them. Null when the file has none (a regression run; the evaluation the
+ * training writes at its end, which has no `classes`); a string when it is malformed, saying how.
+ */
+export function readSplitClassReport(file: string, split: EvalSplit): SplitClassReport | null | string {
+  let raw: { examples?: unknown; metrics?: unknown; time?: unknown; classes?: unknown };
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return `${file} is unreadable: ${(err as Error).message}`;
+  }
+  if (raw.classes === undefined || raw.classes === null) return null;
+  const c = raw.classes as { labels?: unknown; perClass?: unknown; confusion?: unknown };
+  const labels = c.labels;
+  const k = Array.isArray(labels) ? labels.length : -1;
+  const isCount = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) return `${file}: classes.labels is not a list of class names`;
+  if (!Array.isArray(c.confusion) || c.confusion.length !== k || !c.confusion.every((row) => Array.isArray(row) && row.length === k && row.every(isCount))) {
+    return `${file}: classes.confusion is not a ${k} x ${k} matrix of counts`;
+  }
+  if (!Array.isArray(c.perClass) || c.perClass.length !== k) return `${file}: classes.perClass does not hold one row per class (${k})`;
+  const perClass = (c.perClass as Record<string, unknown>[]).map((row, i) => ({
+    label: labels[i] as string,
+    precision: numOrNull(row?.precision) ?? 0,
+    recall: numOrNull(row?.recall) ?? 0,
+    f1: numOrNull(row?.f1) ?? 0,
+    support: numOrNull(row?.support) ?? 0,
+    predicted: numOrNull(row?.predicted) ?? 0,
+  }));
+  const metrics: Record<string, number> = {};
+  for (const [name, v] of Object.entries((raw.metrics ?? {}) as Record<string, unknown>)) if (numOrNull(v) !== null) metrics[name] = v as number;
+  const confusion = c.confusion as number[][];
+  return {
+    split,
+    examples: numOrNull(raw.examples) ?? confusion.reduce((n, row) => n + row.reduce((a, b) => a + b, 0), 0),
+    metrics,
+    time: typeof raw.time === 'string' ? raw.time : null,
+    labels: labels as string[],
+    perClass,
+    confusion,
+  };
+}
+
+/**
+ * The per-class view of a run: the class report of each split `adapter-lab eval` evaluated (dev first), which
+ * splits are still to evaluate, or why there is nothing to show (a regression run, an unreadable folder or file).
+ */
+export function loadClassReport(runDir: string): { data: ClassReportData | null; missing?: string } {
+  let record: RunRecord;
+  try {
+    record = openRun(runDir).record;
+  } catch (err) {
+    return { data: null, missing: (err as Error).message };
+  }
+  const taskType = record.config.task?.type ?? 'classification';
+  const kind = taskKind(taskType);
+  if (!kind.classification) {
+    return { data: null, missing: `${record.name} is a ${taskType} run: per-class metrics and a confusion matrix are for classification runs (its evaluation has ${record.config.training.metric} and the other ${taskType} metrics).` };
+  }
+  const task = record.config.task as { dev?: unknown; test?: unknown; split?: { test?: unknown } | null };
+  // The splits the task has: dev always (a file or a share of train), test when it names one.
+  const hasSplit = (s: EvalSplit) => s === 'dev' || !!task.test || !!task.split?.test;
+  const splits: SplitClassReport[] = [];
+  const unevaluated: EvalSplit[] = [];
+  for (const split of EVAL_SPLITS) {
+    const report = readSplitClassReport(path.join(runDir, resultFileName(evalResultName(split))), split);
+    if (typeof report === 'string') return { data: null, missing: report };
+    if (report) splits.push(report);
+    else if (hasSplit(split)) unevaluated.push(split);
+  }
+  return {
+    data: {
+      run: runRef(record, runDir),
+      taskType,
+      inputs: kind.inputs,
+      splits,
+      unevaluated,
+      canEvaluate: record.status === 'done' && isTrainedAdapterFolder(path.join(runDir, ADAPTER_DIR)),
     },
   };
 }

@@ -31,6 +31,7 @@ const COMMANDS = [
   'resumeRun',
   'refreshRuns',
   'showOutput',
+  'showClassReport',
 ].map((c) => `adapterLab.${c}`);
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {
