@@ -156,6 +156,18 @@ describe.sequential('the Per-class Metrics view in a real VS Code workbench', ()
       if (!summary.includes(expectedSummary)) fail(`the summary to say "${expectedSummary}" (eval-test.json)`, JSON.stringify(summary));
       await w.screenshot('class-report-04-test-split');
       log(`evaluated: ${classes.labels.join(', ')}; confusion ${JSON.stringify(classes.confusion)}; macro F1 ${macro[2]}`);
+
+      // A run trained outside the editor appears in the tree. The runs folder did not exist when the workbench
+      // started (the tree's watcher then watches its parent for it, and the folder itself once it appears).
+      const before = runFolders(ws).length;
+      const cliTrain = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'adapter-lab.js'), 'train', path.join(ws.dir, TRAIN_CONFIG), '--runs-dir', ws.runsDir, '--max-steps', '2', '--json'], { encoding: 'utf8', timeout: 5 * 60_000 });
+      if (cliTrain.status !== 0) fail('adapter-lab train <config> --max-steps 2 outside the editor to succeed', `exit ${cliTrain.status}: ${(cliTrain.stderr ?? '').slice(-2000)}`);
+      if (runFolders(ws).length !== before + 1) fail('one more run folder after the CLI run', `${runFolders(ws).length} (was ${before})`);
+      await until('two done runs of the spam config in the Runs tree (the second trained by the CLI)', async () => {
+        const rows = await w.rows();
+        const doneRuns = rows.filter((r) => /^run .*, done, /.test(r));
+        return { ok: doneRuns.length === 2, seen: rows.join(' | ') };
+      }, 60_000);
     } catch (err) {
       await w.screenshot('class-report-FAILED').catch(() => undefined);
       throw err;

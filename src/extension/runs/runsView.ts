@@ -3,6 +3,7 @@
  * file under a runs folder or a config changes (file watchers, debounced) and when the queue moves.
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { listRuns, type RunSummary } from '../../engine/runs';
 import { allRunsDirs } from '../settings';
@@ -182,12 +183,21 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     this.rebuilt.fire(listing);
   }
 
-  /** Watches each runs folder (which may lie outside the workspace) for run folders and their files. */
+  /**
+   * Watches each runs folder (which may lie outside the workspace) for run folders and their files. A folder that
+   * does not exist yet cannot be watched (the watcher is refused, and runs made later by the CLI would never show):
+   * its nearest existing ancestor is watched for it instead, and the folder itself once it appears.
+   */
   private watchRunsFolders(): void {
     for (const d of this.runWatchers) d.dispose();
     this.runWatchers = allRunsDirs().map((dir) => {
-      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dir), '**'));
-      const on = () => this.schedule();
+      const base = nearestExistingFolder(dir);
+      const below = path.relative(base, dir).split(path.sep).join('/');
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(base), below ? `${below}/**` : '**'));
+      const on = () => {
+        if (below && fs.existsSync(dir)) setImmediate(() => this.watchRunsFolders());
+        this.schedule();
+      };
       w.onDidCreate(on);
       w.onDidChange(on);
       w.onDidDelete(on);
@@ -231,4 +241,11 @@ async function findConfigs(): Promise<WorkspaceConfig[]> {
     }
   }
   return out;
+}
+
+/** The folder itself when it exists, else its closest ancestor that does. */
+export function nearestExistingFolder(dir: string): string {
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  return at;
 }
