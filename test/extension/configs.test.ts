@@ -57,7 +57,7 @@ describe('New Experiment', () => {
       expect(cfg.method.type).toBe(m.type);
       // The data paths still point at the example's files.
       expect(cfg.task.train).toBe(path.join(EXAMPLES, 'data/spam/train.jsonl'));
-      expect(fs.existsSync(cfg.task.train)).toBe(true);
+      expect(fs.existsSync(cfg.task.train as string)).toBe(true);
     }
   });
 

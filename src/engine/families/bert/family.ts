@@ -106,6 +106,8 @@ export const bertFamily: ModelFamily<EncodedExample, TextBatch> = {
   name: 'bert',
   taskTypes: ['classification', 'regression'],
   methods: implementedMethods,
+  // Its trainer and commands are train/trainer.ts and the CLI's own (worker threads, the frozen-prefix cache).
+  ownTrainer: true,
 
   async readData(cfg) {
     const config = cfg as unknown as ResolvedConfig;

@@ -14,6 +14,8 @@ import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, Ima
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
 import { crossEntropy, ResNetDomainModel } from './model';
+import { resnetPretrainCommand } from './pretrainCommand';
+import { BUILTIN_PREFIX, resolveModelDir } from '../../model/checkpoint';
 
 /**
  * The ResNet family: image classification on a network for small images (families/resnet/network.ts). A network
@@ -128,6 +130,11 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
 
   headParamNames(): ReadonlySet<string> {
     return new Set(this.domain.head.keys());
+  }
+
+  /** Every BatchNorm's running statistics (the domain's own and the network's). */
+  trainingState(): Map<string, tf.Variable> {
+    return new Map([...this.domain.network.stats, ...this.domain.method.stats]);
   }
 
   parameterCounts() {
@@ -257,22 +264,25 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
     const baseDir = baseDirOf(cfg);
-    return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveIn(baseDir, cfg.model))));
+    return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveModelDir(cfg.model, baseDir))));
   },
 
   async buildModel(cfg, labels, train) {
     const type = cfg.method.type;
     if (!isVisionMethod(type)) throw new UserInputError(`method "${type}" does not apply to the ResNet family; it has ${VISION_METHOD_NAMES.join(', ')}`, { field: 'method.type' });
     if (!labels) throw new UserInputError('image classification needs class labels', { field: 'task.labels' });
-    const networkDir = resolveIn(baseDirOf(cfg), cfg.model);
+    const networkDir = resolveModelDir(cfg.model, baseDirOf(cfg));
     const network = loadNetwork(networkDir);
     const domain = ResNetDomainModel.create(network, type, cfg.task.name, labels, cfg.training.seed);
     const task = cfg.task as unknown as ImageTaskSpec;
     const channels = network.config.inputChannels;
     // Without training data (a config check), any normalisation does: the model is discarded.
     const stats = train && train.length ? channelStats(train, channels) : { mean: Array(channels).fill(0), std: Array(channels).fill(1) };
-    return new ResNetFamilyModel(domain, networkDir, stats, { ...DEFAULT_AUGMENT, ...(task.augment ?? {}) });
+    // A built-in network is recorded by name (the run then moves with the project), a folder by its absolute path.
+    return new ResNetFamilyModel(domain, cfg.model.startsWith(BUILTIN_PREFIX) ? cfg.model : networkDir, stats, { ...DEFAULT_AUGMENT, ...(task.augment ?? {}) });
   },
+
+  pretrain: resnetPretrainCommand,
 
   async loadTrained(dir, network) {
     const inputFile = path.join(dir, INPUT_FILE);
@@ -283,7 +293,7 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
       throw new UserInputError(`cannot read the domain's input description: ${(err as Error).message}`, { file: inputFile });
     }
     const networkDir = network ?? input.network;
-    const domain = ResNetDomainModel.load(dir, loadNetwork(networkDir));
+    const domain = ResNetDomainModel.load(dir, loadNetwork(resolveModelDir(networkDir, dir)));
     return new ResNetFamilyModel(domain, networkDir, input.normalisation, input.augment);
   },
 };

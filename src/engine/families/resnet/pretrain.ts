@@ -27,6 +27,10 @@ export interface ResNetPretrainRecipe {
   warmupRatio: number;
   seed: number;
   augment: AugmentOptions;
+  /** Train on the first N training images only (null: all), where time is short. */
+  trainExamples?: number | null;
+  /** Measure the test accuracy on the first N test images only (null: all). */
+  testExamples?: number | null;
 }
 
 export interface ResNetPretrainResult {
@@ -45,6 +49,8 @@ export async function pretrainResNet(
 ): Promise<ResNetPretrainResult> {
   const shape = { size: recipe.network.imageSize, channels: recipe.network.inputChannels as 1 | 3 };
   const data = readImageTask({ train: recipe.train, test: recipe.test ?? null, labels: recipe.labels ?? null }, baseDir, shape);
+  if (recipe.trainExamples) data.train = data.train.slice(0, recipe.trainExamples);
+  if (recipe.testExamples) data.test = data.test.slice(0, recipe.testExamples);
   const rng = new Rng(recipe.seed);
   const network = ResNet.init(recipe.network, rng);
   const domain = ResNetDomainModel.create(network, 'full', 'pretraining', data.labels, recipe.seed);
@@ -83,6 +89,10 @@ export async function pretrainResNet(
 
 export const RECIPE_FILE = 'pretrain.json';
 
+function describeSource(source: ImageSource): string {
+  return typeof source === 'string' ? source : `${source.images} with ${source.labels}`;
+}
+
 function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: number, testCount: number, testAccuracy: number | null, steps: number): string {
   const c = recipe.network;
   return [
@@ -94,7 +104,10 @@ function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: n
     '',
     `Pretrained from seed ${recipe.seed} on ${trainCount} images of ${labels.length} classes for ${recipe.epochs} epochs (${steps} steps, ` +
       `batch ${recipe.batchSize}, AdamW at ${recipe.learningRate}, weight decay ${recipe.weightDecay}).`,
-    testAccuracy === null ? 'No test split was given.' : `Test accuracy of the pretraining classifier: ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images.`,
+    `Training images: ${describeSource(recipe.train)}${recipe.trainExamples ? ` (the first ${recipe.trainExamples})` : ''}. Classes: ${labels.join(', ')}.`,
+    testAccuracy === null
+      ? 'No test split was given.'
+      : `Test accuracy of the pretraining classifier: ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images (${describeSource(recipe.test!)}${recipe.testExamples ? `, the first ${recipe.testExamples}` : ''}).`,
     '',
     `The recipe that rebuilds it is ${RECIPE_FILE}; the weights are ${NETWORK_FILES.weights}, the shape ${NETWORK_FILES.config}.`,
     '',
