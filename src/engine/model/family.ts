@@ -122,6 +122,11 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
    * normalisation); null where the model is built only to check a config against it.
    */
   buildModel(cfg: FamilyRunConfig, labels: string[] | null, train: Example[] | null): Promise<TrainableFamilyModel<Example, Batch>>;
+  /**
+   * The checks that need the pretrained network (the method against it, its input shape), before a run folder is
+   * made: a config error then leaves no failed run behind. Throws a UserInputError naming the field.
+   */
+  checkConfig(cfg: FamilyRunConfig): Promise<void>;
   /** A trained model from the folder saveTrained wrote, on the network it names (or `network`). */
   loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
   /**

@@ -89,9 +89,17 @@ function resolveIn(baseDir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.join(baseDir, p);
 }
 
-function readSource(source: ImageSource, baseDir: string, shape: ImageShape, labels?: string[] | null): ImageSplit {
-  if (typeof source === 'string') return readImageFolder(resolveIn(baseDir, source), shape, labels ?? undefined);
-  return readIdxSplit(resolveIn(baseDir, source.images), resolveIn(baseDir, source.labels), shape, labels ?? undefined);
+/** A split's images; a reader's error also names the config field (`field`: task.train, task.dev, task.test). */
+function readSource(source: ImageSource, baseDir: string, shape: ImageShape, labels: string[] | null | undefined, field: string): ImageSplit {
+  try {
+    if (typeof source === 'string') return readImageFolder(resolveIn(baseDir, source), shape, labels ?? undefined);
+    return readIdxSplit(resolveIn(baseDir, source.images), resolveIn(baseDir, source.labels), shape, labels ?? undefined);
+  } catch (err) {
+    if (!(err instanceof UserInputError) || err.location?.field) throw err;
+    const file = err.location?.file;
+    const part = typeof source === 'string' ? '' : file === resolveIn(baseDir, source.labels) ? '.labels' : file === resolveIn(baseDir, source.images) ? '.images' : '';
+    throw new UserInputError(err.detail, { ...err.location, field: field + part });
+  }
 }
 
 function imageShape(config: ResNetConfig): ImageShape {
@@ -238,13 +246,13 @@ function splitOff(examples: ImageExample[], fraction: number, seed: number): [Im
 
 /** An image task's splits at the network's input shape (dev and test split off train when absent and asked for). */
 export function readImageTask(spec: Pick<ImageTaskSpec, 'train' | 'dev' | 'test' | 'split' | 'labels'>, baseDir: string, shape: ImageShape): FamilyData<ImageExample> & { labels: string[] } {
-  const train = readSource(spec.train, baseDir, shape, spec.labels);
+  const train = readSource(spec.train, baseDir, shape, spec.labels, 'task.train');
   const labels = train.labels;
   let trainExamples = train.examples;
   let dev: ImageExample[] = [];
   let test: ImageExample[] = [];
-  if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels).examples;
-  if (spec.test) test = readSource(spec.test, baseDir, shape, labels).examples;
+  if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels, 'task.dev').examples;
+  if (spec.test) test = readSource(spec.test, baseDir, shape, labels, 'task.test').examples;
   if (!spec.dev && spec.split) {
     const seed = spec.split.seed ?? 0;
     [trainExamples, dev] = splitOff(trainExamples, spec.split.dev, seed);
@@ -283,6 +291,12 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   },
 
   pretrain: resnetPretrainCommand,
+
+  async checkConfig(cfg) {
+    // The network and the method against it; the head's size does not matter here.
+    const labels = ((cfg.task as unknown as ImageTaskSpec).labels ?? null) || ['a', 'b'];
+    (await this.buildModel(cfg, labels, null)).dispose();
+  },
 
   async loadTrained(dir, network) {
     const inputFile = path.join(dir, INPUT_FILE);
