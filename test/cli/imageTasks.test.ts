@@ -146,4 +146,41 @@ describe('image classification through the CLI', () => {
     // A config error leaves no run folder behind; the data errors are found by the run (as for text tasks).
     expect(fs.readdirSync(path.join(dir, 'runs')).length).toBe(2);
   }, 120_000);
+
+  it('pretrain writes a network folder from a config with taskType (errors name the field); train uses it, and builtin:resnet-fashion', async () => {
+    const dir = tempDir();
+    writeImageConfig(dir); // the shapes IDX files
+    const recipe = {
+      taskType: 'image-classification',
+      output: 'pretrained',
+      network: { inputChannels: 1, imageSize: 8, widths: [4, 8, 8], blocksPerStage: 1 },
+      train: { images: 'train-images.idx', labels: 'train-labels.idx' },
+      test: { images: 'test-images.idx', labels: 'test-labels.idx' },
+      training: { epochs: 1, batchSize: 40, learningRate: 1e-2, seed: 2 },
+    };
+    fs.writeFileSync(path.join(dir, 'bad.json'), JSON.stringify({ ...recipe, network: { ...recipe.network, widths: [8, 4, 4] } }));
+    const bad = await cliAsync(['pretrain', 'bad.json', '--json'], dir);
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.lines.find((l) => l.type === 'error')).toMatchObject({ field: 'network', file: path.join(dir, 'bad.json') });
+    fs.writeFileSync(path.join(dir, 'pretrain.json'), JSON.stringify(recipe));
+    const pretrained = await cliAsync(['pretrain', 'pretrain.json', '--json'], dir);
+    expect(pretrained.code, pretrained.stderr).toBe(0);
+    const result = pretrained.lines.find((l) => l.type === 'result');
+    expect(result.steps).toBe(5);
+    expect(fs.readFileSync(path.join(dir, 'pretrained', 'README.md'), 'utf8')).toContain(`Test accuracy of the pretraining classifier: ${(100 * result.testAccuracy).toFixed(2)}% on 60 images`);
+
+    // The network the command wrote is a model for training, as the built-in one is.
+    for (const model of [path.join(dir, 'pretrained'), 'builtin:resnet-fashion']) {
+      const file = writeImageConfig(dir, { method: { type: 'residual-parallel' }, training: { maxSteps: 2 } }, 'on-network.adapter.json');
+      const cfg = readJson(path.join(dir, file));
+      fs.writeFileSync(path.join(dir, file), JSON.stringify({ ...cfg, model }));
+      const trained = await cliAsync(['train', file, '--json'], dir);
+      expect(trained.code, trained.stderr).toBe(0);
+      const runDir = runDirOf(trained.lines);
+      // A built-in network is recorded by name, so that the run moves with the project.
+      expect(readJson(path.join(runDir, 'adapter', 'input.json')).network).toBe(model);
+      expect(readJson(path.join(runDir, 'eval-dev.json')).examples).toBe(60);
+    }
+  }, 120_000);
 });
+

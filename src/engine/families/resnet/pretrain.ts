@@ -47,6 +47,8 @@ export async function pretrainResNet(
   out: string,
   onProgress?: (p: { step: number; totalSteps: number; loss: number }) => void,
 ): Promise<ResNetPretrainResult> {
+  // The wall time of the whole pretraining (reading the data and the test included), for the model card.
+  const started = Date.now();
   const shape = { size: recipe.network.imageSize, channels: recipe.network.inputChannels as 1 | 3 };
   const data = readImageTask({ train: recipe.train, test: recipe.test ?? null, labels: recipe.labels ?? null }, baseDir, shape);
   if (recipe.trainExamples) data.train = data.train.slice(0, recipe.trainExamples);
@@ -78,9 +80,10 @@ export async function pretrainResNet(
     }
     optimizer.dispose();
     const testAccuracy = data.test.length ? model.evaluate(data.test, 256).metrics.accuracy : null;
+    const wallMs = Date.now() - started;
     saveNetwork(out, network);
     writeJsonAtomic(path.join(out, RECIPE_FILE), recipe);
-    writeFileAtomic(path.join(out, 'README.md'), modelCard(recipe, data.labels, data.train.length, data.test.length, testAccuracy, step));
+    writeFileAtomic(path.join(out, 'README.md'), modelCard(recipe, data.labels, data.train.length, data.test.length, testAccuracy, step, wallMs));
     return { steps: step, testAccuracy, finalLoss: loss };
   } finally {
     model.dispose();
@@ -93,7 +96,7 @@ function describeSource(source: ImageSource): string {
   return typeof source === 'string' ? source : `${source.images} with ${source.labels}`;
 }
 
-function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: number, testCount: number, testAccuracy: number | null, steps: number): string {
+function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: number, testCount: number, testAccuracy: number | null, steps: number, wallMs: number): string {
   const c = recipe.network;
   return [
     '# ResNet for small images',
@@ -103,7 +106,7 @@ function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: n
       `${c.imageSize}x${c.imageSize} ${c.inputChannels === 1 ? 'grey' : 'colour'} inputs; ${resnetParameterCount(c).toLocaleString('en-US')} parameters (classifier not included).`,
     '',
     `Pretrained from seed ${recipe.seed} on ${trainCount} images of ${labels.length} classes for ${recipe.epochs} epochs (${steps} steps, ` +
-      `batch ${recipe.batchSize}, AdamW at ${recipe.learningRate}, weight decay ${recipe.weightDecay}).`,
+      `batch ${recipe.batchSize}, AdamW at ${recipe.learningRate}, weight decay ${recipe.weightDecay}) in ${(wallMs / 60000).toFixed(1)} minutes (reading the data and the test included).`,
     `Training images: ${describeSource(recipe.train)}${recipe.trainExamples ? ` (the first ${recipe.trainExamples})` : ''}. Classes: ${labels.join(', ')}.`,
     testAccuracy === null
       ? 'No test split was given.'
