@@ -119,7 +119,7 @@ describe('image classification through the CLI', () => {
     }
   }, 180_000);
 
-  it('bad input exits 2 and names the file and the field: a missing labels file, a corrupt IDX file, a text method, a text field', async () => {
+  it('bad input exits 2 and names the file and the field: a missing labels file, a corrupt IDX file, a text method, a text field, no dev set', async () => {
     const dir = tempDir();
     const errorOf = (r: { lines: any[] }) => r.lines.find((l) => l.type === 'error');
 
@@ -143,8 +143,12 @@ describe('image classification through the CLI', () => {
     const f = await cliAsync(['train', textField, '--json'], dir);
     expect(f.code, f.stderr).toBe(2);
     expect(errorOf(f).message).toMatch(/field\.adapter\.json:\d+: task\.textField: does not apply to image-classification tasks/);
+    const noDev = writeImageConfig(dir, { task: { dev: null } }, 'nodev.adapter.json');
+    const d = await cliAsync(['train', noDev, '--json'], dir);
+    expect(d.code, d.stderr).toBe(2);
+    expect(errorOf(d)).toMatchObject({ exitCode: 2, file: path.join(dir, noDev), field: 'task.dev' });
     // A config error leaves no run folder behind; the data errors are found by the run (as for text tasks).
-    expect(fs.readdirSync(path.join(dir, 'runs')).length).toBe(2);
+    expect(fs.readdirSync(path.join(dir, 'runs')).length).toBe(3);
   }, 120_000);
 
   it('pretrain writes a network folder from a config with taskType (errors name the field); train uses it, and builtin:resnet-fashion', async () => {

@@ -272,6 +272,10 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
     const baseDir = baseDirOf(cfg);
+    const spec = cfg.task as unknown as ImageTaskSpec;
+    if (!spec.dev && !spec.split) {
+      throw new UserInputError(`task "${spec.name}" has no dev set: give task.dev (an image folder or an IDX pair), or task.split (e.g. {"dev": 0.1}) to split one off train`, { file: cfg.configFile ?? undefined, field: 'task.dev' });
+    }
     return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveModelDir(cfg.model, baseDir))));
   },
 
