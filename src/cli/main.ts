@@ -8,7 +8,7 @@ import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend
 import { adapterPool, defaultWorkers } from '../engine/parallel/pool';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
-import { buildModel, checkConfigAgainstModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
+import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
 import { loadTokenizer, encodeExamples } from '../engine/data/tokenizer';
 import { readRows } from '../engine/data/readers';
 import { DataError } from '../engine/data/load';
@@ -36,8 +36,11 @@ import { parseSafetensors } from '../engine/model/safetensors';
 import { checkWeightTwins } from '../engine/model/adapterIo';
 import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/model/taskFields';
 import { slurmCommand, submitToSlurm } from './slurm';
+import { familyFor } from '../engine/families';
+import type { FamilyRunConfig } from '../engine/model/family';
+import { ablateFamilyRun, evalFamilyRun, familyConfigCounts, familyTrainedCounts, genericFamilyOf } from './familyCommands';
 
-const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders (TensorFlow.js)
+const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders and ResNets for small images (TensorFlow.js)
 
 Usage:
   adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
@@ -242,7 +245,7 @@ async function checkBeforeRunFolders(points: { config: ResolvedConfig }[]): Prom
   let failed = 0;
   for (const point of points) {
     try {
-      await checkConfigAgainstModel(point.config);
+      await familyFor(point.config.task.type).checkConfig(point.config as unknown as FamilyRunConfig);
     } catch (err) {
       if (!(err instanceof UserInputError)) throw err;
       first ??= err;
@@ -380,6 +383,8 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
   need(args, 1, 'a config, run folder or adapter folder');
   const target = resolveTarget(args[0], values['runs-dir']);
   const split = splitOf(values);
+  const family = genericFamilyOf(target.kind === 'run' ? target.config : null);
+  if (family && target.kind === 'run') return evalFamilyRun(family, target, split, out, requestedWorkers ?? 1);
   const { model, config, prepared } = await loadForEval(target, values);
   try {
     const examples = prepared[split];
@@ -424,6 +429,8 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
   const target = resolveTarget(args[0], values['runs-dir']);
   if (target.kind !== 'run') throw new UserInputError('ablate needs a run folder (or a config with a finished run)');
   const split = splitOf(values);
+  const family = genericFamilyOf(target.config);
+  if (family) return ablateFamilyRun(family, target, split, out);
   const loaded = await loadForEval(target, values);
   const { model, config, prepared } = loaded;
   try {
@@ -466,6 +473,8 @@ async function drop({ values, args, out }: Ctx): Promise<number> {
   need(args, 1, 'a config or run folder');
   const target = resolveTarget(args[0], values['runs-dir']);
   if (target.kind !== 'run') throw new UserInputError('drop needs a run folder (or a config with a finished run)');
+  const family = genericFamilyOf(target.config);
+  if (family) throw new UserInputError(`the AdapterDrop trade-off is measured on the text family's layers; the ${family.name} family has no such measurement yet`);
   const split = splitOf(values);
   const repeats = intOption(values.repeats, 'repeats') ?? 3;
   const loaded = await loadForEval(target, values);
@@ -678,6 +687,8 @@ async function info({ values, args, out }: Ctx): Promise<number> {
   let method: string;
   let status: string | undefined;
   const countsOfConfig = async (config: ResolvedConfig) => {
+    const family = genericFamilyOf(config);
+    if (family) return familyConfigCounts(family, config);
     const modelDir = modelDirOf(config);
     // The head's size depends on the classes, so read the training file's labels (cheap) unless given.
     const labels = config.task.type === 'regression' ? null : (config.task.labels ?? (await prepareData(config, await loadTokenizer(modelDir))).data.labels);
@@ -688,7 +699,13 @@ async function info({ values, args, out }: Ctx): Promise<number> {
   };
   if (fs.existsSync(abs) && fs.statSync(abs).isDirectory()) {
     const target = resolveTarget(args[0], values['runs-dir']);
-    if (target.kind === 'run' && !isAdapterFolder(target.adapterDir)) {
+    const family = genericFamilyOf(target.kind === 'run' ? target.config : null);
+    if (family && target.kind === 'run') {
+      status = target.run.record.status;
+      counts = status === 'done' ? await familyTrainedCounts(family, target.adapterDir) : (target.run.record.params ?? (await countsOfConfig(target.config)));
+      resolved = target.config;
+      method = target.config.method.type;
+    } else if (target.kind === 'run' && !isAdapterFolder(target.adapterDir)) {
       // An unfinished run (queued, running, interrupted, failed): what its config trains, as the trainer counted it.
       status = target.run.record.status;
       counts = target.run.record.params ?? (await countsOfConfig(target.config));

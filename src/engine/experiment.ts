@@ -88,7 +88,7 @@ export function adapterMeta(cfg: ResolvedConfig, model: AdapterModel, fingerprin
   return {
     model: cfg.model,
     method: { ...cfg.method },
-    task: { name: cfg.task.name, type: cfg.task.type, labels: model.head.labels },
+    task: { name: cfg.task.name, type: cfg.task.type as AdapterLabMeta['task']['type'], labels: model.head.labels },
     maxSeqLength: cfg.training.maxSeqLength,
     adapterName: cfg.task.name,
     base: { hiddenSize: c.hiddenSize, numLayers: c.numLayers, vocabSize: c.vocabSize, ...(fingerprint ? { fingerprint } : {}), modelType: c.modelType ?? 'bert' },

@@ -5,6 +5,7 @@ import { loadConfig } from '../../src/engine/config/load';
 import { configFileName, METHODS, newExperimentText } from '../../src/extension/configs/newExperiment';
 import { problemMessage, problemRange, validateConfigText } from '../../src/extension/configs/validate';
 import { tempDir } from '../helpers/fixtures';
+import { catalogEntry, catalogLearningRate } from '../../src/engine/methods/catalog';
 
 const EXAMPLES = path.resolve(__dirname, '../../examples');
 
@@ -55,10 +56,26 @@ describe('New Experiment', () => {
       fs.writeFileSync(file, newExperimentText({ name: `spam-${m.type}`, method: m.type, baseText: fs.readFileSync(base, 'utf8'), baseDir: EXAMPLES, targetDir: target }));
       const cfg = loadConfig(file);
       expect(cfg.method.type).toBe(m.type);
+      if (!catalogEntry(m.type).families.includes('bert')) {
+        // An image method does not take a text task: it starts from the image starter, on the built-in network.
+        expect([cfg.task.type, cfg.model, cfg.training.learningRate]).toEqual(['image-classification', 'builtin:resnet-fashion', catalogLearningRate(m.type, 'image-classification')]);
+        continue;
+      }
       // The data paths still point at the example's files.
       expect(cfg.task.train).toBe(path.join(EXAMPLES, 'data/spam/train.jsonl'));
-      expect(fs.existsSync(cfg.task.train)).toBe(true);
+      expect(fs.existsSync(cfg.task.train as string)).toBe(true);
     }
+  });
+
+  it('keeps an image config\'s task (its IDX pair rebased) for an image method, and takes the family\'s learning rate', () => {
+    const baseDir = tempDir();
+    const target = tempDir();
+    const baseText = JSON.stringify({ name: 'digits', task: { name: 'digits', type: 'image-classification', train: { images: 'd/train-images.idx', labels: 'd/train-labels.idx' }, split: { dev: 0.2 } }, model: 'net', method: { type: 'batchnorm' }, training: { epochs: 2 } });
+    const file = path.join(target, 'x.adapter.json');
+    fs.writeFileSync(file, newExperimentText({ name: 'digits-full', method: 'full', baseText, baseDir, targetDir: target }));
+    const cfg = loadConfig(file);
+    expect(cfg.task.train).toEqual({ images: path.join(baseDir, 'd/train-images.idx'), labels: path.join(baseDir, 'd/train-labels.idx') });
+    expect([cfg.model, cfg.training.epochs, cfg.training.learningRate]).toEqual([path.join(baseDir, 'net'), 2, 1e-3]);
   });
 
   it('writes a template that validates when there is no config to start from', () => {

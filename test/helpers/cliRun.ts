@@ -26,6 +26,22 @@ export function cli(args: string[], cwd: string): CliResult {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: jsonLines(r.stdout) };
 }
 
+/**
+ * `cli` awaited instead of blocking: the child runs while the test's worker stays responsive (a vitest worker
+ * blocked for a minute by spawnSync can fail the whole run under load).
+ */
+export async function cliAsync(args: string[], cwd: string, timeoutMs = 120_000): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+  clearTimeout(timer);
+  return { code, stdout, stderr, lines: jsonLines(stdout) };
+}
+
 /** The tiny model every CLI fault test trains on. */
 export const TINY = { layers: 2, hidden: 32, heads: 2, intermediate: 64 };
 

@@ -20,7 +20,7 @@ describe('examples/fusion', () => {
     for (const f of configs) {
       const cfg = loadConfig(path.join(EXAMPLE, f));
       expect(cfg.model).toBe('builtin:tiny-bert');
-      expect(fs.existsSync(cfg.task.train), cfg.task.train).toBe(true);
+      expect(fs.existsSync(cfg.task.train as string), cfg.task.train as string).toBe(true);
       // Adapters to be fused are trained without their LayerNorms, which a fusion does not use.
       if (cfg.method.type === 'pfeiffer') expect(cfg.method.trainLayerNorm).toBe(false);
     }

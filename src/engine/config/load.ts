@@ -13,8 +13,9 @@ import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import { createScanner, parseTree, getNodeValue, printParseErrorCode, SyntaxKind, type Node as JsonNode, type ParseError } from 'jsonc-parser';
 import schemaJson from '../../../schema/adapter-config.schema.json';
 import { UserInputError } from '../errors';
-import { catalogEntry, catalogLearningRate, METHOD_CATALOG, METHOD_NAMES } from '../methods/catalog';
+import { catalogEntry, catalogLearningRate, METHOD_CATALOG, METHOD_NAMES, methodsForTaskType } from '../methods/catalog';
 import type {
+  DataSource,
   ExperimentConfig,
   MethodConfig,
   MethodType,
@@ -65,9 +66,9 @@ export const BOTTLENECK_METHODS: readonly MethodType[] = METHOD_NAMES.filter((n)
 const CLASSIFICATION_METRICS: readonly MetricName[] = ['accuracy', 'macroF1', 'matthews'];
 const REGRESSION_METRICS: readonly MetricName[] = ['pearson', 'spearman'];
 
-/** Default peak learning rate per method (the catalog's). */
-export function defaultLearningRate(method: MethodType): number {
-  return catalogLearningRate(method);
+/** Default peak learning rate per method (the catalog's, for the family of the task type when given). */
+export function defaultLearningRate(method: MethodType, taskType?: string): number {
+  return catalogLearningRate(method, taskType);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,6 +246,12 @@ function ajvProblems(errors: ErrorObject[], data: unknown, file: string | undefi
         } else {
           message = e.message ?? 'is not valid';
         }
+        break;
+      }
+      case 'false schema': {
+        // A field the schema rules out in this branch (a text field in an image task, or the reverse).
+        const taskType = (data as { task?: { type?: unknown } } | null)?.task?.type;
+        message = `does not apply to ${String(taskType)} tasks`;
         break;
       }
       default:
@@ -514,22 +521,23 @@ export function findWorkspaceRoot(dir: string): string {
 function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir: string): ResolvedConfig {
   const abs = (p: string) => path.resolve(baseDir, p);
   const t: TaskConfig = cfg.task;
-  const task: ResolvedConfig['task'] = {
+  const absSource = (v: DataSource): DataSource => (typeof v === 'string' ? abs(v) : { images: abs(v.images), labels: abs(v.labels) });
+  const sources = { train: absSource(t.train), dev: t.dev != null ? absSource(t.dev) : null, test: t.test != null ? absSource(t.test) : null };
+  // A text task (it names its fields) gets the text readers' defaults; an image task has none of those fields.
+  const textDefaults = t.textField !== undefined ? { format: 'auto' as const, header: true, textPairField: null, skipBadRows: false } : {};
+  const task = {
     name: t.name,
     type: t.type,
-    train: abs(t.train),
-    dev: t.dev != null ? abs(t.dev) : null,
-    test: t.test != null ? abs(t.test) : null,
+    ...sources,
     split: t.split ?? null,
-    format: t.format ?? 'auto',
-    header: t.header ?? true,
+    ...textDefaults,
     textField: t.textField,
     textPairField: t.textPairField ?? null,
     labelField: t.labelField,
     labels: t.labels ?? null,
-    skipBadRows: t.skipBadRows ?? false,
-  };
-  Object.assign(task, definedOnly(t), { train: task.train, dev: task.dev, test: task.test });
+  } as ResolvedConfig['task'];
+  if (t.textField === undefined) for (const key of ['textField', 'textPairField', 'labelField'] as const) delete (task as Partial<ResolvedConfig['task']>)[key];
+  Object.assign(task, definedOnly(t), sources);
 
   const m: MethodConfig = cfg.method;
   const method: ResolvedConfig['method'] = {
@@ -554,7 +562,7 @@ function fillDefaults(cfg: ExperimentConfig, configFile: string | null, baseDir:
   const training: TrainingConfig = {
     epochs: tr.epochs ?? 3,
     batchSize: tr.batchSize ?? 32,
-    learningRate: tr.learningRate ?? defaultLearningRate(m.type),
+    learningRate: tr.learningRate ?? defaultLearningRate(m.type, task.type),
     warmupRatio: tr.warmupRatio ?? 0.1,
     weightDecay: tr.weightDecay ?? 0.01,
     maxGradNorm: tr.maxGradNorm ?? 1.0,
@@ -607,6 +615,11 @@ function semanticProblems(cfg: ResolvedConfig, file: string | undefined, locate:
   // adapters' names with ",").
   if (/[.,]/.test(cfg.task.name) || cfg.task.name.trim() === '') {
     at(['task', 'name'], `"${cfg.task.name}" cannot name an adapter: PyTorch module names cannot contain "." (and AdapterHub joins fused adapters' names with ","); use e.g. "${cfg.task.name.replace(/[.,]/g, '_') || 'task'}"`);
+  }
+  // Each task type belongs to one model family, which has its own methods (the catalog's `families`).
+  const applicable = methodsForTaskType(cfg.task.type);
+  if (!applicable.includes(cfg.method.type)) {
+    at(['method', 'type'], `method "${cfg.method.type}" does not apply to ${cfg.task.type} tasks; they can use ${applicable.join(', ')}`);
   }
   const split = cfg.task.split;
   if (split && split.dev + (split.test ?? 0) >= 1) {

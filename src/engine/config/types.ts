@@ -6,7 +6,17 @@
 import type { SlurmOptions } from '../slurm/options';
 import type { MethodName } from '../methods/catalog';
 
-export type TaskType = 'classification' | 'regression';
+/** The task types (each belongs to one model family: methods/catalog.ts TASK_TYPE_FAMILY). */
+export type TaskType = 'classification' | 'regression' | 'image-classification';
+
+/** Image tasks: an IDX pair (images and class indices), as an alternative to a folder of class subfolders. */
+export interface IdxPair {
+  images: string;
+  labels: string;
+}
+
+/** Where a split's data is: a file or folder, or (image tasks) an IDX pair. */
+export type DataSource = string | IdxPair;
 
 /** Every method's name: the catalog's keys (methods/catalog.ts). */
 export type MethodType = MethodName;
@@ -18,10 +28,10 @@ export type MetricName = 'accuracy' | 'macroF1' | 'matthews' | 'pearson' | 'spea
 export interface TaskConfig {
   name: string;
   type: TaskType;
-  /** Path to the training file (relative to the config file). */
-  train: string;
-  dev?: string | null;
-  test?: string | null;
+  /** Path to the training file (relative to the config file); image tasks: a folder of class subfolders or an IDX pair. */
+  train: DataSource;
+  dev?: DataSource | null;
+  test?: DataSource | null;
   /** When dev/test are absent: fractions of `train` split off with a fixed seed. */
   split?: { dev: number; test?: number; seed?: number } | null;
   /** 'auto' picks by extension: .jsonl/.json -> jsonl, .csv -> csv, .tsv -> tsv. */
@@ -35,6 +45,8 @@ export interface TaskConfig {
   labels?: string[] | null;
   /** Skip bad rows (listing each) instead of stopping with an error; at most a quarter of a file (data/load.ts). */
   skipBadRows?: boolean;
+  /** Image tasks: seeded augmentation of the training images. */
+  augment?: { cropPadding?: number; flip?: boolean };
 }
 
 export interface MethodConfig {
@@ -133,8 +145,8 @@ export interface ExperimentConfig {
 export interface ResolvedConfig extends ExperimentConfig {
   /** Absolute path of the config file this came from (null when built in code). */
   configFile: string | null;
-  task: Required<Omit<TaskConfig, 'dev' | 'test' | 'split' | 'labels'>> &
-    Pick<TaskConfig, 'dev' | 'test' | 'split' | 'labels'>;
+  task: Required<Omit<TaskConfig, 'dev' | 'test' | 'split' | 'labels' | 'augment'>> &
+    Pick<TaskConfig, 'dev' | 'test' | 'split' | 'labels' | 'augment'>;
   method: MethodConfig & {
     nonLinearity: NonLinearity;
     initStd: number;

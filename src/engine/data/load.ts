@@ -8,7 +8,7 @@
  * whose class never occurs in train are told apart from bad rows: the fix is in the training file.
  */
 import * as path from 'path';
-import type { TaskConfig } from '../config/types';
+import type { DataSource, TaskConfig } from '../config/types';
 import { UserInputError, locate } from '../errors';
 import { Rng } from '../util/random';
 import { readRows, type FieldValue, type RawRow } from './readers';
@@ -337,12 +337,18 @@ export function splitExamples(
   };
 }
 
+/** A text task's data file (the schema allows only a path there; an IDX pair is an image task's). */
+function textFile(source: DataSource, field: string): string {
+  if (typeof source !== 'string') throw new UserInputError('a text task reads its data from a file (.jsonl, .json, .csv or .tsv), not an IDX pair', { field });
+  return source;
+}
+
 export function loadTaskData(task: TaskConfig, baseDir: string): TaskData {
   const skip = task.skipBadRows ?? false;
   const problems = new RowProblems();
-  const trainRef = fileRef(task.train, baseDir);
-  const devRef = task.dev ? fileRef(task.dev, baseDir) : null;
-  const testRef = task.test ? fileRef(task.test, baseDir) : null;
+  const trainRef = fileRef(textFile(task.train, 'task.train'), baseDir);
+  const devRef = task.dev ? fileRef(textFile(task.dev, 'task.dev'), baseDir) : null;
+  const testRef = task.test ? fileRef(textFile(task.test, 'task.test'), baseDir) : null;
   if (!devRef && !task.split) {
     throw new UserInputError(
       `task "${task.name}" has no dev set: give task.dev (a file), or task.split (e.g. {"dev": 0.1}) to split one off train`,

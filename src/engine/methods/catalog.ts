@@ -16,12 +16,26 @@ export interface ModelShape {
   L: number;
   /** Feed-forward inner size (4d in BERT). */
   intermediate: number;
+  /**
+   * A convolutional network's convolutions (the ResNet family: families/resnet/network.ts convSites): input and
+   * output channels, and the block each belongs to (null: the stem). Absent for transformer encoders.
+   */
+  convSites?: readonly { in: number; out: number; block: number | null }[];
 }
+
+/**
+ * The model families (src/engine/families), by name, and the family each task type belongs to: plain data, so that
+ * the config loader and the extension know which methods a task can use without loading a family's code.
+ * families/index.ts checks that the registered families agree (test/engine/methods/catalog.test.ts).
+ */
+export type FamilyName = 'bert' | 'resnet';
+export const TASK_TYPE_FAMILY = { classification: 'bert', regression: 'bert', 'image-classification': 'resnet' } as const satisfies Record<string, FamilyName>;
+export type CatalogTaskType = keyof typeof TASK_TYPE_FAMILY;
 
 /** The method options a size rule reads (a resolved config's `method`, or part of it). */
 export type MethodOptionValues = Record<string, unknown>;
 
-export type MethodKind = 'bottleneck' | 'adapter' | 'reparametrisation' | 'prefix' | 'baseline' | 'fusion';
+export type MethodKind = 'bottleneck' | 'adapter' | 'reparametrisation' | 'prefix' | 'baseline' | 'fusion' | 'domain';
 
 /** Which of the base model's own parameters a method trains by default (besides the head, which all train). */
 export type TrainedBase = 'none' | 'all LayerNorms' | 'FFN LayerNorms' | 'biases' | 'top k layers' | 'everything';
@@ -32,6 +46,10 @@ export interface MethodCatalogEntry {
   /** One line: what the method trains and where. */
   readonly description: string;
   readonly kind: MethodKind;
+  /** The model families that implement it (a method of several families has one name in configs and tables). */
+  readonly families: readonly FamilyName[];
+  /** A family's own default learning rate, where it differs from `learningRate` (the first family's). */
+  readonly learningRateByFamily?: Readonly<Partial<Record<FamilyName, number>>>;
   /** Option defaults the config loader fills in for this method (beyond the common ones). */
   readonly defaults: Readonly<MethodOptionValues>;
   /** Options this method reads (the schema's `method` properties; `type` aside). */
@@ -53,6 +71,16 @@ export interface MethodCatalogEntry {
 
 const COMMON_ADAPTER_OPTIONS = ['leaveOut', 'dropLowest'] as const;
 const BOTTLENECK_OPTIONS = ['bottleneck', 'reductionFactor', 'bottleneckPerLayer', 'nonLinearity', 'initStd', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS] as const;
+
+/** The convolutions inside blocks (where residual adapters sit; not the stem). */
+function blockConvs(shape: ModelShape): readonly { in: number; out: number }[] {
+  return (shape.convSites ?? []).filter((s) => s.block !== null);
+}
+
+/** A domain's own BatchNorm at every convolution, the stem's included: scale and shift per output channel. */
+function domainBatchNorms(shape: ModelShape): number {
+  return (shape.convSites ?? []).reduce((n, s) => n + 2 * s.out, 0);
+}
 
 /** Layers with modules: L minus the ones left out. */
 export function layersWithModules(shape: ModelShape, options: MethodOptionValues): number {
@@ -135,6 +163,7 @@ export const METHOD_CATALOG = {
     title: 'Houlsby et al. 2019',
     description: 'two bottleneck adapters per layer (after the attention output projection and after the FFN output), all LayerNorms and the head trained',
     kind: 'bottleneck',
+    families: ['bert'],
     defaults: { bottleneck: 64, trainLayerNorm: true },
     options: BOTTLENECK_OPTIONS,
     learningRate: 3e-4,
@@ -149,6 +178,7 @@ export const METHOD_CATALOG = {
     title: 'Pfeiffer et al. 2021',
     description: 'one bottleneck adapter per layer at the FFN sublayer (AdapterHub SeqBnConfig placement), LayerNorms and the head trained',
     kind: 'bottleneck',
+    families: ['bert'],
     defaults: { bottleneck: 64, trainLayerNorm: true },
     options: BOTTLENECK_OPTIONS,
     learningRate: 3e-4,
@@ -163,6 +193,7 @@ export const METHOD_CATALOG = {
     title: 'He et al. 2022',
     description: "a bottleneck adapter beside each FFN sublayer: it reads the sublayer's input and its output, scaled by 4, is added to the FFN's (AdapterHub ParBnConfig); the head trained",
     kind: 'bottleneck',
+    families: ['bert'],
     defaults: { reductionFactor: 2, scaling: 4, nonLinearity: 'relu', trainLayerNorm: false },
     options: [...BOTTLENECK_OPTIONS.filter((o) => o !== 'initStd'), 'scaling'],
     // He et al. 2022 train their parallel adapters at 1e-4; the scaling of 4 makes the adapter's steps larger.
@@ -178,6 +209,7 @@ export const METHOD_CATALOG = {
     title: 'Li & Liang 2021',
     description: "prefix-tuning: P trained key/value pairs per layer that every token's attention also attends to, computed by an MLP while training (flat when saved); the head trained",
     kind: 'prefix',
+    families: ['bert'],
     defaults: { prefixLength: 30, bottleneckSize: 512, flat: false, nonLinearity: 'tanh', dropout: 0, trainLayerNorm: false },
     options: ['prefixLength', 'bottleneckSize', 'flat', 'nonLinearity', 'dropout', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
     learningRate: 1e-3,
@@ -198,6 +230,7 @@ export const METHOD_CATALOG = {
     title: 'Fu et al. 2022',
     description: 'AdapterBias: per layer a vector v and a linear layer L_alpha (d -> 1); token i of the FFN output is shifted by alpha_i * v; the FFN LayerNorms and the head trained',
     kind: 'adapter',
+    families: ['bert'],
     defaults: { trainLayerNorm: true, sharedAlpha: false, l0Lambda: 0 },
     options: ['sharedAlpha', 'l0Lambda', 'initStd', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
     learningRate: 3e-4,
@@ -217,6 +250,7 @@ export const METHOD_CATALOG = {
     title: 'Hu et al. 2022',
     description: 'LoRA: a low-rank update B A (rank r, scaled by alpha / r, B zero at the start) beside the query and value projections (optionally key, intermediate, output); mergeable into the weights',
     kind: 'reparametrisation',
+    families: ['bert'],
     defaults: { r: 8, alpha: 8, dropout: 0, attnMatrices: ['q', 'v'], intermediateLora: false, outputLora: false, trainLayerNorm: false },
     options: ['r', 'alpha', 'dropout', 'attnMatrices', 'intermediateLora', 'outputLora', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
     learningRate: 5e-4,
@@ -234,6 +268,7 @@ export const METHOD_CATALOG = {
     title: 'Liu et al. 2022',
     description: '(IA)³: learned vectors that rescale the keys, the values and the intermediate (FFN inner) activations, initialised to ones',
     kind: 'reparametrisation',
+    families: ['bert'],
     defaults: { alpha: 1, attnMatrices: ['k', 'v'], intermediateLora: true, outputLora: false, trainLayerNorm: false },
     options: ['alpha', 'attnMatrices', 'intermediateLora', 'outputLora', 'trainLayerNorm', ...COMMON_ADAPTER_OPTIONS],
     learningRate: 3e-3,
@@ -253,6 +288,7 @@ export const METHOD_CATALOG = {
     title: 'Ben Zaken et al. 2022',
     description: 'BitFit: every bias term (LayerNorm biases included) and the head trained',
     kind: 'baseline',
+    families: ['bert'],
     defaults: {},
     options: [],
     learningRate: 1e-3,
@@ -267,6 +303,7 @@ export const METHOD_CATALOG = {
     title: 'baseline',
     description: 'only the LayerNorm gains and biases, and the head, trained',
     kind: 'baseline',
+    families: ['bert'],
     defaults: {},
     options: [],
     learningRate: 1e-3,
@@ -281,6 +318,7 @@ export const METHOD_CATALOG = {
     title: 'Houlsby et al. 2019 (baseline)',
     description: 'fine-tune the top k layers entirely, and the head',
     kind: 'baseline',
+    families: ['bert'],
     defaults: {},
     options: ['k'],
     learningRate: 2e-5,
@@ -295,6 +333,8 @@ export const METHOD_CATALOG = {
     title: 'Devlin et al. 2019',
     description: 'full fine-tuning: every parameter trained; the reference the other methods are compared against',
     kind: 'baseline',
+    families: ['bert', 'resnet'],
+    learningRateByFamily: { resnet: 1e-3 },
     defaults: {},
     options: [],
     learningRate: 2e-5,
@@ -309,6 +349,8 @@ export const METHOD_CATALOG = {
     title: 'baseline',
     description: 'head only: a linear probe on frozen features',
     kind: 'baseline',
+    families: ['bert', 'resnet'],
+    learningRateByFamily: { resnet: 1e-2 },
     defaults: {},
     options: [],
     learningRate: 1e-3,
@@ -323,6 +365,7 @@ export const METHOD_CATALOG = {
     title: 'Pfeiffer et al. 2021',
     description: 'AdapterFusion stage 2: attention, at each layer, over the outputs of adapters trained earlier (kept frozen)',
     kind: 'fusion',
+    families: ['bert'],
     defaults: {},
     options: ['adapters'],
     learningRate: 5e-5, // AdapterFusion (Pfeiffer et al. 2021) trains the fusion layers with 5e-5
@@ -332,6 +375,66 @@ export const METHOD_CATALOG = {
     // The FFN position only (Pfeiffer adapters); Houlsby adapters are fused at the attention output too.
     addedParams: (shape) => shape.L * (3 * shape.d * shape.d + 2 * shape.d),
     adapterHub: { configClass: 'DynamicFusionConfig', defaults: {} },
+  },
+  'residual-series': {
+    title: 'Rebuffi et al. 2017',
+    description: "residual adapters in series (ResNet): a 1x1 convolution with its own BatchNorm after each block convolution, in residual form (the identity at the start), and the domain's own BatchNorms",
+    kind: 'domain',
+    families: ['resnet'],
+    defaults: {},
+    options: [],
+    learningRate: 1e-2,
+    trainsBase: 'none',
+    perLayerModules: false,
+    sizeRule: 'per block convolution c_out^2 + 2c_out, plus 2c_out per BatchNorm (the domain\'s own)',
+    addedParams: (shape) => blockConvs(shape).reduce((n, s) => n + s.out * s.out + 2 * s.out, 0) + domainBatchNorms(shape),
+    adapterHub: null,
+    newExperiment: {},
+  },
+  'residual-parallel': {
+    title: 'Rebuffi et al. 2018',
+    description: "residual adapters in parallel (ResNet): a 1x1 convolution beside each block convolution, added to its output, and the domain's own BatchNorms",
+    kind: 'domain',
+    families: ['resnet'],
+    defaults: {},
+    options: [],
+    learningRate: 1e-2,
+    trainsBase: 'none',
+    perLayerModules: false,
+    sizeRule: 'per block convolution c_in c_out, plus 2c_out per BatchNorm (the domain\'s own)',
+    addedParams: (shape) => blockConvs(shape).reduce((n, s) => n + s.in * s.out, 0) + domainBatchNorms(shape),
+    adapterHub: null,
+    newExperiment: {},
+  },
+  batchnorm: {
+    title: 'Bilen and Vedaldi 2017',
+    description: "BatchNorm only (ResNet): the domain's own BatchNorm scales, shifts and statistics at every convolution",
+    kind: 'domain',
+    families: ['resnet'],
+    defaults: {},
+    options: [],
+    learningRate: 1e-2,
+    trainsBase: 'none',
+    perLayerModules: false,
+    sizeRule: '2c_out per BatchNorm (the domain\'s own)',
+    addedParams: (shape) => domainBatchNorms(shape),
+    adapterHub: null,
+    newExperiment: {},
+  },
+  scratch: {
+    title: 'baseline',
+    description: 'from scratch (ResNet): every parameter of the network, freshly initialised (the pretraining is not used)',
+    kind: 'baseline',
+    families: ['resnet'],
+    defaults: {},
+    options: [],
+    learningRate: 1e-2,
+    trainsBase: 'everything',
+    perLayerModules: false,
+    sizeRule: 'none added; trains everything from a new initialisation',
+    addedParams: () => 0,
+    adapterHub: null,
+    newExperiment: {},
   },
 } as const satisfies Record<string, MethodCatalogEntry>;
 
@@ -346,9 +449,22 @@ export function catalogEntry(name: MethodName): MethodCatalogEntry {
   return entry;
 }
 
-/** Default peak learning rate of a method. */
-export function catalogLearningRate(name: MethodName): number {
-  return catalogEntry(name).learningRate;
+/** Default peak learning rate of a method, on the family that serves the task type (default: the method's first). */
+export function catalogLearningRate(name: MethodName, taskType?: string): number {
+  const entry = catalogEntry(name);
+  const family = taskType ? familyOfTaskType(taskType) : undefined;
+  return (family && entry.learningRateByFamily?.[family]) ?? entry.learningRate;
+}
+
+/** The family a task type belongs to (undefined: not a task type). */
+export function familyOfTaskType(taskType: string): FamilyName | undefined {
+  return Object.prototype.hasOwnProperty.call(TASK_TYPE_FAMILY, taskType) ? TASK_TYPE_FAMILY[taskType as CatalogTaskType] : undefined;
+}
+
+/** The methods that apply to a task type (its family's), in the catalog's order. */
+export function methodsForTaskType(taskType: string): MethodName[] {
+  const family = familyOfTaskType(taskType);
+  return METHOD_NAMES.filter((n) => family !== undefined && catalogEntry(n).families.includes(family));
 }
 
 export function isCatalogMethod(name: string): name is MethodName {
@@ -360,5 +476,6 @@ export function learningRateSummary(): string {
   const groups = new Map<number, string[]>();
   for (const name of METHOD_NAMES) groups.set(METHOD_CATALOG[name].learningRate, [...(groups.get(METHOD_CATALOG[name].learningRate) ?? []), name]);
   const list = (names: string[]) => (names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names[0]);
-  return [...groups].map(([lr, names]) => `${lr.toExponential()} for ${list(names)}`).join('; ');
+  const byFamily = METHOD_NAMES.flatMap((n) => Object.entries(catalogEntry(n).learningRateByFamily ?? {}).map(([family, lr]) => `${(lr as number).toExponential()} for ${n} on ${family}`));
+  return [...[...groups].map(([lr, names]) => `${lr.toExponential()} for ${list(names)}`), ...byFamily].join('; ');
 }

@@ -10,8 +10,8 @@ import { fusion } from './fusion';
 import { lora } from './lora';
 import { ia3 } from './ia3';
 
-/** Every method, by its config name. */
-const methods: Record<MethodType, MethodDefinition> = {
+/** The BERT family's methods, by their config names (the catalog's entries that name the family 'bert'). */
+const methods: Partial<Record<MethodType, MethodDefinition>> = {
   houlsby,
   pfeiffer,
   parallel,
@@ -29,7 +29,7 @@ const methods: Record<MethodType, MethodDefinition> = {
 
 export function methodDefinition(type: MethodType): MethodDefinition {
   const def = methods[type];
-  if (!def) throw new Error(`method "${type}" is not implemented yet`);
+  if (!def) throw new Error(`method "${type}" is not implemented for this model family`);
   return def;
 }
 

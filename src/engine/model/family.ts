@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../util/random';
 import type { ClassReport } from '../analysis/evaluate';
+import type { EngineMessage } from '../../protocol/messages';
 
 /**
  * Model families: what the trainer, the data pipeline, the metrics, the run folders and the extension need from
@@ -15,8 +16,10 @@ import type { ClassReport } from '../analysis/evaluate';
  * A family's examples and batches are opaque to the engine (`unknown` here): token ids for BERT, pixel arrays for
  * the ResNet. The engine moves them between the family's own functions and counts them; it never looks inside.
  *
- * Status (issue 19): the ResNet family, the families' ablation (analysis/unitAblation.ts) and the tests use this
- * interface; the trainer, the CLI and the extension still call the BERT code directly, and move onto it next.
+ * Status (issue 19): the trainer (train/familyTrainer.ts), `eval`, `ablate`, `info` and `pretrain` reach a family
+ * through this interface. A family with `ownTrainer` (BERT: worker threads, the frozen-prefix cache, AdapterDrop's
+ * measurements) keeps its own implementation of those commands behind it; the others share the generic ones,
+ * which run on one thread.
  */
 
 /** The task types a config may name (`task.type`), across families. */
@@ -65,6 +68,13 @@ export interface FamilyEvaluation {
 export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = FamilyBatch> {
   /** Every trained parameter by name (method modules, unfrozen network parameters, head). */
   trainableParams(): Map<string, tf.Variable>;
+  /**
+   * Values training changes that are not trained by gradient (BatchNorm running statistics), by name: checkpointed
+   * and restored with the parameters, so that a resumed run computes what an uninterrupted one would.
+   */
+  trainingState?(): Map<string, tf.Variable>;
+  /** Things worth telling the user about the model (notes of the method), already worded. */
+  readonly notes?: readonly string[];
   /** Names among trainableParams() that belong to the head (trained with `training.headLearningRate`). */
   headParamNames(): ReadonlySet<string>;
   parameterCounts(): FamilyParameterCounts;
@@ -89,6 +99,13 @@ export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = Famil
   dispose(): void;
 }
 
+/** What `adapter-lab pretrain` hands a family's pretraining: the message stream of the CLI. */
+export interface FamilyPretrainContext {
+  json: boolean;
+  emit(msg: EngineMessage): void;
+  info(message: string): void;
+}
+
 /** One kind of model, registered in families/index.ts. */
 export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = FamilyBatch> {
   /** The family's name, in run records and messages ('bert', 'resnet'). */
@@ -105,8 +122,20 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
    * normalisation); null where the model is built only to check a config against it.
    */
   buildModel(cfg: FamilyRunConfig, labels: string[] | null, train: Example[] | null): Promise<TrainableFamilyModel<Example, Batch>>;
+  /**
+   * The checks that need the pretrained network (the method against it, its input shape), before a run folder is
+   * made: a config error then leaves no failed run behind. Throws a UserInputError naming the field.
+   */
+  checkConfig(cfg: FamilyRunConfig): Promise<void>;
   /** A trained model from the folder saveTrained wrote, on the network it names (or `network`). */
   loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
+  /**
+   * The family's own trainer and commands (worker threads, caches, measurements the generic ones lack): the CLI's
+   * train, eval, ablate and info then take the family's path. Absent: the generic ones (one thread).
+   */
+  readonly ownTrainer?: boolean;
+  /** `adapter-lab pretrain <file>` for a config whose `taskType` this family serves (`raw`: the parsed file). */
+  pretrain?(file: string, raw: Record<string, unknown>, ctx: FamilyPretrainContext): Promise<number>;
 }
 
 /** The parts of a resolved config (config/types.ts) a family reads; the rest of each block is the family's to read. */

@@ -1,8 +1,12 @@
+import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parse, type ParseError } from 'jsonc-parser';
 import type { EngineMessage } from '../../protocol/messages';
 import { UserInputError } from '../errors';
 import { loadPretrainConfig } from './config';
 import { runPretrain } from './pretrain';
+import { familyFor, TASK_TYPES } from '../families';
+import type { FamilyTaskType } from '../model/family';
 
 /**
  * `adapter-lab pretrain <pretrain.json>` and `adapter-lab pretrain --resume <pretrain.json>`: the CLI side of
@@ -17,9 +21,33 @@ export interface PretrainCommandContext {
 
 export const PRETRAIN_USAGE = 'adapter-lab pretrain <pretrain.json> | --resume <pretrain.json>  [--max-steps N]';
 
+/** The config's parsed object when it names a `taskType` (a family's pretraining), else null. */
+function readFamilyPretrainConfig(file: string): { taskType: FamilyTaskType; raw: Record<string, unknown> } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    return null; // loadPretrainConfig reports the missing file
+  }
+  const errors: ParseError[] = [];
+  const raw = parse(text, errors, { allowTrailingComma: true }) as Record<string, unknown> | undefined;
+  if (errors.length || !raw || typeof raw !== 'object' || raw.taskType === undefined) return null;
+  if (!TASK_TYPES.includes(raw.taskType as FamilyTaskType)) throw new UserInputError(`unknown task type ${JSON.stringify(raw.taskType)}; the task types are ${TASK_TYPES.join(', ')}`, { file, field: 'taskType' });
+  return { taskType: raw.taskType as FamilyTaskType, raw };
+}
+
 export async function pretrainCommand({ values, args, out }: PretrainCommandContext): Promise<number> {
   const file = values.resume ?? args[0];
   if (!file) throw new UserInputError(`missing the pretrain config file\n\nUsage: ${PRETRAIN_USAGE}`);
+  // A config naming a task type is its family's pretraining (the ResNet's); without one, masked-language-model
+  // pretraining of a BERT encoder (pretrain/config.ts).
+  const familyConfig = readFamilyPretrainConfig(path.resolve(file));
+  if (familyConfig) {
+    const family = familyFor(familyConfig.taskType);
+    if (!family.pretrain) throw new UserInputError(`the ${family.name} family has no pretraining of its own`, { file, field: 'taskType' });
+    if (values.resume !== undefined) throw new UserInputError(`${family.name} pretraining does not checkpoint yet: run it again without --resume`, { file });
+    return family.pretrain(path.resolve(file), familyConfig.raw, out);
+  }
   const config = loadPretrainConfig(path.resolve(file));
   if (values['max-steps'] !== undefined) {
     const n = Number(values['max-steps']);

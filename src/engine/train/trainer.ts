@@ -26,6 +26,8 @@ import { baseFingerprint } from '../model/fingerprint';
 import { derivedRng, shardLossAndGradients } from '../parallel/shard';
 import { UserInputError } from '../errors';
 import { writeTaskFields } from '../model/taskFields';
+import { familyFor } from '../families';
+import { trainFamilyRun } from './familyTrainer';
 
 /**
  * The training loop (SPEC section 3): AdamW with linear warm-up and decay, gradient clipping, dropout,
@@ -88,7 +90,7 @@ export class DivergenceError extends Error {
   }
 }
 
-interface CheckpointState {
+export interface CheckpointState {
   /** Steps done. */
   step: number;
   /** Where the next step starts. */
@@ -105,6 +107,10 @@ export async function trainRun({ config: cfg, run, resume = false, signal, callb
   // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
   const ownLock = run.locked ? null : run.lock();
   try {
+    // A family with a trainer of its own (the text family: worker threads, the frozen-prefix cache, AdapterDrop)
+    // trains here; the others on the family interface (train/familyTrainer.ts).
+    const family = familyFor(cfg.task.type);
+    if (!family.ownTrainer) return await trainFamilyRun(family, cfg, run, resume, signal, callbacks, log, workers ?? cfg.training.workers ?? undefined);
     return await trainLocked(cfg, run, resume, signal, callbacks, log, workers);
   } finally {
     ownLock?.release();
@@ -353,19 +359,19 @@ export function trainStep(
   return loss;
 }
 
-function saveTensors(run: RunHandle, stem: string, tensors: TensorMap): string {
+export function saveTensors(run: RunHandle, stem: string, tensors: TensorMap): string {
   const file = `${stem}.safetensors`;
   run.writeFile(`${CHECKPOINT_DIR}/${file}`, encodeSafetensors(tensors));
   return file;
 }
 
 /** Deletes the checkpoint files the new state does not name (inside checkpoint/ only: links are refused). */
-function removeStaleFiles(run: RunHandle, state: CheckpointState): void {
+export function removeStaleFiles(run: RunHandle, state: CheckpointState): void {
   const keep = new Set([STATE_FILE, state.files.trainable, state.files.optimizer, state.files.best].filter(Boolean) as string[]);
   for (const f of run.listFiles(CHECKPOINT_DIR)) if (f.endsWith('.safetensors') && !keep.has(f)) run.removeFile(`${CHECKPOINT_DIR}/${f}`);
 }
 
-function readCheckpointTensors(run: RunHandle, name: string): TensorMap {
+export function readCheckpointTensors(run: RunHandle, name: string): TensorMap {
   const file = path.join(run.checkpointDir, name);
   const bytes = run.readFile(`${CHECKPOINT_DIR}/${name}`);
   if (bytes === null) throw new UserInputError('missing: the checkpoint state names it but it is not there', { file });
@@ -377,7 +383,7 @@ function isCheckpointFileName(v: unknown): v is string {
   return typeof v === 'string' && /^[\w.-]+\.safetensors$/.test(v) && !v.startsWith('.');
 }
 
-function loadCheckpoint(run: RunHandle, params: Map<string, tf.Variable>, optimizer: AdamW): CheckpointState {
+export function loadCheckpoint(run: RunHandle, params: Map<string, tf.Variable>, optimizer: AdamW): CheckpointState {
   const file = path.join(run.checkpointDir, STATE_FILE);
   const text = run.readFile(`${CHECKPOINT_DIR}/${STATE_FILE}`)?.toString('utf8') ?? '';
   let state: CheckpointState & { optimizerStep: number };
@@ -405,7 +411,7 @@ function loadCheckpoint(run: RunHandle, params: Map<string, tf.Variable>, optimi
   return state;
 }
 
-function engineVersion(): string {
+export function engineVersion(): string {
   try {
     return (JSON.parse(fs.readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   } catch {

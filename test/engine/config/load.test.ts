@@ -204,7 +204,7 @@ describe('loadConfig: errors name the file, the line and the field', () => {
     const text = MINIMAL().replace('"type": "houlsby"', '"type": "housby"');
     const file = writeConfig(root, 'x.adapter.json', text);
     const msg = loadError(file).message;
-    expect(msg).toMatch(new RegExp(`^${escape(file)}:${lineOf(text, '"housby"')}: method\\.type: must be one of "houlsby", "pfeiffer", .*"fusion", got "housby" \\(did you mean "houlsby"\\?\\)$`));
+    expect(msg).toMatch(new RegExp(`^${escape(file)}:${lineOf(text, '"housby"')}: method\\.type: must be one of "houlsby", "pfeiffer", .*"scratch", got "housby" \\(did you mean "houlsby"\\?\\)$`));
   });
 
   it('method rules: top-k needs k, fusion needs adapters, not both bottleneck and reductionFactor', () => {

@@ -9,7 +9,7 @@ import { baseFingerprint } from '../../model/fingerprint';
 import { saveAdapterFolder } from '../../model/adapterIo';
 import { writeTaskFields } from '../../model/taskFields';
 import { implementedMethods } from '../../methods/registry';
-import { adapterMeta, buildModel, EVAL_CONTEXT, loadAdapterModel, modelDirOf, prepareData, trainingContext } from '../../experiment';
+import { adapterMeta, buildModel, checkConfigAgainstModel, EVAL_CONTEXT, loadAdapterModel, modelDirOf, prepareData, trainingContext } from '../../experiment';
 import { FamilyBatch, FamilyEvaluation, FamilyRunConfig, ModelFamily, TrainableFamilyModel } from '../../model/family';
 import { Rng } from '../../util/random';
 
@@ -106,6 +106,8 @@ export const bertFamily: ModelFamily<EncodedExample, TextBatch> = {
   name: 'bert',
   taskTypes: ['classification', 'regression'],
   methods: implementedMethods,
+  // Its trainer and commands are train/trainer.ts and the CLI's own (worker threads, the frozen-prefix cache).
+  ownTrainer: true,
 
   async readData(cfg) {
     const config = cfg as unknown as ResolvedConfig;
@@ -118,6 +120,10 @@ export const bertFamily: ModelFamily<EncodedExample, TextBatch> = {
     const modelDir = modelDirOf(config);
     const tokenizer = await loadTokenizer(modelDir);
     return new BertFamilyModel(buildModel(config, modelDir, labels), config, tokenizer.padId);
+  },
+
+  async checkConfig(cfg) {
+    await checkConfigAgainstModel(cfg as unknown as ResolvedConfig);
   },
 
   async loadTrained(dir, network) {

@@ -14,6 +14,8 @@ import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, Ima
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
 import { crossEntropy, ResNetDomainModel } from './model';
+import { resnetPretrainCommand } from './pretrainCommand';
+import { BUILTIN_PREFIX, resolveModelDir } from '../../model/checkpoint';
 
 /**
  * The ResNet family: image classification on a network for small images (families/resnet/network.ts). A network
@@ -87,9 +89,17 @@ function resolveIn(baseDir: string, p: string): string {
   return path.isAbsolute(p) ? p : path.join(baseDir, p);
 }
 
-function readSource(source: ImageSource, baseDir: string, shape: ImageShape, labels?: string[] | null): ImageSplit {
-  if (typeof source === 'string') return readImageFolder(resolveIn(baseDir, source), shape, labels ?? undefined);
-  return readIdxSplit(resolveIn(baseDir, source.images), resolveIn(baseDir, source.labels), shape, labels ?? undefined);
+/** A split's images; a reader's error also names the config field (`field`: task.train, task.dev, task.test). */
+function readSource(source: ImageSource, baseDir: string, shape: ImageShape, labels: string[] | null | undefined, field: string): ImageSplit {
+  try {
+    if (typeof source === 'string') return readImageFolder(resolveIn(baseDir, source), shape, labels ?? undefined);
+    return readIdxSplit(resolveIn(baseDir, source.images), resolveIn(baseDir, source.labels), shape, labels ?? undefined);
+  } catch (err) {
+    if (!(err instanceof UserInputError) || err.location?.field) throw err;
+    const file = err.location?.file;
+    const part = typeof source === 'string' ? '' : file === resolveIn(baseDir, source.labels) ? '.labels' : file === resolveIn(baseDir, source.images) ? '.images' : '';
+    throw new UserInputError(err.detail, { ...err.location, field: field + part });
+  }
 }
 
 function imageShape(config: ResNetConfig): ImageShape {
@@ -128,6 +138,11 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
 
   headParamNames(): ReadonlySet<string> {
     return new Set(this.domain.head.keys());
+  }
+
+  /** Every BatchNorm's running statistics (the domain's own and the network's). */
+  trainingState(): Map<string, tf.Variable> {
+    return new Map([...this.domain.network.stats, ...this.domain.method.stats]);
   }
 
   parameterCounts() {
@@ -231,13 +246,13 @@ function splitOff(examples: ImageExample[], fraction: number, seed: number): [Im
 
 /** An image task's splits at the network's input shape (dev and test split off train when absent and asked for). */
 export function readImageTask(spec: Pick<ImageTaskSpec, 'train' | 'dev' | 'test' | 'split' | 'labels'>, baseDir: string, shape: ImageShape): FamilyData<ImageExample> & { labels: string[] } {
-  const train = readSource(spec.train, baseDir, shape, spec.labels);
+  const train = readSource(spec.train, baseDir, shape, spec.labels, 'task.train');
   const labels = train.labels;
   let trainExamples = train.examples;
   let dev: ImageExample[] = [];
   let test: ImageExample[] = [];
-  if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels).examples;
-  if (spec.test) test = readSource(spec.test, baseDir, shape, labels).examples;
+  if (spec.dev) dev = readSource(spec.dev, baseDir, shape, labels, 'task.dev').examples;
+  if (spec.test) test = readSource(spec.test, baseDir, shape, labels, 'task.test').examples;
   if (!spec.dev && spec.split) {
     const seed = spec.split.seed ?? 0;
     [trainExamples, dev] = splitOff(trainExamples, spec.split.dev, seed);
@@ -257,21 +272,34 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
     const baseDir = baseDirOf(cfg);
-    return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveIn(baseDir, cfg.model))));
+    const spec = cfg.task as unknown as ImageTaskSpec;
+    if (!spec.dev && !spec.split) {
+      throw new UserInputError(`task "${spec.name}" has no dev set: give task.dev (an image folder or an IDX pair), or task.split (e.g. {"dev": 0.1}) to split one off train`, { file: cfg.configFile ?? undefined, field: 'task.dev' });
+    }
+    return readImageTask(cfg.task as unknown as ImageTaskSpec, baseDir, imageShape(networkConfig(resolveModelDir(cfg.model, baseDir))));
   },
 
   async buildModel(cfg, labels, train) {
     const type = cfg.method.type;
     if (!isVisionMethod(type)) throw new UserInputError(`method "${type}" does not apply to the ResNet family; it has ${VISION_METHOD_NAMES.join(', ')}`, { field: 'method.type' });
     if (!labels) throw new UserInputError('image classification needs class labels', { field: 'task.labels' });
-    const networkDir = resolveIn(baseDirOf(cfg), cfg.model);
+    const networkDir = resolveModelDir(cfg.model, baseDirOf(cfg));
     const network = loadNetwork(networkDir);
     const domain = ResNetDomainModel.create(network, type, cfg.task.name, labels, cfg.training.seed);
     const task = cfg.task as unknown as ImageTaskSpec;
     const channels = network.config.inputChannels;
     // Without training data (a config check), any normalisation does: the model is discarded.
     const stats = train && train.length ? channelStats(train, channels) : { mean: Array(channels).fill(0), std: Array(channels).fill(1) };
-    return new ResNetFamilyModel(domain, networkDir, stats, { ...DEFAULT_AUGMENT, ...(task.augment ?? {}) });
+    // A built-in network is recorded by name (the run then moves with the project), a folder by its absolute path.
+    return new ResNetFamilyModel(domain, cfg.model.startsWith(BUILTIN_PREFIX) ? cfg.model : networkDir, stats, { ...DEFAULT_AUGMENT, ...(task.augment ?? {}) });
+  },
+
+  pretrain: resnetPretrainCommand,
+
+  async checkConfig(cfg) {
+    // The network and the method against it; the head's size does not matter here.
+    const labels = ((cfg.task as unknown as ImageTaskSpec).labels ?? null) || ['a', 'b'];
+    (await this.buildModel(cfg, labels, null)).dispose();
   },
 
   async loadTrained(dir, network) {
@@ -283,7 +311,7 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
       throw new UserInputError(`cannot read the domain's input description: ${(err as Error).message}`, { file: inputFile });
     }
     const networkDir = network ?? input.network;
-    const domain = ResNetDomainModel.load(dir, loadNetwork(networkDir));
+    const domain = ResNetDomainModel.load(dir, loadNetwork(resolveModelDir(networkDir, dir)));
     return new ResNetFamilyModel(domain, networkDir, input.normalisation, input.augment);
   },
 };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../../util/random';
+import { catalogEntry, catalogLearningRate, METHOD_NAMES } from '../../methods/catalog';
 import { batchNorm, batchNormInit, BatchNormParams, conv1x1, ConvSite, convSites, ResNet, ResNetConfig, ResNetContext, ResNetHooks } from './network';
 
 /**
@@ -36,62 +37,24 @@ export interface VisionMethodEntry {
   addedParams(network: ResNetConfig): number;
 }
 
-const bnSizes = (c: ResNetConfig) => convSites(c).reduce((n, s) => n + 2 * s.out, 0);
-const blockSites = (c: ResNetConfig) => convSites(c).filter((s) => s.block !== null);
+/** The ResNet's methods: the catalog's entries (methods/catalog.ts) that name this family. */
+export const VISION_METHOD_NAMES = METHOD_NAMES.filter((n) => catalogEntry(n).families.includes('resnet')) as VisionMethodType[];
 
-/** Plain data on each method, as the text methods' catalog entries (methods/catalog.ts). */
-export const VISION_METHODS: Record<VisionMethodType, VisionMethodEntry> = {
-  'residual-series': {
-    title: 'Residual adapters in series (Rebuffi et al. 2017)',
-    description: "A 1x1 convolution with its own BatchNorm after each block convolution, in residual form, and the domain's own BatchNorms",
-    learningRate: 1e-2,
-    sizeRule: 'sum over block convolutions of c_out^2 + 2 c_out, plus 2 c_out for every BatchNorm',
-    trainsBase: false,
-    addedParams: (c) => blockSites(c).reduce((n, s) => n + s.out * s.out + 2 * s.out, 0) + bnSizes(c),
-  },
-  'residual-parallel': {
-    title: 'Residual adapters in parallel (Rebuffi et al. 2018)',
-    description: "A 1x1 convolution beside each block convolution, added to its output, and the domain's own BatchNorms",
-    learningRate: 1e-2,
-    sizeRule: 'sum over block convolutions of c_in c_out, plus 2 c_out for every BatchNorm',
-    trainsBase: false,
-    addedParams: (c) => blockSites(c).reduce((n, s) => n + s.in * s.out, 0) + bnSizes(c),
-  },
-  batchnorm: {
-    title: 'BatchNorm only (Bilen and Vedaldi 2017)',
-    description: "The domain's own BatchNorm scales, shifts and statistics at every convolution",
-    learningRate: 1e-2,
-    sizeRule: '2 c_out for every BatchNorm',
-    trainsBase: false,
-    addedParams: bnSizes,
-  },
-  head: {
-    title: 'Head only (frozen features)',
-    description: 'The classifier on the frozen network',
-    learningRate: 1e-2,
-    sizeRule: '0 (the head only)',
-    trainsBase: false,
-    addedParams: () => 0,
-  },
-  full: {
-    title: 'Full fine-tuning',
-    description: 'Every parameter of the pretrained network',
-    learningRate: 1e-3,
-    sizeRule: '0 (trains the whole network)',
-    trainsBase: true,
-    addedParams: () => 0,
-  },
-  scratch: {
-    title: 'From scratch',
-    description: 'Every parameter of the network, freshly initialised',
-    learningRate: 1e-2,
-    sizeRule: '0 (trains the whole network from a new initialisation)',
-    trainsBase: true,
-    addedParams: () => 0,
-  },
-};
-
-export const VISION_METHOD_NAMES = Object.keys(VISION_METHODS) as VisionMethodType[];
+/** The catalog's data on each method, with the size rule on a ResNetConfig. */
+export const VISION_METHODS = Object.fromEntries(
+  VISION_METHOD_NAMES.map((name) => {
+    const entry = catalogEntry(name);
+    const vision: VisionMethodEntry = {
+      title: entry.title,
+      description: entry.description,
+      learningRate: catalogLearningRate(name, 'image-classification'),
+      sizeRule: entry.sizeRule,
+      trainsBase: entry.trainsBase === 'everything',
+      addedParams: (c) => entry.addedParams({ d: 0, L: 0, intermediate: 0, convSites: convSites(c) }, {}),
+    };
+    return [name, vision];
+  }),
+) as Record<VisionMethodType, VisionMethodEntry>;
 
 export function isVisionMethod(name: string): name is VisionMethodType {
   return Object.prototype.hasOwnProperty.call(VISION_METHODS, name);

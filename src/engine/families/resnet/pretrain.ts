@@ -27,6 +27,10 @@ export interface ResNetPretrainRecipe {
   warmupRatio: number;
   seed: number;
   augment: AugmentOptions;
+  /** Train on the first N training images only (null: all), where time is short. */
+  trainExamples?: number | null;
+  /** Measure the test accuracy on the first N test images only (null: all). */
+  testExamples?: number | null;
 }
 
 export interface ResNetPretrainResult {
@@ -43,8 +47,12 @@ export async function pretrainResNet(
   out: string,
   onProgress?: (p: { step: number; totalSteps: number; loss: number }) => void,
 ): Promise<ResNetPretrainResult> {
+  // The wall time of the whole pretraining (reading the data and the test included), for the model card.
+  const started = Date.now();
   const shape = { size: recipe.network.imageSize, channels: recipe.network.inputChannels as 1 | 3 };
   const data = readImageTask({ train: recipe.train, test: recipe.test ?? null, labels: recipe.labels ?? null }, baseDir, shape);
+  if (recipe.trainExamples) data.train = data.train.slice(0, recipe.trainExamples);
+  if (recipe.testExamples) data.test = data.test.slice(0, recipe.testExamples);
   const rng = new Rng(recipe.seed);
   const network = ResNet.init(recipe.network, rng);
   const domain = ResNetDomainModel.create(network, 'full', 'pretraining', data.labels, recipe.seed);
@@ -72,9 +80,10 @@ export async function pretrainResNet(
     }
     optimizer.dispose();
     const testAccuracy = data.test.length ? model.evaluate(data.test, 256).metrics.accuracy : null;
+    const wallMs = Date.now() - started;
     saveNetwork(out, network);
     writeJsonAtomic(path.join(out, RECIPE_FILE), recipe);
-    writeFileAtomic(path.join(out, 'README.md'), modelCard(recipe, data.labels, data.train.length, data.test.length, testAccuracy, step));
+    writeFileAtomic(path.join(out, 'README.md'), modelCard(recipe, data.labels, data.train.length, data.test.length, testAccuracy, step, wallMs));
     return { steps: step, testAccuracy, finalLoss: loss };
   } finally {
     model.dispose();
@@ -83,7 +92,11 @@ export async function pretrainResNet(
 
 export const RECIPE_FILE = 'pretrain.json';
 
-function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: number, testCount: number, testAccuracy: number | null, steps: number): string {
+function describeSource(source: ImageSource): string {
+  return typeof source === 'string' ? source : `${source.images} with ${source.labels}`;
+}
+
+function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: number, testCount: number, testAccuracy: number | null, steps: number, wallMs: number): string {
   const c = recipe.network;
   return [
     '# ResNet for small images',
@@ -93,8 +106,11 @@ function modelCard(recipe: ResNetPretrainRecipe, labels: string[], trainCount: n
       `${c.imageSize}x${c.imageSize} ${c.inputChannels === 1 ? 'grey' : 'colour'} inputs; ${resnetParameterCount(c).toLocaleString('en-US')} parameters (classifier not included).`,
     '',
     `Pretrained from seed ${recipe.seed} on ${trainCount} images of ${labels.length} classes for ${recipe.epochs} epochs (${steps} steps, ` +
-      `batch ${recipe.batchSize}, AdamW at ${recipe.learningRate}, weight decay ${recipe.weightDecay}).`,
-    testAccuracy === null ? 'No test split was given.' : `Test accuracy of the pretraining classifier: ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images.`,
+      `batch ${recipe.batchSize}, AdamW at ${recipe.learningRate}, weight decay ${recipe.weightDecay}) in ${(wallMs / 60000).toFixed(1)} minutes (reading the data and the test included).`,
+    `Training images: ${describeSource(recipe.train)}${recipe.trainExamples ? ` (the first ${recipe.trainExamples})` : ''}. Classes: ${labels.join(', ')}.`,
+    testAccuracy === null
+      ? 'No test split was given.'
+      : `Test accuracy of the pretraining classifier: ${(100 * testAccuracy).toFixed(2)}% on ${testCount} images (${describeSource(recipe.test!)}${recipe.testExamples ? `, the first ${recipe.testExamples}` : ''}).`,
     '',
     `The recipe that rebuilds it is ${RECIPE_FILE}; the weights are ${NETWORK_FILES.weights}, the shape ${NETWORK_FILES.config}.`,
     '',

@@ -1,0 +1,110 @@
+import { ResolvedConfig } from '../engine/config/types';
+import { evalResultName, RESULT } from '../engine/runs';
+import { familyFor } from '../engine/families';
+import { FamilyRunConfig, FamilyTaskType, ModelFamily } from '../engine/model/family';
+import { unitAblation } from '../engine/analysis/unitAblation';
+import { primaryMetricFor } from '../engine/metrics/metrics';
+import { UserInputError } from '../engine/errors';
+import { Reporter, formatClassReport, formatNumber } from './reporter';
+import type { Target } from './targets';
+
+/**
+ * eval, ablate and info on the model-family interface, for the families without commands of their own (the ones
+ * whose `ownTrainer` is not set: the text family keeps its worker-thread versions in main.ts). One thread.
+ */
+
+/** The family of a target that has a config (a run), when it is one of the generic ones; null otherwise. */
+export function genericFamilyOf(config: ResolvedConfig | null): ModelFamily | null {
+  if (!config) return null;
+  const family = familyFor(config.task.type as FamilyTaskType);
+  return family.ownTrainer ? null : family;
+}
+
+async function splitExamples(family: ModelFamily, config: ResolvedConfig, split: 'dev' | 'test') {
+  const data = await family.readData(config as unknown as FamilyRunConfig);
+  const examples = data[split];
+  if (!examples.length) throw new UserInputError(`the task has no ${split} set`);
+  return examples;
+}
+
+export async function evalFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter, workers: number): Promise<number> {
+  const { config, run } = target;
+  const examples = await splitExamples(family, config, split);
+  const model = await family.loadTrained(target.adapterDir);
+  try {
+    out.emit({ type: 'start', command: 'eval', runDir: run.dir });
+    if (workers > 1 && !out.json) out.info(`the ${family.name} family evaluates on one thread for now (${workers} workers asked for)`);
+    const result = model.evaluate(examples, config.training.evalBatchSize);
+    const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
+    let notSaved: string | null = null;
+    try {
+      run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() });
+    } catch (err) {
+      notSaved = (err as Error).message;
+    }
+    out.emit({ type: 'eval', split, metrics: result.metrics, runDir: run.dir });
+    out.emit({ type: 'result', command: 'eval', ...payload, runDir: run.dir, ...(notSaved ? { saved: false } : {}) });
+    if (!out.json && result.classes) out.info(formatClassReport(result.classes));
+    if (notSaved) {
+      out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
+      out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
+      return 1;
+    }
+    out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** The block (unit) ablation, written as ablation.json in the layer ablation's shape (the heatmap reads either). */
+export async function ablateFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter): Promise<number> {
+  const { config, run } = target;
+  const examples = await splitExamples(family, config, split);
+  const model = await family.loadTrained(target.adapterDir);
+  try {
+    if (!model.ablationUnits.length) throw new UserInputError(`method ${config.method.type} has no per-block modules to remove`);
+    const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
+    const started = Date.now();
+    out.emit({ type: 'start', command: 'ablate', runDir: run.dir });
+    const result = unitAblation(model, examples, {
+      metric,
+      batchSize: config.training.evalBatchSize,
+      split,
+      onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+    });
+    const file = run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
+    out.emit({ type: 'result', command: 'ablate', runDir: run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
+    if (!out.json) {
+      out.info(`${result.metric} with every adapter: ${formatNumber(result.baseline)}; rows: first removed block, columns: last removed block`);
+      for (const row of result.matrix) out.info(row.map((v) => (v === null ? '     -' : v.toFixed(4).padStart(6))).join(' '));
+      out.info(`written to ${file}`);
+    }
+    out.emit({ type: 'done', command: 'ablate', status: 'done', runDir: run.dir, exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Parameter counts of a config's model, built as training would build it (the labels read from the data). */
+export async function familyConfigCounts(family: ModelFamily, config: ResolvedConfig) {
+  const cfg = config as unknown as FamilyRunConfig;
+  const data = await family.readData(cfg);
+  const model = await family.buildModel(cfg, data.labels, null);
+  try {
+    return model.parameterCounts();
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Parameter counts of a trained run's model. */
+export async function familyTrainedCounts(family: ModelFamily, adapterDir: string) {
+  const model = await family.loadTrained(adapterDir);
+  try {
+    return model.parameterCounts();
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,0 +1,189 @@
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ResolvedConfig } from '../config/types';
+import { RunHandle } from '../runs/runFolder';
+import { ADAPTER_DIR, CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, evalResultName } from '../runs/files';
+import { assertNoLinksInTree } from '../runs/confined';
+import { assignParams, snapshot } from '../model/adapterIo';
+import { metricHigherIsBetter } from '../metrics/metrics';
+import { activeBackend } from '../tf/backend';
+import { derivedRng } from '../parallel/shard';
+import { FamilyRunConfig, ModelFamily } from '../model/family';
+import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
+import type { TrainCallbacks, TrainOutcome, TrainProgress } from './trainer';
+import { DivergenceError, engineVersion, loadCheckpoint, readCheckpointTensors, removeStaleFiles, saveTensors, type CheckpointState } from './trainer';
+
+/**
+ * The training loop on the model-family interface (model/family.ts), for the families without a trainer of their
+ * own: the same schedule, checkpoints, resume, cancel, dev evaluation and run-folder files as the text trainer
+ * (train/trainer.ts), on one thread.
+ *
+ * Reproducibility as there: the batch order (and augmentation) of epoch e comes from derivedRng(seed, 1, e), a
+ * step's other draws from derivedRng(seed, 2, step); the checkpoint holds the trained parameters, the optimizer
+ * and the state training changes besides them (BatchNorm running statistics), so a resumed run computes exactly
+ * what an uninterrupted one would.
+ */
+export async function trainFamilyRun(
+  family: ModelFamily,
+  cfg: ResolvedConfig,
+  run: RunHandle,
+  resume: boolean,
+  signal: AbortSignal | undefined,
+  callbacks: TrainCallbacks,
+  log: (m: string, level?: 'info' | 'warn') => void,
+  workersRequested: number | undefined,
+): Promise<TrainOutcome> {
+  const stale = run.removeStaleTempFiles();
+  if (stale.length) log(`removed ${stale.length} temp file${stale.length > 1 ? 's' : ''} a killed process left half written (${stale.map((f) => path.relative(run.dir, f)).join(', ')})`, 'warn');
+  const t = cfg.training;
+  const familyConfig = cfg as unknown as FamilyRunConfig;
+  const data = await family.readData(familyConfig);
+  for (const warning of data.warnings) log(warning, 'warn');
+  if (data.train.length === 0) throw new Error('the training set is empty');
+  if (data.dev.length === 0) throw new Error('the dev set is empty');
+
+  const model = await family.buildModel(familyConfig, data.labels, data.train);
+  try {
+    // Before training changes anything: the pretrained network's identity.
+    const fingerprint = model.fingerprint();
+    for (const note of model.notes ?? []) log(note, 'warn');
+    const params = model.trainableParams();
+    // What a checkpoint holds besides the optimizer: the parameters and the state training changes beside them.
+    const checkpointed = new Map([...params, ...(model.trainingState?.() ?? new Map<string, tf.Variable>())]);
+    const optimizer = new AdamW(params, { weightDecay: t.weightDecay });
+    const headNames = model.headParamNames();
+    const headLr = t.headLearningRate ?? t.learningRate;
+
+    const batchesPerEpoch = Math.ceil(data.train.length / t.batchSize);
+    const fullSteps = t.epochs * batchesPerEpoch;
+    const totalSteps = t.maxSteps ? Math.min(t.maxSteps, fullSteps) : fullSteps;
+    const warmupSteps = Math.round(t.warmupRatio * totalSteps);
+    const counts = model.parameterCounts();
+    const higherIsBetter = metricHigherIsBetter(t.metric);
+    const backend = activeBackend();
+
+    let state: CheckpointState = { step: 0, epoch: 0, batchInEpoch: 0, best: null, files: { trainable: '', optimizer: '', best: null } };
+    const hasState = resume && run.readFile(`${CHECKPOINT_DIR}/${CHECKPOINT_STATE_FILE}`) !== null;
+    if (hasState) {
+      state = loadCheckpoint(run, checkpointed, optimizer);
+      log(`resuming at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch + 1})`);
+    } else if (resume) {
+      log('no complete checkpoint yet: starting again from step 0');
+    }
+    let step = state.step;
+    let best = state.best;
+
+    const checkpoint = (epoch: number, batchInEpoch: number) => {
+      state = {
+        step,
+        epoch,
+        batchInEpoch,
+        best,
+        files: {
+          trainable: saveTensors(run, `trainable-${step}`, snapshot(checkpointed)),
+          optimizer: saveTensors(run, `optimizer-${step}`, optimizer.state()),
+          best: state.files.best,
+        },
+      };
+      run.writeFile(`${CHECKPOINT_DIR}/${CHECKPOINT_STATE_FILE}`, JSON.stringify({ ...state, optimizerStep: optimizer.step }, null, 2) + '\n');
+      removeStaleFiles(run, state);
+    };
+
+    const warnings = [...data.warnings];
+    if (workersRequested !== undefined && workersRequested > 1) {
+      const note = `the ${family.name} family trains on one thread for now: ${workersRequested} workers were asked for, 1 is used`;
+      log(note, 'warn');
+      warnings.push(note);
+    }
+    run.update({
+      status: 'running',
+      backend: backend?.tfjsName,
+      versions: { ...backend?.versions, 'adapter-lab': engineVersion() },
+      params: counts,
+      skippedRows: 0,
+      warnings: warnings.length ? warnings : undefined,
+      resumable: true,
+      best: state.best ?? undefined,
+    });
+    if (resume) run.trimMetrics(state.step);
+    if (!hasState) checkpoint(0, 0);
+    log(
+      `${cfg.method.type} on ${cfg.task.name} (${family.name}): ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
+        `(${counts.trainablePercent.toFixed(2)}%), ${data.train.length} train / ${data.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, 1 worker`,
+    );
+
+    const started = Date.now();
+    let unitsSeen = 0;
+    const evaluateDev = (epoch: number): boolean => {
+      const result = model.evaluate(data.dev, t.evalBatchSize);
+      const value = result.metrics[t.metric];
+      const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
+      run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
+      callbacks.evaluated?.({ epoch, step, metrics: result.metrics, isBest });
+      if (isBest) {
+        best = { metric: t.metric, value, epoch, step };
+        state.files.best = saveTensors(run, `best-${step}`, snapshot(checkpointed));
+        run.update({ best });
+      }
+      return isBest;
+    };
+
+    for (let epoch = state.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
+      const batches = model.batches(data.train, t.batchSize, { training: true, rng: derivedRng(t.seed, 1, epoch) });
+      const firstBatch = epoch === state.epoch ? state.batchInEpoch : 0;
+      for (let b = firstBatch; b < batches.length && step < totalSteps; b++) {
+        if (signal?.aborted) {
+          checkpoint(epoch, b);
+          run.update({ status: 'cancelled', resumable: true });
+          log(`cancelled at step ${step}; checkpoint saved, resume with --resume`);
+          return { status: 'cancelled', best, steps: step };
+        }
+        const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
+        const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
+        const { loss, grads } = model.lossAndGradients(batches[b], derivedRng(t.seed, 2, step));
+        applyGradients(loss, grads, cfg, optimizer, lrFor);
+        if (!Number.isFinite(loss)) {
+          run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
+          throw new DivergenceError(step, t.learningRate);
+        }
+        step++;
+        unitsSeen += batches[b].units;
+        const elapsedMs = Date.now() - started;
+        const progress: TrainProgress = {
+          epoch,
+          epochs: t.epochs,
+          step,
+          totalSteps,
+          loss,
+          learningRate: t.learningRate * lrFactor,
+          tokensPerSecond: unitsSeen / Math.max(1e-3, elapsedMs / 1000),
+          elapsedMs,
+        };
+        run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, tokensPerSecond: progress.tokensPerSecond });
+        callbacks.progress?.(progress);
+        if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
+          evaluateDev(epoch);
+          checkpoint(epoch, b + 1);
+        }
+        // Let signals (cancel) and stdout drain between steps.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      evaluateDev(epoch);
+      run.appendMetric({ type: 'epoch', epoch, step });
+      checkpoint(epoch + 1, 0);
+    }
+
+    // The trained model a run hands out is its best checkpoint.
+    if (state.files.best) assignParams(checkpointed, readCheckpointTensors(run, state.files.best), 'best checkpoint');
+    run.ensureDir(ADAPTER_DIR);
+    assertNoLinksInTree(run.adapterDir, run.dir);
+    model.saveTrained(run.adapterDir);
+    const final = model.evaluate(data.dev, t.evalBatchSize);
+    run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, ...(final.classes ? { classes: final.classes } : {}), best, fingerprint });
+    run.update({ status: 'done', best: best ?? undefined, resumable: false });
+    optimizer.dispose();
+    return { status: 'done', best, steps: step };
+  } finally {
+    model.dispose();
+  }
+}
