@@ -18,7 +18,7 @@ import { ablateJob, dropJob, evalJob, exportJob, resumeJob, sweepJob, trainJob }
 import { isSlurmRunLive, slurmSubmitJob, type SlurmMonitor } from './runs/slurm';
 import type { RunQueue } from './runs/queue';
 import type { RunsView } from './runs/runsView';
-import { formatMetric, isTrainedAdapterFolder, type TreeNode } from './runs/treeModel';
+import { formatMetric, isTrainedAdapterFolder, isTrainedFolder, type TreeNode } from './runs/treeModel';
 import { taskKind } from './runs/taskKinds';
 import { engineOptionsFor, readSlurmSettings } from './settings';
 import type { Panels } from './webviews/panels';
@@ -207,9 +207,9 @@ class Commands {
   /** `split`: given by the per-class view's "Evaluate on <split>" (no question asked then). */
   async evaluate(arg?: Arg, split?: 'dev' | 'test'): Promise<void> {
     if (!(await requireTrust('evaluate'))) return;
-    const run = await this.run(arg, 'Evaluate Adapter', isFinished);
+    const run = await this.run(arg, 'Evaluate Adapter', isFinishedModel);
     if (!run) return;
-    if (!isFinished(run)) {
+    if (!isFinishedModel(run)) {
       void vscode.window.showWarningMessage(`${run.name} has no trained adapter yet (status: ${run.status}).`);
       return;
     }
@@ -230,9 +230,9 @@ class Commands {
 
   async ablate(arg?: Arg): Promise<void> {
     if (!(await requireTrust('run an ablation'))) return;
-    const run = await this.run(arg, 'Run Layer Ablation', isFinished);
+    const run = await this.run(arg, 'Run Layer Ablation', isFinishedModel);
     if (!run) return;
-    if (!isFinished(run)) {
+    if (!isFinishedModel(run)) {
       void vscode.window.showWarningMessage(`${run.name} has no trained adapter yet (status: ${run.status}).`);
       return;
     }
@@ -489,8 +489,14 @@ class Commands {
   }
 }
 
+/** Done, with an adapter in AdapterHub's layout (export, AdapterDrop). */
 function isFinished(r: RunSummary): boolean {
   return r.status === 'done' && isTrainedAdapterFolder(path.join(r.dir, ADAPTER_DIR));
+}
+
+/** Done, with a trained model of any family (evaluation, the ablation). */
+function isFinishedModel(r: RunSummary): boolean {
+  return r.status === 'done' && isTrainedFolder(path.join(r.dir, ADAPTER_DIR));
 }
 
 function runPickItem(r: RunSummary): vscode.QuickPickItem & { run: RunSummary } {

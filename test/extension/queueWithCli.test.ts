@@ -71,7 +71,7 @@ describe('the run queue with the real CLI', () => {
     const configs = (tree[0] as TaskNode).children;
     expect(configs.map((c) => c.label)).toEqual(['toy-bitfit.adapter.json', 'toy-houlsby.adapter.json']);
     const run = configs[1].children[0] as RunNode;
-    expect(run.contextValue).toBe('adapterLab.run status:done classification adapter');
+    expect(run.contextValue).toBe('adapterLab.run status:done classification trained adapter');
     expect(run.description).toMatch(/^accuracy \d\.\d{4} · [\d.]+% trainable$/);
     const curves = loadLossCurves([runDir]).runs[0];
     expect(curves.train).toHaveLength(jobs[0].progress!.totalSteps);
@@ -91,7 +91,7 @@ describe('the run queue with the real CLI', () => {
     expect(heat.matrix).toHaveLength(2);
     expect(heat.baseline).toBe((evaluation.result?.metrics as Record<string, number>).accuracy);
     expect(buildRunsTree(listRuns(options.runsDir), []).flatMap((t) => (t as TaskNode).children).flatMap((c) => c.children).map((r) => (r as RunNode).contextValue)).toContain(
-      'adapterLab.run status:done classification adapter ablation',
+      'adapterLab.run status:done classification trained adapter ablation',
     );
 
     const dest = path.join(ws, 'exported', 'toy-houlsby-adapter');

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/engine/config/load';
 import { createRun, listRuns } from '../../src/engine/runs';
-import { buildRunsTree, peekConfig, type ConfigNode, type ProblemsNode, type RunNode, type SweepNode, type TaskNode } from '../../src/extension/runs/treeModel';
+import { buildRunsTree, peekConfig, runContextValue, type ConfigNode, type ProblemsNode, type RunNode, type SweepNode, type TaskNode } from '../../src/extension/runs/treeModel';
 import { tempDir, writeToyTask } from '../helpers/fixtures';
 
 /** A workspace with config files and a runs folder holding every kind of run folder the tree must survive. */
@@ -69,7 +69,7 @@ describe('the Runs tree', () => {
 
     expect(done.description).toBe('accuracy 0.9123 · 1.23% trainable');
     expect(done.icon).toEqual({ codicon: 'pass', color: 'testing.iconPassed' });
-    expect(done.contextValue).toBe('adapterLab.run status:done classification adapter ablation');
+    expect(done.contextValue).toBe('adapterLab.run status:done classification trained adapter ablation');
     expect(done.tooltip).toContain('trainable parameters: 1,234 of 100,000 (1.23%)');
     expect(done.tooltip).not.toContain('skipped');
 
@@ -216,6 +216,17 @@ describe('the Runs tree: image and text tasks', () => {
     expect(textRun.contextValue).toBe('adapterLab.run status:done classification');
     expect(imageRun.tooltip.split('\n')[0]).toBe('digits-run (houlsby on digits, image classification)');
     expect(textRun.tooltip.split('\n')[0]).toBe('spam-houlsby (houlsby on spam, text classification)');
+    // A trained image domain (adapter/domain.json) can be evaluated and ablated, but is not AdapterHub's layout:
+    // no export or AdapterDrop.
+    fs.mkdirSync(path.join(image.dir, 'adapter'));
+    fs.writeFileSync(path.join(image.dir, 'adapter', 'domain.json'), '{}');
+    expect(runContextValue(imageRun.run, false)).toBe('adapterLab.run status:done classification trained');
+    const menuItem = (command: string) => {
+      const entry = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes.menus['view/item/context'] as { command: string; when: string }[]).find((m) => m.command === command)!;
+      const tests = [...entry.when.matchAll(/viewItem =~ \/(.+?)\/(?= |$)/g)].map((m) => new RegExp(m[1]));
+      return tests.every((t) => t.test(runContextValue(imageRun.run, false)));
+    };
+    expect(['adapterLab.evaluateAdapter', 'adapterLab.runLayerAblation', 'adapterLab.exportAdapter', 'adapterLab.runAdapterDrop'].map(menuItem)).toEqual([true, true, false, false]);
     // A regression run has no per-class view.
     expect(runNode('scores').contextValue).toBe('adapterLab.run status:queued');
     expect(runNode('scores').run.dir).toBe(regression.dir);

@@ -20,6 +20,12 @@ export const CHECKPOINT_DIR = 'checkpoint';
 export const CHECKPOINT_STATE_FILE = 'state.json';
 export const ADAPTER_DIR = 'adapter';
 /**
+ * A file whose presence in adapter/ says it holds a trained model that `eval` and `ablate` read, whatever the
+ * family: an AdapterHub adapter or fusion (text), a domain's modules and head (families/resnet/model.ts
+ * DOMAIN_FILES.meta). Only the first two are AdapterHub's layout (export, AdapterDrop).
+ */
+export const TRAINED_MARKER_FILES = ['adapter_config.json', 'adapter_fusion_config.json', 'domain.json'] as const;
+/**
  * Present in a sweep point's folder when someone asked to cancel that one point: the sweep process, which owns
  * its points, skips the point if it has not started or stops its training process if it has (the rest of the
  * sweep goes on). A file rather than a signal, so that the request cannot race the point's start.

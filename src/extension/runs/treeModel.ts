@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { ADAPTER_DIR, RESULT, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
+import { ADAPTER_DIR, RESULT, TRAINED_MARKER_FILES, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
 import { describeTask, type SlurmTaskStatus } from '../../engine/slurm/taskState';
 import type { TaskInputs } from '../../protocol/webview';
 import { hasCheckpoint } from './finalize';
@@ -182,11 +182,17 @@ export function isTrainedAdapterFolder(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'adapter_config.json')) || fs.existsSync(path.join(dir, 'adapter_fusion_config.json'));
 }
 
+/** Whether a folder holds a trained model of any family (what evaluation and the ablation read). */
+export function isTrainedFolder(dir: string): boolean {
+  return TRAINED_MARKER_FILES.some((f) => fs.existsSync(path.join(dir, f)));
+}
+
 /** The flags a run's context menu depends on, e.g. `adapterLab.run status:done adapter ablation`. */
 export function runContextValue(run: RunSummary, active: boolean): string {
   const flags = ['adapterLab.run', `status:${run.status}`];
   if (taskKind(run.config.task?.type).classification) flags.push('classification');
   if (active) flags.push('active');
+  if (isTrainedFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('trained');
   if (isTrainedAdapterFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('adapter');
   if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.ablation)))) flags.push('ablation');
   if (fs.existsSync(path.join(run.dir, resultFileName(RESULT.fusionAttention)))) flags.push('fusion');

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ADAPTER_DIR, evalResultName, openRun, readMetricsFrom, RESULT, resultFileName, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
-import { isTrainedAdapterFolder } from '../runs/treeModel';
+import { isTrainedFolder } from '../runs/treeModel';
 import { taskKind } from '../runs/taskKinds';
 import type {
   AblationData,
@@ -341,7 +341,7 @@ export function loadClassReport(runDir: string): { data: ClassReportData | null;
       inputs: kind.inputs,
       splits,
       unevaluated,
-      canEvaluate: record.status === 'done' && isTrainedAdapterFolder(path.join(runDir, ADAPTER_DIR)),
+      canEvaluate: record.status === 'done' && isTrainedFolder(path.join(runDir, ADAPTER_DIR)),
     },
   };
 }

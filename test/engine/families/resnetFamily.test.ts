@@ -10,6 +10,7 @@ import { Rng } from '../../../src/engine/util/random';
 import { ImageExample } from '../../../src/engine/data/images/imageSet';
 import { TrainableFamilyModel } from '../../../src/engine/model/family';
 import { tempDir, useBackend } from '../../helpers/fixtures';
+import { TRAINED_MARKER_FILES } from '../../../src/engine/runs/files';
 import { unitAblation } from '../../../src/engine/analysis/unitAblation';
 import { pretrainResNet, ResNetPretrainRecipe } from '../../../src/engine/families/resnet/pretrain';
 
@@ -92,6 +93,8 @@ describe('the ResNet family through the family interface', () => {
     again.dispose();
     const saved = path.join(dir, 'adapter');
     model.saveTrained(saved);
+    // The extension knows a trained run by one of these files (it offers evaluation and the ablation then).
+    expect(TRAINED_MARKER_FILES.some((f) => fs.existsSync(path.join(saved, f)))).toBe(true);
     const loaded = await resnetFamily.loadTrained(saved);
     const reloaded = loaded.evaluate(data.dev, 16);
     expect(reloaded.predictions).toEqual(after.predictions);
