@@ -36,7 +36,7 @@ import { headParamShapes, initHeadArrays, MlmModel } from './mlm';
 import { readVocab, saveTokenizerFiles, SPECIAL_TOKENS, TOKENIZER_FILES, trainWordPieceVocab } from './vocab';
 import type { TrainProgress } from '../train/trainer';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
-import { mlmShardLossAndGradients } from '../parallel/shard';
+import { MlmStepSettings, mlmShardLossAndGradients } from '../parallel/shard';
 
 export interface HeldoutPoint {
   step: number;
@@ -308,6 +308,40 @@ export function shortenSome(seqs: Int32Array[], p: number, sepId: number, rng: R
   });
 }
 
+/** What one pretraining step updates, and how. */
+export interface PretrainStepTarget {
+  vars: tf.Variable[];
+  nameOfVar: Map<string, string>;
+  optimizer: AdamW;
+  learningRate: number;
+  maxGradNorm: number;
+  /** Data-parallel workers built on the model's shape (null: this thread alone). */
+  pool: WorkerPool | null;
+}
+
+/**
+ * One optimisation step on a masked batch: its loss and gradients (over the workers, each shard weighted by its
+ * share of the masked tokens, or here whole), global-norm clipping and the AdamW update, the new weights then
+ * published to the workers. Returns the loss before the update; a loss that is not finite leaves the weights as
+ * they were.
+ */
+export async function pretrainStep(model: MlmModel, batch: MaskedBatch, settings: MlmStepSettings, target: PretrainStepTarget): Promise<number> {
+  const { vars, nameOfVar, optimizer, pool } = target;
+  const { loss, grads } = pool
+    ? await pool.mlmGradients(model, batch, settings, vars, nameOfVar)
+    : mlmShardLossAndGradients(model, { batch, firstRow: 0 }, batch.positions.length, settings, vars, nameOfVar);
+  try {
+    if (!Number.isFinite(loss)) return loss;
+    const { clipped } = clipByGlobalNorm(grads, target.maxGradNorm);
+    optimizer.apply(clipped, () => target.learningRate);
+    if (clipped !== grads) for (const g of clipped.values()) g.dispose();
+  } finally {
+    for (const g of grads.values()) g.dispose();
+  }
+  pool?.publishWeights();
+  return loss;
+}
+
 function saveCheckpoint(dir: string, model: MlmModel, optimizer: AdamW, state: PretrainState): void {
   const tensors: TensorMap = new Map();
   for (const [name, v] of model.allParams()) tensors.set(`param.${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
@@ -463,18 +497,8 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
       const lr = t.learningRate * lrFactor;
       // The masks above are drawn for the whole batch before it is cut into shards; dropout per row of it.
       const settings = { seed: t.seed, step: state.step, dropout: cfg.model.dropout };
-      const { loss, grads: named } = pool
-        ? await pool.mlmGradients(model, batch, settings, vars, nameOfVar)
-        : mlmShardLossAndGradients(model, { batch, firstRow: 0 }, batch.positions.length, settings, vars, nameOfVar);
-      if (!Number.isFinite(loss)) {
-        for (const g of named.values()) g.dispose();
-        throw new Error(`pretraining diverged: the loss became ${loss} at step ${state.step}; try a lower learning rate (this run used ${t.learningRate})`);
-      }
-      const { clipped } = clipByGlobalNorm(named, t.maxGradNorm);
-      optimizer.apply(clipped, () => lr);
-      if (clipped !== named) for (const g of clipped.values()) g.dispose();
-      for (const g of named.values()) g.dispose();
-      pool?.publishWeights();
+      const loss = await pretrainStep(model, batch, settings, { vars, nameOfVar, optimizer, learningRate: lr, maxGradNorm: t.maxGradNorm, pool });
+      if (!Number.isFinite(loss)) throw new Error(`pretraining diverged: the loss became ${loss} at step ${state.step}; try a lower learning rate (this run used ${t.learningRate})`);
 
       state.step++;
       state.lossSum += loss;
