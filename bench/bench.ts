@@ -28,6 +28,9 @@ import { FrozenPrefixCache } from '../src/engine/train/frozenPrefix';
 import { predict } from '../src/engine/analysis/evaluate';
 import { layerAblation } from '../src/engine/analysis/ablation';
 import { predictMultiTask } from '../src/engine/analysis/multiTask';
+import { mlmModelFromArrays, pretrainStep } from '../src/engine/pretrain/pretrain';
+import { initHeadArrays } from '../src/engine/pretrain/mlm';
+import { maskBatch } from '../src/engine/pretrain/data';
 import { makeBatches, paddingStats } from '../src/engine/data/batching';
 import { Batch, EncodedExample } from '../src/engine/data/types';
 import { resolveConfig } from '../src/engine/config/load';
@@ -389,8 +392,8 @@ function convSection(backendName: BackendName): void {
 }
 
 /**
- * Data parallelism (src/engine/parallel): the training step (houlsby m = 64), evaluation and the layer ablation
- * with 1..N workers (N: the machine's cores, or --workers N), timed interleaved (1, 2, .., N, 1, 2, ..) on one
+ * Data parallelism (src/engine/parallel): the training step (houlsby m = 64), evaluation, the layer ablation and
+ * the pretraining step (every weight of the encoder and MLM head, 15% of the tokens masked) with 1..N workers (N: the machine's cores, or --workers N), timed interleaved (1, 2, .., N, 1, 2, ..) on one
  * pool so every count sees the same machine load, and the scaling against one worker. Peak memory: the process's
  * RSS (every thread's memory) after a pool of k workers has started and run a step, one pool at a time.
  */
@@ -423,6 +426,23 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   const ablationExamples = evalExamples.slice(0, quick ? 64 : 128);
   const start = (workers: number) => WorkerPool.start({ workers, backend: backendName, source: { kind: 'config', cfg, labels: ['a', 'b'] }, params });
   let step = 0;
+  // Pretraining (src/engine/pretrain): every weight of the encoder and the MLM head trained, on a batch of the
+  // same shape masked as `pretrain` masks it (15% of the tokens); its workers read every weight each step.
+  const mlmRng = new Rng(5);
+  const mlmArrays = initEncoderArrays(bert, mlmRng);
+  for (const [n, a] of initHeadArrays(bert.hiddenSize, bert.vocabSize, mlmRng)) mlmArrays.set(n, a);
+  const mlm = mlmModelFromArrays(bert, mlmArrays, true);
+  const mlmParams = mlm.allParams();
+  const mlmNameOfVar = new Map([...mlmParams].map(([n, v]) => [v.name, n]));
+  const mlmOptimizer = new AdamW(mlmParams, { weightDecay: 0.01 });
+  const specialIds = { pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 };
+  const seqRng = new Rng(6);
+  const mlmSequences = Array.from({ length: SHAPES.batch }, () => Int32Array.from({ length: SHAPES.tokens }, (_, i) => (i === 0 ? specialIds.cls : i === SHAPES.tokens - 1 ? specialIds.sep : 5 + seqRng.int(bert.vocabSize - 5))));
+  const mlmBatch = maskBatch(mlmSequences, { maskProbability: 0.15, vocabSize: bert.vocabSize, ids: specialIds, specialIds: new Set(Object.values(specialIds)) }, new Rng(7));
+  const startMlm = (workers: number) => WorkerPool.start({ workers, backend: backendName, source: { kind: 'mlm', bert }, params: mlmParams });
+  let mlmStep = 0;
+  const pretrainStepOn = (mlmPool: WorkerPool | null) =>
+    pretrainStep(mlm, mlmBatch, { seed: 1, step: mlmStep++, dropout: bert.hiddenDropout }, { vars: [...mlmParams.values()], nameOfVar: mlmNameOfVar, optimizer: mlmOptimizer, learningRate: 1e-4, maxGradNorm: 1, pool: mlmPool });
 
   // Memory, one pool at a time.
   const memory: Record<number, number> = {};
@@ -435,7 +455,8 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   }
 
   const pool = most > 1 ? await start(most) : null;
-  const times: Record<string, Record<number, number[]>> = { train: {}, eval: {}, ablation: {} };
+  const mlmPool = most > 1 ? await startMlm(most) : null;
+  const times: Record<string, Record<number, number[]>> = { train: {}, eval: {}, ablation: {}, pretrain: {} };
   const timed = async (what: string, k: number, fn: () => unknown) => {
     const t0 = performance.now();
     await fn();
@@ -445,28 +466,33 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   for (let r = 0; r <= reps; r++) {
     for (const k of counts) {
       if (pool) pool.using = k;
+      if (mlmPool) mlmPool.using = k;
       const withPool = pool && k > 1 ? pool : null;
       // Round 0 warms up every count and is not kept.
       await timed('train', k, () => (withPool ? withPool.trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4) : trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4)));
       await timed('eval', k, () => (withPool ? withPool.predict(model, evalExamples, 32) : predict(model, evalExamples, 32)));
       if (r % 2 === 0) await timed('ablation', k, () => (withPool ? withPool.ablate(model, ablationExamples, { metric: 'accuracy', batchSize: 32 }) : layerAblation(model, ablationExamples, { metric: 'accuracy', batchSize: 32 })));
+      await timed('pretrain', k, () => pretrainStepOn(mlmPool && k > 1 ? mlmPool : null));
     }
     if (r === 0) for (const what of Object.keys(times)) times[what] = {};
   }
   await pool?.close();
+  await mlmPool?.close();
   model.dispose();
   optimizer.dispose();
+  mlm.dispose();
+  mlmOptimizer.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
 
   const result: Record<string, unknown> = { cores: os.availableParallelism(), loadAverage: os.loadavg(), memoryMB: memory };
   console.log(`\nworkers (data parallelism), ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median ms (scaling vs 1 worker)`);
-  console.log(['workers', 'train step', 'eval ' + evalExamples.length + ' ex.', 'ablation ' + ablationExamples.length + ' ex.', 'RSS MB'].map((h, i) => h.padEnd(i ? 18 : 8)).join(' '));
+  console.log(['workers', 'train step', 'eval ' + evalExamples.length + ' ex.', 'ablation ' + ablationExamples.length + ' ex.', 'pretraining step', 'RSS MB'].map((h, i) => h.padEnd(i ? 18 : 8)).join(' '));
   for (const k of counts) {
     const cell = (what: string) => {
       const ms = median(times[what][k]);
       return `${ms.toFixed(0)} (${(median(times[what][1]) / ms).toFixed(2)}x)`;
     };
-    console.log([String(k), cell('train'), cell('eval'), cell('ablation'), memory[k].toFixed(0)].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
+    console.log([String(k), cell('train'), cell('eval'), cell('ablation'), cell('pretrain'), memory[k].toFixed(0)].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
   }
   for (const what of Object.keys(times)) {
     result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]) }]));

@@ -5,7 +5,7 @@ import { loadConfig } from '../engine/config/load';
 import { ResolvedConfig } from '../engine/config/types';
 import { createRun, evalResultName, isProcessAlive, openRun, RESULT, RunHandle } from '../engine/runs';
 import { activeBackend, BackendRequest, initBackend } from '../engine/tf/backend';
-import { adapterPool, defaultWorkers } from '../engine/parallel/pool';
+import { adapterPool, defaultWorkers, tasksPool } from '../engine/parallel/pool';
 import { trainRun } from '../engine/train/trainer';
 import { UserInputError } from '../engine/errors';
 import { buildModel, loadAdapterModel, modelDirOf, prepareData } from '../engine/experiment';
@@ -25,7 +25,7 @@ import { resolveTarget, Target } from './targets';
 import { compareCommand, listCommand } from './list';
 import { pretrainCommand } from '../engine/pretrain/command';
 import { adapterDropTradeoff } from '../engine/analysis/drop';
-import { loadTaskModels, predictMultiTask } from '../engine/analysis/multiTask';
+import { loadTaskModels, predictMultiTaskOn } from '../engine/analysis/multiTask';
 import { Predictions } from '../engine/analysis/evaluate';
 import { isAdapterFolder, isFusionFolder } from '../engine/model/fusionIo';
 import { mergeAdapter } from '../engine/model/merge';
@@ -67,8 +67,8 @@ Usage:
 Options on every command:
   --json             JSON lines on stdout (the protocol the VS Code extension reads)
   --backend NAME     auto (default), node, wasm or cpu
-  --workers N        threads for training and evaluation (default: training.workers, else the machine's cores;
-                     one on tfjs-node; a sweep with --jobs J gives each run cores / J)
+  --workers N        threads for training, pretraining, evaluation and prediction (default: training.workers,
+                     else the machine's cores; one on tfjs-node; a sweep with --jobs J gives each run cores / J)
   -h, --help
 
 Exit codes: 0 success, 1 a failed or cancelled run (or results that could not be saved), 2 bad input
@@ -611,12 +611,18 @@ async function predictTasks({ values, out }: Ctx): Promise<number> {
     tasks.metas.forEach((m, k) => byLength.set(m.maxSeqLength, [...(byLength.get(m.maxSeqLength) ?? []), k]));
     const results: Predictions[] = new Array(runs.length);
     const sharedLayers: (number | null)[] = new Array(runs.length);
-    for (const [maxLength, ks] of byLength) {
-      const encoded = await encodeExamples(tasks.tokenizer, examples, maxLength);
-      const { groups, results: byTask } = predictMultiTask(ks.map((k) => tasks.models[k]), encoded, batchSize);
-      ks.forEach((k, j) => (results[k] = byTask[j]));
-      // Layers each task computed once with others (0: the embeddings only; null: nothing shared).
-      for (const g of groups) for (const j of g.models) sharedLayers[ks[j]] = g.models.length > 1 ? g.depth : null;
+    // Whole batches over the workers (each computed by one of them): the same outputs, bit for bit, with any number.
+    const pool = await tasksPool(targets.map((t) => t.adapterDir), workersFor(), Math.ceil(examples.length / batchSize));
+    try {
+      for (const [maxLength, ks] of byLength) {
+        const encoded = await encodeExamples(tasks.tokenizer, examples, maxLength);
+        const { groups, results: byTask } = await predictMultiTaskOn(pool, ks.map((k) => tasks.models[k]), ks, encoded, batchSize);
+        ks.forEach((k, j) => (results[k] = byTask[j]));
+        // Layers each task computed once with others (0: the embeddings only; null: nothing shared).
+        for (const g of groups) for (const j of g.models) sharedLayers[ks[j]] = g.models.length > 1 ? g.depth : null;
+      }
+    } finally {
+      await pool?.close();
     }
     examples.forEach((example, i) => {
       tasks.models.forEach((model, k) => {

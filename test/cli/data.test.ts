@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
-import { cli } from '../helpers/cliRun';
+import { cliAsync as cli } from '../helpers/cliRun';
 
 /**
  * Bad data and bad configs as a user meets them through `adapter-lab train`: the built bin in a child process,
@@ -40,12 +40,12 @@ function writeGuttedTask(dir: string): void {
 }
 
 describe('adapter-lab train: bad data', () => {
-  it('skipBadRows that would gut dev: refused with exit 2 and every reason, in the terminal, --json and run.json', () => {
+  it('skipBadRows that would gut dev: refused with exit 2 and every reason, in the terminal, --json and run.json', async () => {
     const dir = tempDir();
     writeGuttedTask(dir);
     const config = writeConfig(dir, { task: { train: 'data/train.csv', dev: 'data/dev.csv', skipBadRows: true } });
 
-    const json = cli(['train', config, '--json'], dir);
+    const json = await cli(['train', config, '--json'], dir);
     expect(json.code, json.stderr).toBe(2);
     const error = json.lines.find((l) => l.type === 'error');
     const dev = path.join(dir, 'data/dev.csv');
@@ -67,7 +67,7 @@ describe('adapter-lab train: bad data', () => {
     expect(run.error?.rowCount).toBe(35);
     expect(run.error?.rows?.map((r) => r.line)).toEqual(Array.from({ length: 35 }, (_, i) => i + 7));
 
-    const terminal = cli(['train', config], dir);
+    const terminal = await cli(['train', config], dir);
     expect(terminal.code).toBe(2);
     expect(terminal.stderr).toContain(`error: ${dev}: task.skipBadRows would skip 35 of its 40 rows`);
     expect(terminal.stderr).toContain(`\n${dev}:7: class "c" in field "label" is not seen in train (train's classes: a, b)\n`);
@@ -75,11 +75,11 @@ describe('adapter-lab train: bad data', () => {
     expect(terminal.stderr).not.toMatch(DOUBLED_LOCATION);
   });
 
-  it('without skipBadRows: every bad row of every file listed once, each location printed once', () => {
+  it('without skipBadRows: every bad row of every file listed once, each location printed once', async () => {
     const dir = tempDir();
     writeGuttedTask(dir);
     const config = writeConfig(dir, { task: { train: 'data/train.csv', dev: 'data/train.csv' } });
-    const r = cli(['train', config], dir);
+    const r = await cli(['train', config], dir);
     expect(r.code).toBe(2);
     const train = path.join(dir, 'data/train.csv');
     expect(r.stderr).toContain(
@@ -93,17 +93,17 @@ describe('adapter-lab train: bad data', () => {
     expect(r.stderr).not.toMatch(DOUBLED_LOCATION);
     // One bad row: the plain file:line: reason, once.
     fs.writeFileSync(path.join(dir, 'data', 'one.csv'), 'text,label\nfine,a\nalso fine,b\nno label,\n');
-    const one = cli(['train', writeConfig(dir, { task: { train: 'data/one.csv', dev: 'data/one.csv' } })], dir);
+    const one = await cli(['train', writeConfig(dir, { task: { train: 'data/one.csv', dev: 'data/one.csv' } })], dir);
     expect(one.code).toBe(2);
     expect(one.stderr).toContain(`error: ${path.join(dir, 'data/one.csv')}:4: missing label in field "label"\n`);
   });
 
-  it('rows skipped within the limit are listed with file, line and reason in the terminal, --json and run.json', () => {
+  it('rows skipped within the limit are listed with file, line and reason in the terminal, --json and run.json', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     fs.appendFileSync(path.join(dir, 'data', 'train.jsonl'), '{"text": "broken",\n{"text": "", "label": "pos"}\n');
     const config = writeConfig(dir, { task: { skipBadRows: true }, training: { maxSteps: 1 } });
-    const r = cli(['train', config, '--json'], dir);
+    const r = await cli(['train', config, '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const log = r.lines.find((l) => l.type === 'log' && l.rows);
     expect(log.level).toBe('warn');
@@ -122,13 +122,13 @@ describe('adapter-lab train: bad data', () => {
     expect(run.skipped?.[1]).toEqual({ file: train, line: 194, reason: 'empty text in field "text"', kind: 'bad row' });
   });
 
-  it('warns about decimal labels on classification and a method training most of the model, saying what to check', () => {
+  it('warns about decimal labels on classification and a method training most of the model, saying what to check', async () => {
     const dir = tempDir();
     fs.mkdirSync(path.join(dir, 'data'));
     const rows = Array.from({ length: 40 }, (_, i) => JSON.stringify({ text: `good film ${i}`, label: [0.5, 1.25, 3][i % 3] }));
     fs.writeFileSync(path.join(dir, 'data', 'train.jsonl'), rows.join('\n') + '\n');
     const config = writeConfig(dir, { task: { dev: 'data/train.jsonl' }, method: { bottleneck: 64 }, training: { maxSteps: 1 } });
-    const r = cli(['train', config], dir);
+    const r = await cli(['train', config], dir);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(
       `warn: ${path.join(dir, 'data/train.jsonl')}: field "label" holds numbers with decimals (0.5, 1.25), and a classification task made 3 classes of its values; if they are scores, set task.type to "regression"\n`,
@@ -140,22 +140,22 @@ describe('adapter-lab train: bad data', () => {
 });
 
 describe('adapter-lab train: configs that used to crash', () => {
-  it('a bottleneck too big to allocate is exit 2 naming the config file and field, before any run folder', () => {
+  it('a bottleneck too big to allocate is exit 2 naming the config file and field, before any run folder', async () => {
     const dir = tempDir();
     writeToyTask(dir);
     const config = writeConfig(dir, { method: { bottleneck: 20000000 } });
-    const r = cli(['train', config, '--json'], dir);
+    const r = await cli(['train', config, '--json'], dir);
     expect(r.code).toBe(2);
     const error = r.lines.find((l) => l.type === 'error');
     expect(error.message).toMatch(/c\.adapter\.json:\d+: method\.bottleneck: gives an adapter with m = 20000000, .* more than the whole base model/);
     expect(error.message).not.toMatch(/Invalid typed array length/);
   });
 
-  it('a deeply nested config is exit 2 naming the file, line and field', () => {
+  it('a deeply nested config is exit 2 naming the file, line and field', async () => {
     const dir = tempDir();
     const text = '{"name": "x", "task": ' + '{"a": '.repeat(20000) + '1' + '}'.repeat(20000) + '}';
     fs.writeFileSync(path.join(dir, 'deep.adapter.json'), text);
-    const r = cli(['train', 'deep.adapter.json'], dir);
+    const r = await cli(['train', 'deep.adapter.json'], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`error: ${path.join(dir, 'deep.adapter.json')}:1:${23 + 6 * 31}: task${'.a'.repeat(31)}: nested more than 32 levels deep`);
   });

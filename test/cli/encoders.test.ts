@@ -1,14 +1,14 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from 'tokenizers';
 import { readSafetensors } from '../../src/engine/model/safetensors';
 import { hubCacheDir } from '../../src/engine/model/hfCache';
-import { Architecture, referenceFirstToken, writeHfEncoder } from '../helpers/hfEncoders';
+import { Architecture, referenceFirstTokenAsync, writeHfEncoderAsync } from '../helpers/hfEncoders';
 import { tempDir, writeToyTask } from '../helpers/fixtures';
-import { runPython } from '../helpers/python';
+import { runPythonAsync } from '../helpers/python';
+import { cliAsync } from '../helpers/cliRun';
 
 /**
  * The BERT family's members through the built bin: `adapter-lab encode` on small random checkpoints in the
@@ -16,16 +16,7 @@ import { runPython } from '../helpers/python';
  * forward passes written from Hugging Face's modeling files; model ids in a Hugging Face cache; Houlsby
  * adapters trained on each member and saved under AdapterHub's names for its model type.
  */
-const BIN = path.resolve(__dirname, '../../bin/adapter-lab.js');
-
-function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000, env });
-  const lines = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
-}
+const cli = (args: string[], cwd: string, env?: NodeJS.ProcessEnv) => cliAsync(args, cwd, { env });
 
 const ARCHITECTURES: Architecture[] = ['bert', 'roberta', 'xlm-roberta', 'distilbert', 'electra'];
 
@@ -39,10 +30,11 @@ const TEXTS = [
 const root = tempDir('adapter-lab-encoders-');
 const models = new Map<Architecture, string>();
 
-beforeAll(() => {
+beforeAll(async () => {
   fs.writeFileSync(path.join(root, 'inputs.jsonl'), TEXTS.map((t) => JSON.stringify(t)).join('\n') + '\n');
-  for (const arch of ARCHITECTURES) models.set(arch, writeHfEncoder(arch, path.join(root, arch), ARCHITECTURES.indexOf(arch) + 1));
-});
+  for (const arch of ARCHITECTURES) models.set(arch, await writeHfEncoderAsync(arch, path.join(root, arch), ARCHITECTURES.indexOf(arch) + 1));
+  // Five PyTorch processes: minutes on a loaded machine.
+}, 300_000);
 
 function maxAbsDiff(a: number[][], b: number[][]): number {
   let m = 0;
@@ -55,7 +47,7 @@ describe('adapter-lab encode on each member of the BERT family matches PyTorch',
     for (const pairs of [false, true]) {
       it(`${arch}${pairs ? ', text pairs' : ''}: the first token's final hidden state within 1e-4`, async () => {
         const dir = models.get(arch)!;
-        const r = cli(['encode', '--model', dir, '--input', 'inputs.jsonl', ...(pairs ? ['--pair-field', 'pair'] : [])], root);
+        const r = await cli(['encode', '--model', dir, '--input', 'inputs.jsonl', ...(pairs ? ['--pair-field', 'pair'] : [])], root);
         expect(r.code, r.stderr).toBe(0);
         const ours = r.lines.map((l) => l.embedding as number[]);
         expect(ours).toHaveLength(TEXTS.length);
@@ -69,7 +61,7 @@ describe('adapter-lab encode on each member of the BERT family matches PyTorch',
           rows.push({ ids: enc.getIds(), types: enc.getTypeIds() });
         }
         expect(new Set(rows.map((row) => row.ids.length)).size).toBeGreaterThan(1);
-        const reference = referenceFirstToken(arch, dir, rows, root);
+        const reference = await referenceFirstTokenAsync(arch, dir, rows, root);
         expect(maxAbsDiff(ours, reference)).toBeLessThan(1e-4);
         // The rows differ from one another: a forward pass that ignored its input would not pass.
         expect(maxAbsDiff([reference[0]], [reference[1]])).toBeGreaterThan(1e-2);
@@ -79,20 +71,20 @@ describe('adapter-lab encode on each member of the BERT family matches PyTorch',
 });
 
 describe('random-init in the shape of a member', () => {
-  it('writes the member\'s own config keys and parameter names, and the copy encodes', () => {
+  it('writes the member\'s own config keys and parameter names, and the copy encodes', async () => {
     for (const [arch, ownNames] of [
       ['distilbert', ['transformer.layer.0.attention.q_lin.weight', 'transformer.layer.1.output_layer_norm.bias']],
       ['electra', ['embeddings_project.weight', 'encoder.layer.0.attention.self.query.weight']],
     ] as const) {
       const out = path.join(tempDir(), 'copy');
-      const r = cli(['random-init', '--model', models.get(arch)!, '--out', out, '--seed', '3'], root);
+      const r = await cli(['random-init', '--model', models.get(arch)!, '--out', out, '--seed', '3'], root);
       expect(r.code, r.stderr).toBe(0);
       const original = JSON.parse(fs.readFileSync(path.join(models.get(arch)!, 'config.json'), 'utf8'));
       const copy = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
       for (const key of arch === 'distilbert' ? ['model_type', 'dim', 'n_layers', 'hidden_dim', 'activation'] : ['model_type', 'embedding_size', 'hidden_size', 'hidden_act']) expect(copy[key], key).toEqual(original[key]);
       const names = [...readSafetensors(path.join(out, 'model.safetensors')).tensors.keys()];
       for (const name of ownNames) expect(names).toContain(name);
-      const encoded = cli(['encode', '--model', out, '--input', 'inputs.jsonl'], root);
+      const encoded = await cli(['encode', '--model', out, '--input', 'inputs.jsonl'], root);
       expect(encoded.code, encoded.stderr).toBe(0);
       expect(encoded.lines[0].embedding).toHaveLength(32);
     }
@@ -118,51 +110,51 @@ function writeHubCache(hubDir: string, modelId: string, modelDir: string): strin
 }
 
 describe('older checkpoints: pytorch_model.bin', () => {
-  it('a folder with only the pytorch_model.bin torch.save wrote encodes as its model.safetensors twin', () => {
+  it('a folder with only the pytorch_model.bin torch.save wrote encodes as its model.safetensors twin', async () => {
     const src = models.get('roberta')!;
     const onlyBin = tempDir('adapter-lab-bin-model-');
     for (const f of fs.readdirSync(src)) if (f !== 'model.safetensors') fs.copyFileSync(path.join(src, f), path.join(onlyBin, f));
     // PyTorch itself writes the .bin, from the safetensors' tensors (read by hand: the safetensors package is absent).
-    runPython(
+    await runPythonAsync(
       `import json, struct, sys, torch
 b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
 sd = {k: torch.frombuffer(bytearray(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]), dtype=torch.float32).reshape(v["shape"]).clone() for k, v in h.items() if k != "__metadata__"}
 torch.save(sd, sys.argv[2])`,
       [path.join(src, 'model.safetensors'), path.join(onlyBin, 'pytorch_model.bin')],
     );
-    const fromBin = cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
+    const fromBin = await cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
     expect(fromBin.code, fromBin.stderr).toBe(0);
-    const fromSafetensors = cli(['encode', '--model', src, '--input', 'inputs.jsonl'], root);
+    const fromSafetensors = await cli(['encode', '--model', src, '--input', 'inputs.jsonl'], root);
     expect(fromBin.lines.map((l) => l.embedding)).toEqual(fromSafetensors.lines.map((l) => l.embedding));
     fs.rmSync(path.join(onlyBin, 'pytorch_model.bin'));
-    const neither = cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
+    const neither = await cli(['encode', '--model', onlyBin, '--input', 'inputs.jsonl'], root);
     expect(neither.code).toBe(2);
     expect(neither.stderr).toContain('neither model.safetensors nor pytorch_model.bin is there');
   });
 });
 
 describe('model ids resolve in the local Hugging Face cache', () => {
-  it('"org/name" is found under $HF_HOME/hub through refs/main and encodes as the folder does', () => {
+  it('"org/name" is found under $HF_HOME/hub through refs/main and encodes as the folder does', async () => {
     const home = tempDir('adapter-lab-hf-home-');
     writeHubCache(path.join(home, 'hub'), 'test-org/tiny-roberta', models.get('roberta')!);
     const env = { ...process.env, HF_HOME: home, HF_HUB_CACHE: '' };
-    const byId = cli(['encode', '--model', 'test-org/tiny-roberta', '--input', 'inputs.jsonl'], root, env);
+    const byId = await cli(['encode', '--model', 'test-org/tiny-roberta', '--input', 'inputs.jsonl'], root, env);
     expect(byId.code, byId.stderr).toBe(0);
-    const byFolder = cli(['encode', '--model', models.get('roberta')!, '--input', 'inputs.jsonl'], root);
+    const byFolder = await cli(['encode', '--model', models.get('roberta')!, '--input', 'inputs.jsonl'], root);
     expect(byId.lines.map((l) => l.embedding)).toEqual(byFolder.lines.map((l) => l.embedding));
   });
 
-  it('a model in no place exits 2 and lists every place it looked', () => {
+  it('a model in no place exits 2 and lists every place it looked', async () => {
     const home = tempDir('adapter-lab-hf-home-');
     const env = { ...process.env, HF_HOME: home, HF_HUB_CACHE: '' };
-    const r = cli(['encode', '--model', 'test-org/absent-model', '--input', 'inputs.jsonl'], root, env);
+    const r = await cli(['encode', '--model', 'test-org/absent-model', '--input', 'inputs.jsonl'], root, env);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('model "test-org/absent-model" not found');
     expect(r.stderr).toContain(`${path.join(root, 'test-org', 'absent-model')}: no such folder`);
     expect(r.stderr).toContain(`${path.join(home, 'hub', 'models--test-org--absent-model')} (the Hugging Face cache, $HF_HOME/hub): no such folder`);
   });
 
-  it('the cache folder: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub', () => {
+  it('the cache folder: $HF_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub', async () => {
     expect(hubCacheDir({ HF_HUB_CACHE: '/a', HF_HOME: '/b', XDG_CACHE_HOME: '/c' }).dir).toBe('/a');
     expect(hubCacheDir({ HF_HOME: '/b', XDG_CACHE_HOME: '/c' }).dir).toBe(path.join('/b', 'hub'));
     expect(hubCacheDir({ XDG_CACHE_HOME: '/c' }).dir).toBe(path.join('/c', 'huggingface', 'hub'));
@@ -196,7 +188,7 @@ const HOULSBY_NAMES: Record<Exclude<Architecture, 'bert'>, { modelType: string; 
 
 describe('Houlsby adapters train on each member and are saved under AdapterHub\'s names for it', () => {
   for (const arch of Object.keys(HOULSBY_NAMES) as (keyof typeof HOULSBY_NAMES)[]) {
-    it(arch, () => {
+    it(arch, async () => {
       const dir = tempDir();
       writeToyTask(dir);
       const config = {
@@ -207,7 +199,7 @@ describe('Houlsby adapters train on each member and are saved under AdapterHub\'
         training: { epochs: 1, batchSize: 16, learningRate: 3e-3, maxSeqLength: 16, seed: 1 },
       };
       fs.writeFileSync(path.join(dir, 'toy.adapter.json'), JSON.stringify(config));
-      const train = cli(['train', 'toy.adapter.json', '--max-steps', '4', '--json'], dir);
+      const train = await cli(['train', 'toy.adapter.json', '--max-steps', '4', '--json'], dir);
       expect(train.code, train.stderr).toBe(0);
       const runDir = train.lines[train.lines.length - 1].runDir as string;
       const losses = train.lines.filter((l) => l.type === 'progress' && typeof l.loss === 'number').map((l) => l.loss);
@@ -229,7 +221,7 @@ describe('Houlsby adapters train on each member and are saved under AdapterHub\'
       expect(Math.max(...Array.from(up, Math.abs))).toBeGreaterThan(0);
 
       // Read back under those names: eval reproduces the trainer's dev metrics.
-      const evaluated = cli(['eval', runDir, '--json'], dir);
+      const evaluated = await cli(['eval', runDir, '--json'], dir);
       expect(evaluated.code, evaluated.stderr).toBe(0);
       expect(evaluated.lines.find((l) => l.type === 'result').metrics).toEqual(JSON.parse(fs.readFileSync(path.join(runDir, 'eval-dev.json'), 'utf8')).metrics);
     });

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { isLockHeld } from '../../src/engine/runs/lock';
 import { tempDir } from '../helpers/fixtures';
-import { cli, cliLive, tempFiles, trainSteps, treeBytes, writeToyConfig } from '../helpers/cliRun';
+import { cliAsync as cli, cliLive, tempFiles, trainSteps, treeBytes, writeToyConfig } from '../helpers/cliRun';
 
 /**
  * Fault injection (issue 15): kill -9 at seeded random moments of training (checkpoints every few steps, so
@@ -56,17 +56,17 @@ describe(`fault injection: kill -9 at random points (seed ${SEED})`, () => {
   const snapshots = new Map<string, Record<string, string>>();
   const runsDir = () => path.join(dir, '.adapter-lab', 'runs');
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = tempDir();
     // 48 steps, a dev evaluation and checkpoint every 4: checkpoint writes are a good part of the run's time.
     config = writeToyConfig(dir, { method: { type: 'full' }, training: { epochs: 2, batchSize: 8, learningRate: 1e-3, maxSeqLength: 16, seed: 3, evalEverySteps: 4 } });
     const started = Date.now();
-    const r = cli(['train', config, '--json'], dir);
+    const r = await cli(['train', config, '--json'], dir);
     trainMs = Date.now() - started;
     expect(r.code, r.stderr).toBe(0);
     reference = r.lines.find((l) => l.type === 'done').runDir;
     snapshots.set(reference, treeBytes(reference));
-  });
+  }, 300_000);
 
   /** run.json parses and says what is true: done, or (its process dead) interrupted or never started. */
   function expectHonest(runDir: string): string {
@@ -106,7 +106,7 @@ describe(`fault injection: kill -9 at random points (seed ${SEED})`, () => {
         status = expectHonest(runDir);
       }
       if (status !== 'done') {
-        const resumed = cli(['train', '--resume', runDir, '--json'], dir);
+        const resumed = await cli(['train', '--resume', runDir, '--json'], dir);
         expect(resumed.code, `trial ${trial} (killed after ${delay} ms): ${resumed.stderr}`).toBe(0);
       } else if (fs.existsSync(path.join(runDir, 'run.lock'))) {
         // Killed after run.json said done, before the lock was given back: a stale lock, shown as such.
@@ -124,7 +124,7 @@ describe(`fault injection: kill -9 at random points (seed ${SEED})`, () => {
   it(`${EXPORT_TRIALS} exports killed at random moments leave nothing or a complete copy, and export again`, async () => {
     const complete = path.join(dir, 'exports', 'complete');
     const started = Date.now();
-    expect(cli(['export', reference, complete], dir).code).toBe(0);
+    expect((await cli(['export', reference, complete], dir)).code).toBe(0);
     const exportMs = Date.now() - started;
     const expected = treeBytes(complete);
     for (let trial = 0; trial < EXPORT_TRIALS; trial++) {
@@ -132,7 +132,7 @@ describe(`fault injection: kill -9 at random points (seed ${SEED})`, () => {
       const killed = await killAfter(['export', reference, dest, '--json'], dir, Math.round(random() * exportMs), 'spawn');
       // Killed in time or not, the destination is absent or complete; exporting again gives the complete copy.
       if (fs.existsSync(dest)) expect(treeBytes(dest), `trial ${trial} (killed: ${killed.killed})`).toEqual(expected);
-      else expect(cli(['export', reference, dest], dir).code).toBe(0);
+      else expect((await cli(['export', reference, dest], dir)).code).toBe(0);
       expect(treeBytes(dest)).toEqual(expected);
     }
     expect(fs.readdirSync(path.join(dir, 'exports')).filter((f) => f.endsWith('.tmp'))).toEqual([]);

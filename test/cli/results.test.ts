@@ -1,9 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
-import { cli } from '../helpers/cliRun';
+import { cliAsync as cli } from '../helpers/cliRun';
 
 /**
  * Results a user can read from the terminal: eval's per-class scores and confusion matrix, predict naming the
@@ -11,7 +10,6 @@ import { cli } from '../helpers/cliRun';
  * in child processes, on real run folders.
  */
 const ROOT = path.resolve(__dirname, '../..');
-const BIN = path.join(ROOT, 'bin/adapter-lab.js');
 
 
 function writeConfig(dir: string, name: string, method: object): string {
@@ -34,20 +32,20 @@ describe('results from the terminal', () => {
   let houlsbyRun: string;
   let headRun: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = tempDir();
     writeToyTask(dir);
-    const train = (config: string) => {
-      const r = cli(['train', config, '--json'], dir);
+    const train = async (config: string) => {
+      const r = await cli(['train', config, '--json'], dir);
       expect(r.code, r.stderr).toBe(0);
       return r.lines[r.lines.length - 1].runDir as string;
     };
-    houlsbyRun = train(writeConfig(dir, 'toy-houlsby', { type: 'houlsby', bottleneck: 4 }));
-    headRun = train(writeConfig(dir, 'toy-head', { type: 'head' }));
+    houlsbyRun = await train(writeConfig(dir, 'toy-houlsby', { type: 'houlsby', bottleneck: 4 }));
+    headRun = await train(writeConfig(dir, 'toy-head', { type: 'head' }));
   }, 120_000);
 
-  it('eval: per-class precision, recall, F1 and the confusion matrix, consistent with the labels and the accuracy', () => {
-    const r = cli(['eval', houlsbyRun, '--json'], dir);
+  it('eval: per-class precision, recall, F1 and the confusion matrix, consistent with the labels and the accuracy', async () => {
+    const r = await cli(['eval', houlsbyRun, '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const result = r.lines.find((l) => l.type === 'result');
     const { labels, perClass, confusion } = result.classes;
@@ -67,14 +65,14 @@ describe('results from the terminal', () => {
     }
     // The same in eval-dev.json, and as a table on the terminal.
     expect(readJson(path.join(houlsbyRun, 'eval-dev.json')).classes).toEqual(result.classes);
-    const terminal = cli(['eval', houlsbyRun], dir);
+    const terminal = await cli(['eval', houlsbyRun], dir);
     expect(terminal.stdout).toMatch(/^class\s+precision\s+recall\s+f1\s+support$/m);
     expect(terminal.stdout).toMatch(new RegExp(`^neg\\s+${perClass[0].precision.toFixed(4)}\\s+${perClass[0].recall.toFixed(4)}\\s+${perClass[0].f1.toFixed(4)}\\s+${perClass[0].support}$`, 'm'));
     expect(terminal.stdout).toMatch(new RegExp(`^pos\\s+${confusion[1][0]}\\s+${confusion[1][1]}$`, 'm'));
   });
 
-  it('predict names the classes, in the order of the probabilities', () => {
-    const r = cli(['predict', houlsbyRun, '--input', 'data/dev.jsonl', '--json'], dir);
+  it('predict names the classes, in the order of the probabilities', async () => {
+    const r = await cli(['predict', houlsbyRun, '--input', 'data/dev.jsonl', '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const predictions = r.lines.filter((l) => l.type === 'prediction');
     expect(predictions).toHaveLength(48);
@@ -85,9 +83,9 @@ describe('results from the terminal', () => {
     }
   });
 
-  it('predict on an input file with bad rows lists every one of them, exit 2', () => {
+  it('predict on an input file with bad rows lists every one of them, exit 2', async () => {
     fs.writeFileSync(path.join(dir, 'bad-input.jsonl'), '{"text": "good film"}\n{"text": ""}\n{"txt": "typo"}\n{"text": "fine"}\n{broken\n');
-    const r = cli(['predict', houlsbyRun, '--input', 'bad-input.jsonl'], dir);
+    const r = await cli(['predict', houlsbyRun, '--input', 'bad-input.jsonl'], dir);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(
       [
@@ -99,8 +97,8 @@ describe('results from the terminal', () => {
     );
   });
 
-  it('list: every run of the runs folder with name, status, method, task, metric and step', () => {
-    const r = cli(['list', 'runs', '--json'], dir);
+  it('list: every run of the runs folder with name, status, method, task, metric and step', async () => {
+    const r = await cli(['list', 'runs', '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const result = r.lines.find((l) => l.type === 'result');
     expect(result.runsDir).toBe(path.join(dir, 'runs'));
@@ -114,16 +112,16 @@ describe('results from the terminal', () => {
       expect(byName[name]).toMatchObject({ dir: runDir, status: 'done', method, task: 'toy', metric: 'accuracy', value: record.best.value, step: 6 });
     }
     // The terminal table; with no argument, the workspace's .adapter-lab/runs (here empty).
-    const terminal = cli(['list', 'runs'], dir);
+    const terminal = await cli(['list', 'runs'], dir);
     expect(terminal.stdout).toMatch(/^name\s+status\s+method\s+task\s+metric\s+step$/m);
     const houlsby = readJson(path.join(houlsbyRun, 'run.json'));
     expect(terminal.stdout).toMatch(new RegExp(`^toy-houlsby\\s+done\\s+houlsby\\s+toy\\s+accuracy ${houlsby.best.value.toFixed(4)}\\s+6$`, 'm'));
     fs.mkdirSync(path.join(dir, '.adapter-lab'), { recursive: true });
-    expect(cli(['list'], dir).stdout).toContain(`no runs in ${path.join(dir, '.adapter-lab', 'runs')}`);
+    expect((await cli(['list'], dir)).stdout).toContain(`no runs in ${path.join(dir, '.adapter-lab', 'runs')}`);
   });
 
-  it('compare: the runs side by side, with parameter counts and dev metrics', () => {
-    const r = cli(['compare', houlsbyRun, headRun, '--json'], dir);
+  it('compare: the runs side by side, with parameter counts and dev metrics', async () => {
+    const r = await cli(['compare', houlsbyRun, headRun, '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const rows = r.lines.find((l) => l.type === 'result').runs;
     expect(rows.map((x: { run: { name: string } }) => x.run.name)).toEqual(['toy-houlsby', 'toy-head']);
@@ -136,18 +134,18 @@ describe('results from the terminal', () => {
       expect(row.devMetrics.accuracy).toBe(record.best.value);
     }
     expect(rows[0].trainableParams).toBeGreaterThan(rows[1].trainableParams);
-    const terminal = cli(['compare', houlsbyRun, headRun], dir);
+    const terminal = await cli(['compare', houlsbyRun, headRun], dir);
     expect(terminal.stdout).toMatch(/^run\s+method\s+task\s+status\s+trainable\s+% of base\s+dev accuracy\s+dev loss\s+dev macroF1\s+dev matthews$/m);
     expect(terminal.stdout).toMatch(new RegExp(`^toy-head\\s+head\\s+toy\\s+done\\s+${rows[1].trainableParams.toLocaleString('en-US')}\\s+${rows[1].trainablePercent.toFixed(2)}%`, 'm'));
     // A path that is no run is bad input.
-    expect(cli(['compare', 'nowhere'], dir).code).toBe(2);
+    expect((await cli(['compare', 'nowhere'], dir)).code).toBe(2);
   });
 });
 
 describe('the README command list', () => {
-  it('names exactly the commands of --help', () => {
+  it('names exactly the commands of --help', async () => {
     const commandsIn = (text: string) => new Set([...text.matchAll(/^\s*adapter-lab ([a-z-]+)/gm)].map((m) => m[1]));
-    const help = spawnSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' }).stdout;
+    const help = (await cli(['--help'], process.cwd())).stdout;
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## The command line'));
     const block = section.slice(section.indexOf('```sh'), section.indexOf('```', section.indexOf('```sh') + 5));

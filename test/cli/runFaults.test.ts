@@ -4,7 +4,7 @@ import { readTorchBin } from '../../src/engine/model/torchPickle';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listRuns } from '../../src/engine/runs';
 import { tempDir } from '../helpers/fixtures';
-import { cli, cliLive, tempFiles, trainSteps, treeBytes, writeToyConfig } from '../helpers/cliRun';
+import { cliAsync as cli, cliLive, tempFiles, trainSteps, treeBytes, writeToyConfig } from '../helpers/cliRun';
 
 /**
  * Issue 15 as a user meets it, through the real command: a run killed before its first checkpoint, a second
@@ -21,13 +21,13 @@ describe('crashes, locks and broken folders (CLI)', () => {
   let config: string;
   let reference: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     dir = tempDir();
     config = writeToyConfig(dir, ONE_EPOCH);
-    const r = cli(['train', config, '--json'], dir);
+    const r = await cli(['train', config, '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     reference = r.lines.find((l) => l.type === 'done').runDir;
-  });
+  }, 300_000);
 
   it('kill -9 before the first checkpoint: a second trainer is refused while the first lives, then the resume takes over the stale lock and ends bit for bit where an uninterrupted run ends', async () => {
     const untouched = treeBytes(reference);
@@ -41,7 +41,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
     await expect.poll(() => runDir, { timeout: 60_000 }).not.toBe('');
     const runJsonBefore = fs.readFileSync(path.join(runDir, 'run.json'), 'utf8');
 
-    const second = cli(['train', '--resume', runDir, '--json'], dir);
+    const second = await cli(['train', '--resume', runDir, '--json'], dir);
     expect(second.code, second.stderr).toBe(2);
     expect(second.lines.find((l) => l.type === 'error').message).toMatch(new RegExp(`run .* is in use by process ${a.child.pid}`));
     expect(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).toBe(runJsonBefore);
@@ -59,11 +59,11 @@ describe('crashes, locks and broken folders (CLI)', () => {
     expect(fs.existsSync(path.join(runDir, 'run.lock'))).toBe(true);
 
     // info works on the unfinished run.
-    const info = cli(['info', runDir, '--json'], dir);
+    const info = await cli(['info', runDir, '--json'], dir);
     expect(info.code, info.stderr).toBe(0);
     expect(info.lines.find((l) => l.type === 'result')).toMatchObject({ status: 'interrupted', method: 'houlsby' });
 
-    const resumed = cli(['train', '--resume', runDir, '--json'], dir);
+    const resumed = await cli(['train', '--resume', runDir, '--json'], dir);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(fs.existsSync(path.join(runDir, 'run.lock'))).toBe(false);
     expect(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).status).toBe('done');
@@ -78,7 +78,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
     expect(treeBytes(reference)).toEqual(untouched);
   });
 
-  it('a truncated checkpoint state or checkpoint file stops the resume with exit 2 naming the file', () => {
+  it('a truncated checkpoint state or checkpoint file stops the resume with exit 2 naming the file', async () => {
     const broken = (name: string, edit: (runDir: string) => string) => {
       const copy = path.join(dir, 'broken', name);
       fs.cpSync(reference, copy, { recursive: true });
@@ -93,7 +93,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
       return file;
     };
     const state = broken('state', (d) => truncate(path.join(d, 'checkpoint', 'state.json')));
-    const r1 = cli(['train', '--resume', state.copy, '--json'], dir);
+    const r1 = await cli(['train', '--resume', state.copy, '--json'], dir);
     expect(r1.code, r1.stderr).toBe(2);
     expect(r1.lines.find((l) => l.type === 'error').message).toMatch(/checkpoint\/state\.json: corrupt checkpoint state/);
 
@@ -101,7 +101,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
       const name = JSON.parse(fs.readFileSync(path.join(d, 'checkpoint', 'state.json'), 'utf8')).files.trainable;
       return truncate(path.join(d, 'checkpoint', name));
     });
-    const r2 = cli(['train', '--resume', tensors.copy, '--json'], dir);
+    const r2 = await cli(['train', '--resume', tensors.copy, '--json'], dir);
     expect(r2.code, r2.stderr).toBe(2);
     const message = r2.lines.find((l) => l.type === 'error').message;
     expect(message).toContain(tensors.file);
@@ -111,7 +111,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
     expect(JSON.parse(fs.readFileSync(path.join(tensors.copy, 'run.json'), 'utf8'))).toMatchObject({ status: 'failed', error: { exitCode: 2 } });
   });
 
-  it('export refuses a missing, empty or truncated adapter, a garbage adapter_config.json and a link, and creates nothing', () => {
+  it('export refuses a missing, empty or truncated adapter, a garbage adapter_config.json and a link, and creates nothing', async () => {
     const cases: [string, (adapter: string) => void, RegExp][] = [
       ['missing', (a) => fs.rmSync(path.join(a, 'adapter.safetensors')), /adapter\.safetensors: file not found/],
       ['empty', (a) => fs.writeFileSync(path.join(a, 'adapter.safetensors'), ''), /adapter\.safetensors: not a safetensors file \(empty\)/],
@@ -130,7 +130,7 @@ describe('crashes, locks and broken folders (CLI)', () => {
       fs.cpSync(reference, copy, { recursive: true });
       breakIt(path.join(copy, 'adapter'));
       const dest = path.join(dir, 'exports', name);
-      const r = cli(['export', copy, dest, '--json'], dir);
+      const r = await cli(['export', copy, dest, '--json'], dir);
       expect(r.code, `${name}: ${r.stdout}${r.stderr}`).toBe(2);
       expect(r.lines.find((l) => l.type === 'error').message, name).toMatch(expected);
       expect(fs.existsSync(dest), name).toBe(false);
@@ -138,40 +138,40 @@ describe('crashes, locks and broken folders (CLI)', () => {
     }
     // The unbroken run exports, and the export predicts as the run does.
     const good = path.join(dir, 'exports', 'good');
-    expect(cli(['export', reference, good], dir).code).toBe(0);
+    expect((await cli(['export', reference, good], dir)).code).toBe(0);
     expect(fs.existsSync(path.join(good, 'adapter_lab_task_fields.json'))).toBe(true);
     // A run from before .bin files were written exports with them (what Python's load_adapter(dir) reads).
     const older = path.join(dir, 'export-cases', 'older');
     fs.cpSync(reference, older, { recursive: true });
     for (const f of ['pytorch_adapter.bin', 'pytorch_model_head.bin']) fs.rmSync(path.join(older, 'adapter', f));
     const olderOut = path.join(dir, 'exports', 'older');
-    expect(cli(['export', older, olderOut], dir).code).toBe(0);
+    expect((await cli(['export', older, olderOut], dir)).code).toBe(0);
     for (const f of ['pytorch_adapter.bin', 'pytorch_model_head.bin']) expect(readTorchBin(path.join(olderOut, f))).toEqual(readTorchBin(path.join(good, f)));
   });
 
-  it('an exported adapter remembers its task\'s text fields: predict <export> reads them as predict <run> does', () => {
+  it('an exported adapter remembers its task\'s text fields: predict <export> reads them as predict <run> does', async () => {
     const d = tempDir();
     const cfg = writeToyConfig(d, { task: { name: 'toy', type: 'classification', train: 'data/train.jsonl', dev: 'data/dev.jsonl', textField: 'review', labelField: 'label' } });
     for (const f of ['train.jsonl', 'dev.jsonl']) {
       const file = path.join(d, 'data', f);
       fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/"text":/g, '"review":'));
     }
-    const train = cli(['train', cfg, '--max-steps', '2', '--json'], d);
+    const train = await cli(['train', cfg, '--max-steps', '2', '--json'], d);
     expect(train.code, train.stderr).toBe(0);
     const runDir = train.lines.find((l) => l.type === 'done').runDir;
-    expect(cli(['export', runDir, 'exported'], d).code).toBe(0);
-    const fromRun = cli(['predict', runDir, '--input', 'data/dev.jsonl', '--logits'], d);
-    const fromExport = cli(['predict', 'exported', '--input', 'data/dev.jsonl', '--logits'], d);
+    expect((await cli(['export', runDir, 'exported'], d)).code).toBe(0);
+    const fromRun = await cli(['predict', runDir, '--input', 'data/dev.jsonl', '--logits'], d);
+    const fromExport = await cli(['predict', 'exported', '--input', 'data/dev.jsonl', '--logits'], d);
     expect(fromRun.code, fromRun.stderr).toBe(0);
     expect(fromExport.code, fromExport.stderr).toBe(0);
     expect(fromExport.lines.map((l) => l.logits)).toEqual(fromRun.lines.map((l) => l.logits));
     expect(fromExport.lines).toHaveLength(48);
   });
 
-  it('a config error found against the model leaves no run folder behind', () => {
+  it('a config error found against the model leaves no run folder behind', async () => {
     const d = tempDir();
     const cfg = writeToyConfig(d, { method: { type: 'houlsby', bottleneck: 4, leaveOut: [7] } });
-    const r = cli(['train', cfg, '--json'], d);
+    const r = await cli(['train', cfg, '--json'], d);
     expect(r.code).toBe(2);
     expect(r.lines.find((l) => l.type === 'error').message).toMatch(/leaveOut.*layer 7 does not exist/);
     expect(fs.existsSync(path.join(d, '.adapter-lab', 'runs')) ? fs.readdirSync(path.join(d, '.adapter-lab', 'runs')) : []).toEqual([]);

@@ -1,21 +1,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { CANCEL_REQUEST_FILE, listRuns, requestPointCancel } from '../../src/engine/runs';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
+import { cliAsync } from '../helpers/cliRun';
 
 /** `adapter-lab sweep` and `train` on a config with sweep axes, as a user runs them: the built bin, real files. */
 const BIN = path.resolve(__dirname, '../../bin/adapter-lab.js');
 
-function cli(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 240_000 });
-  const lines = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines };
-}
+const cli = (args: string[], cwd: string) => cliAsync(args, cwd, { timeoutMs: 240_000 });
 
 function writeSweepConfig(dir: string, sweep: Record<string, unknown[]>): string {
   writeToyTask(dir);
@@ -32,10 +26,10 @@ function writeSweepConfig(dir: string, sweep: Record<string, unknown[]>): string
 }
 
 describe('adapter-lab sweep', () => {
-  it('a 2 x 2 sweep with --jobs 2 makes 4 runs with the right resolved configs, two training at a time', () => {
+  it('a 2 x 2 sweep with --jobs 2 makes 4 runs with the right resolved configs, two training at a time', async () => {
     const dir = tempDir();
     const config = writeSweepConfig(dir, { 'training.learningRate': [1e-3, 3e-3], 'method.bottleneck': [4, 8] });
-    const r = cli(['sweep', config, '--jobs', '2', '--max-steps', '2', '--json'], dir);
+    const r = await cli(['sweep', config, '--jobs', '2', '--max-steps', '2', '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
 
     const runs = listRuns(path.join(dir, '.adapter-lab', 'runs')).runs.sort((a, b) => a.sweep!.index! - b.sweep!.index!);
@@ -71,11 +65,11 @@ describe('adapter-lab sweep', () => {
     expect(r.lines[r.lines.length - 1]).toMatchObject({ type: 'done', command: 'sweep', status: 'done', exitCode: 0 });
   }, 300_000);
 
-  it('exits 1 when a point fails, and the other points still train', () => {
+  it('exits 1 when a point fails, and the other points still train', async () => {
     const dir = tempDir();
     // Layer 5 does not exist in the 2-layer model: that point fails when it starts.
     const config = writeSweepConfig(dir, { 'method.leaveOut': [[0], [5]] });
-    const r = cli(['sweep', config, '--jobs', '2', '--max-steps', '1', '--json'], dir);
+    const r = await cli(['sweep', config, '--jobs', '2', '--max-steps', '1', '--json'], dir);
     expect(r.code).toBe(1);
     const runs = listRuns(path.join(dir, '.adapter-lab', 'runs')).runs.sort((a, b) => a.sweep!.index! - b.sweep!.index!);
     expect(runs.map((x) => x.status)).toEqual(['done', 'failed']);
@@ -83,10 +77,10 @@ describe('adapter-lab sweep', () => {
     expect(r.lines[r.lines.length - 1]).toMatchObject({ type: 'done', command: 'sweep', status: 'failed', exitCode: 1 });
   }, 300_000);
 
-  it('train on a config with sweep axes trains the points one after another, recorded as a sweep', () => {
+  it('train on a config with sweep axes trains the points one after another, recorded as a sweep', async () => {
     const dir = tempDir();
     const config = writeSweepConfig(dir, { 'training.seed': [1, 2] });
-    const r = cli(['train', config, '--max-steps', '1', '--json'], dir);
+    const r = await cli(['train', config, '--max-steps', '1', '--json'], dir);
     expect(r.code, r.stderr).toBe(0);
     const runs = listRuns(path.join(dir, '.adapter-lab', 'runs')).runs.sort((a, b) => a.sweep!.index! - b.sweep!.index!);
     expect(runs.map((x) => [x.status, x.config.training.seed, x.config.training.maxSteps, x.sweep?.group, x.sweep?.size])).toEqual([
@@ -158,7 +152,7 @@ describe('adapter-lab sweep', () => {
     expect(fs.existsSync(path.join(runs[0].dir, 'checkpoint', 'state.json'))).toBe(true);
     expect(runs[1].startedAt).toBeUndefined();
     // A point that never started starts from the beginning with train --resume.
-    const resumed = cli(['train', '--resume', runs[2].dir, '--json'], dir);
+    const resumed = await cli(['train', '--resume', runs[2].dir, '--json'], dir);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(JSON.parse(fs.readFileSync(path.join(runs[2].dir, 'run.json'), 'utf8')).status).toBe('done');
   }, 300_000);

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tinyModelDir, writeToyTask } from './fixtures';
+import { runAsync } from './python';
 
 /** The adapter-lab command as a user runs it: the built bin in a real child process, on real files. */
 export const BIN = path.resolve(__dirname, '../../bin/adapter-lab.js');
@@ -21,25 +22,21 @@ function jsonLines(stdout: string): Record<string, any>[] {
     .map((l) => JSON.parse(l));
 }
 
-export function cli(args: string[], cwd: string): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+/**
+ * `adapter-lab <args>` in `cwd`, awaited: the exit code (null when killed at the timeout), stdout, stderr and
+ * the JSON lines. The environment is process.env as it is at the call (a test's ADAPTER_LAB_TEST_* settings
+ * reach the child) unless `env` is given. Tests use this, not spawnSync: a test that blocks its vitest worker
+ * for a minute (CLI runs add up to that on a loaded machine) fails the run with "Timeout calling onTaskUpdate".
+ */
+export async function cliAsync(args: string[], cwd: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  const r = await runAsync(process.execPath, [BIN, ...args], { cwd, env: opts.env, timeoutMs: opts.timeoutMs ?? 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: jsonLines(r.stdout) };
 }
 
-/**
- * `cli` awaited instead of blocking: the child runs while the test's worker stays responsive (a vitest worker
- * blocked for a minute by spawnSync can fail the whole run under load).
- */
-export async function cliAsync(args: string[], cwd: string, timeoutMs = 120_000): Promise<CliResult> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-  clearTimeout(timer);
-  return { code, stdout, stderr, lines: jsonLines(stdout) };
+/** cliAsync's blocking form (spawnSync): it holds the vitest worker until the child ends; prefer cliAsync. */
+export function cli(args: string[], cwd: string): CliResult {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: jsonLines(r.stdout) };
 }
 
 /** The tiny model every CLI fault test trains on. */

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { byteLevelAlphabet } from 'tokenizers';
-import { runPython } from './python';
+import { runPython, runPythonAsync } from './python';
 
 /**
  * Small random checkpoints of the BERT family's members in the Hugging Face layout, and their forward passes,
@@ -332,24 +332,44 @@ function unigramTokenizer(): { json: Record<string, unknown>; vocabSize: number 
 
 export const TOKENIZER_KIND: Record<Architecture, 'wordpiece' | 'bpe' | 'unigram'> = { bert: 'wordpiece', roberta: 'bpe', 'xlm-roberta': 'unigram', distilbert: 'wordpiece', electra: 'wordpiece' };
 
-/**
- * Writes a small random checkpoint of `arch` into `dir` (created): config.json and model.safetensors by PyTorch,
- * tokenizer.json of the architecture's kind. Returns the folder.
- */
-export function writeHfEncoder(arch: Architecture, dir: string, seed = 1, maxPositions = 40): string {
+/** The tokenizer.json of `arch` written into `dir` (created); the arguments of PyTorch's side of writeHfEncoder. */
+function hfEncoderArgs(arch: Architecture, dir: string, seed: number, maxPositions: number): string[] {
   fs.mkdirSync(dir, { recursive: true });
   const kind = TOKENIZER_KIND[arch];
   const tok = kind === 'wordpiece' ? wordPieceTokenizer() : kind === 'bpe' ? byteLevelBpeTokenizer() : unigramTokenizer();
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tok.json));
   // RoBERTa-style models count positions from padding_idx + 1: two more rows than tokens, as 514 for 512.
   const positions = arch === 'roberta' || arch === 'xlm-roberta' ? maxPositions + 2 : maxPositions;
-  runPython(PYTHON_SOURCE, ['make', arch, dir, JSON.stringify(smallConfig(arch, tok.vocabSize, positions)), CHECKPOINT_PREFIX[arch], String(seed)]);
+  return ['make', arch, dir, JSON.stringify(smallConfig(arch, tok.vocabSize, positions)), CHECKPOINT_PREFIX[arch], String(seed)];
+}
+
+/**
+ * Writes a small random checkpoint of `arch` into `dir` (created): config.json and model.safetensors by PyTorch,
+ * tokenizer.json of the architecture's kind. Returns the folder.
+ */
+export function writeHfEncoder(arch: Architecture, dir: string, seed = 1, maxPositions = 40): string {
+  runPython(PYTHON_SOURCE, hfEncoderArgs(arch, dir, seed, maxPositions));
   return dir;
+}
+
+/** writeHfEncoder, awaited (PyTorch in a child process that does not block the test's worker). */
+export async function writeHfEncoderAsync(arch: Architecture, dir: string, seed = 1, maxPositions = 40): Promise<string> {
+  await runPythonAsync(PYTHON_SOURCE, hfEncoderArgs(arch, dir, seed, maxPositions));
+  return dir;
+}
+
+function referenceArgs(arch: Architecture, dir: string, rows: { ids: number[]; types: number[] }[], workDir: string): string[] {
+  const file = path.join(workDir, `ids-${arch}.json`);
+  fs.writeFileSync(file, JSON.stringify(rows));
+  return ['forward', arch, dir, file];
 }
 
 /** PyTorch's final hidden state of the first token, one example at a time (no padding), for given token ids. */
 export function referenceFirstToken(arch: Architecture, dir: string, rows: { ids: number[]; types: number[] }[], workDir: string): number[][] {
-  const file = path.join(workDir, `ids-${arch}.json`);
-  fs.writeFileSync(file, JSON.stringify(rows));
-  return JSON.parse(runPython(PYTHON_SOURCE, ['forward', arch, dir, file]));
+  return JSON.parse(runPython(PYTHON_SOURCE, referenceArgs(arch, dir, rows, workDir)));
+}
+
+/** referenceFirstToken, awaited. */
+export async function referenceFirstTokenAsync(arch: Architecture, dir: string, rows: { ids: number[]; types: number[] }[], workDir: string): Promise<number[][]> {
+  return JSON.parse(await runPythonAsync(PYTHON_SOURCE, referenceArgs(arch, dir, rows, workDir)));
 }

@@ -20,9 +20,10 @@ export function runPython(source: string, args: string[] = [], opts: { cwd?: str
  * A child process awaited (stdout, stderr, exit status), for tests whose child processes add up to minutes: a test
  * that blocks its vitest worker in spawnSync for a minute fails the run ("Timeout calling onTaskUpdate").
  */
-export function runAsync(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function runAsync(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    // The environment as it is when the child starts (process.env by default), as spawnSync takes it.
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'], env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -1,9 +1,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/engine/config/load';
 import { tempDir, tinyModelDir } from '../helpers/fixtures';
+import { runAsync } from '../helpers/python';
 
 /**
  * examples/fusion: its configs are valid, and its script runs both stages end to end. The example is written for
@@ -28,7 +28,7 @@ describe('examples/fusion', () => {
     expect(fusion.method.adapters).toEqual(['spam', 'sotu-party', 'afinn-valence'].map((t) => path.join(EXAMPLE, 'adapters', t)));
   });
 
-  it('run.mjs trains the three adapters, exports them, then the fusion and the single-task adapter', () => {
+  it('run.mjs trains the three adapters, exports them, then the fusion and the single-task adapter', async () => {
     const work = tempDir();
     const example = path.join(work, 'examples', 'fusion');
     fs.mkdirSync(example, { recursive: true });
@@ -37,10 +37,9 @@ describe('examples/fusion', () => {
       fs.cpSync(path.join(ROOT, 'examples', 'data', task), path.join(work, 'examples', 'data', task), { recursive: true });
     }
     const model = tinyModelDir({ layers: 2, hidden: 32, heads: 2, intermediate: 64, maxPositions: 128 });
-    const r = spawnSync(process.execPath, [path.join(example, 'run.mjs'), '--model', model, '--max-steps', '2'], {
+    const r = await runAsync(process.execPath, [path.join(example, 'run.mjs'), '--model', model, '--max-steps', '2'], {
       cwd: work,
-      encoding: 'utf8',
-      timeout: 600_000,
+      timeoutMs: 600_000,
       env: { ...process.env, ADAPTER_LAB_BIN: path.join(ROOT, 'bin', 'adapter-lab.js') },
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
@@ -54,10 +53,9 @@ describe('examples/fusion', () => {
     expect(attention.classes).toEqual(['negative', 'positive']);
 
     // A second run reuses the exported adapters.
-    const again = spawnSync(process.execPath, [path.join(example, 'run.mjs'), '--model', model, '--max-steps', '1'], {
+    const again = await runAsync(process.execPath, [path.join(example, 'run.mjs'), '--model', model, '--max-steps', '1'], {
       cwd: work,
-      encoding: 'utf8',
-      timeout: 600_000,
+      timeoutMs: 600_000,
       env: { ...process.env, ADAPTER_LAB_BIN: path.join(ROOT, 'bin', 'adapter-lab.js') },
     });
     expect(again.status, again.stdout + again.stderr).toBe(0);

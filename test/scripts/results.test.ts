@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/fixtures';
+import { runAsync } from '../helpers/python';
 
 /**
  * scripts/results.mjs (`npm run results`): real `adapter-lab train` runs of the built-in encoder on the real
@@ -13,18 +13,19 @@ import { tempDir } from '../helpers/fixtures';
 const ROOT = path.resolve(__dirname, '../..');
 const SCRIPT = path.join(ROOT, 'scripts', 'results.mjs');
 
-function results(out: string, ...args: string[]) {
-  const r = spawnSync(process.execPath, [SCRIPT, '--out', out, '--tasks', 'liu-opinion', '--seeds', '1', ...args], { encoding: 'utf8', timeout: 600_000 });
+// Awaited, not spawnSync: a script that trains for minutes must not block the vitest worker ("Timeout calling onTaskUpdate").
+async function results(out: string, ...args: string[]) {
+  const r = await runAsync(process.execPath, [SCRIPT, '--out', out, '--tasks', 'liu-opinion', '--seeds', '1', ...args], { timeoutMs: 600_000 });
   return { status: r.status, stdout: r.stdout, all: r.stdout + r.stderr };
 }
 const remembered = (out: string) => JSON.parse(fs.readFileSync(path.join(out, 'results.json'), 'utf8')).runs;
 
 describe('scripts/results.mjs', () => {
-  it('trains each cell once, trains it again when its budget or fingerprint changes, and tables only current runs', () => {
+  it('trains each cell once, trains it again when its budget or fingerprint changes, and tables only current runs', async () => {
     const out = tempDir();
     const methods = ['--methods', 'head,houlsby-64-random'];
 
-    const first = results(out, ...methods, '--max-steps', '2');
+    const first = await results(out, ...methods, '--max-steps', '2');
     expect(first.status, first.all).toBe(0);
     expect(first.stdout).toMatch(/liu-opinion\/head\/42: accuracy \d\.\d{4}/);
     expect(first.stdout).toMatch(/liu-opinion\/houlsby-64-random\/42: accuracy \d\.\d{4}/);
@@ -37,13 +38,13 @@ describe('scripts/results.mjs', () => {
     expect(fs.existsSync(path.join(out, 'work', 'random-tiny-bert-s42', 'model.safetensors'))).toBe(true);
 
     // The same command again: nothing to train, the runs are kept as they were.
-    const again = results(out, ...methods, '--max-steps', '2');
+    const again = await results(out, ...methods, '--max-steps', '2');
     expect(again.status, again.all).toBe(0);
     expect(again.stdout).not.toMatch(/liu-opinion\/head\/42: accuracy/);
     expect(remembered(out)).toEqual(runs);
 
     // Another budget: both cells are stale and trained again.
-    const longer = results(out, ...methods, '--max-steps', '3');
+    const longer = await results(out, ...methods, '--max-steps', '3');
     expect(longer.status, longer.all).toBe(0);
     expect(longer.stdout).toMatch(/liu-opinion\/head\/42: stale/);
     expect(longer.stdout).toMatch(/liu-opinion\/head\/42: accuracy \d\.\d{4}/);
@@ -55,7 +56,7 @@ describe('scripts/results.mjs', () => {
     const tampered = JSON.parse(fs.readFileSync(file, 'utf8'));
     tampered.runs['liu-opinion/head/42'].fingerprint = '0000000000000000';
     fs.writeFileSync(file, JSON.stringify(tampered));
-    const report = results(out, '--report');
+    const report = await results(out, '--report');
     expect(report.status, report.all).toBe(0);
     expect(report.stdout).toContain('1 of 2 remembered runs are stale');
     const table = fs.readFileSync(path.join(out, 'README.md'), 'utf8');
@@ -63,12 +64,12 @@ describe('scripts/results.mjs', () => {
     expect(table).toMatch(/\| Houlsby, m=64, random encoder \|/);
   }, 600_000);
 
-  it('names an unknown method or task and the ones it knows', () => {
+  it('names an unknown method or task and the ones it knows', async () => {
     const out = tempDir();
-    const method = results(out, '--methods', 'houlsby-32');
+    const method = await results(out, '--methods', 'houlsby-32');
     expect(method.status).toBe(2);
     expect(method.all).toContain('--methods: unknown method "houlsby-32" (known: head, bitfit,');
-    const task = spawnSync(process.execPath, [SCRIPT, '--out', out, '--tasks', 'imdb'], { encoding: 'utf8' });
+    const task = await runAsync(process.execPath, [SCRIPT, '--out', out, '--tasks', 'imdb']);
     expect(task.status).toBe(2);
     expect(task.stderr).toContain('--tasks: unknown task "imdb" (known: liu-opinion, afinn-valence, sotu-party, spam)');
     expect(fs.existsSync(path.join(out, 'results.json'))).toBe(false);

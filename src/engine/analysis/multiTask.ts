@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { AdapterModel } from '../model/adapterModel';
 import { embeddingParamNames, layerParamNames } from '../model/bert';
-import { EncodedExample } from '../data/types';
+import { Batch, EncodedExample } from '../data/types';
+import type { WorkerPool } from '../parallel/pool';
 import { makeBatches } from '../data/batching';
 import { AdapterLabMeta } from '../model/adapterIo';
 import { readTrainedAdapter } from '../model/fusionIo';
@@ -54,6 +55,37 @@ export function sharedGroups(models: AdapterModel[]): SharedGroup[] {
   });
 }
 
+/** The batches of multi-task prediction: made as `predict` makes them, so each model's outputs equal its single-task predictions. */
+export function multiTaskBatches(examples: EncodedExample[], batchSize: number): Batch[] {
+  // Batches depend on the examples' lengths only ('regression' skips the check of class labels, unused here).
+  return makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: 'regression' });
+}
+
+/** One batch for every model: each group's embeddings and shared lowest layers once, then each model's own layers and head. Per model, its rows' outputs. */
+export function multiTaskBatchOutputs(models: AdapterModel[], groups: SharedGroup[], batch: Batch): number[][][] {
+  const out: number[][][] = new Array(models.length);
+  for (const group of groups) {
+    const enc = models[group.models[0]].encoder;
+    const prefix = tf.keep(tf.tidy(() => enc.layers(enc.embed(batch, EVAL_CONTEXT), batch, EVAL_CONTEXT, 0, group.depth)));
+    try {
+      for (const k of group.models) out[k] = tf.tidy(() => models[k].outputsFrom(prefix, group.depth, batch, EVAL_CONTEXT).arraySync() as number[][]);
+    } finally {
+      prefix.dispose();
+    }
+  }
+  return out;
+}
+
+/** Each model's predictions in input order, from the per-batch outputs of multiTaskBatchOutputs. */
+export function gatherMultiTask(models: AdapterModel[], examples: number, batches: Batch[], perBatch: number[][][][]): Predictions[] {
+  const outputs = models.map(() => new Array<number[]>(examples));
+  batches.forEach((batch, b) => models.forEach((_, k) => batch.indices.forEach((idx, r) => (outputs[k][idx] = perBatch[b][k][r]))));
+  return models.map((m, k) => ({
+    outputs: outputs[k],
+    predictions: outputs[k].map((o) => (m.head.taskType === 'regression' ? o[0] : argmax(o))),
+  }));
+}
+
 /**
  * Predictions of every model on the same examples, in input order: per batch, each group's embeddings and shared
  * lowest layers once, then each model's own layers and head. Batches are made as `predict` makes them, so each
@@ -61,25 +93,20 @@ export function sharedGroups(models: AdapterModel[]): SharedGroup[] {
  */
 export function predictMultiTask(models: AdapterModel[], examples: EncodedExample[], batchSize: number): { groups: SharedGroup[]; results: Predictions[] } {
   const groups = sharedGroups(models);
-  const outputs = models.map(() => new Array<number[]>(examples.length));
-  // Batches depend on the examples' lengths only ('regression' skips the check of class labels, unused here).
-  const batches = makeBatches(examples, batchSize, { shuffle: false, padId: 0, taskType: 'regression' });
-  for (const batch of batches) {
-    for (const group of groups) {
-      const enc = models[group.models[0]].encoder;
-      const prefix = tf.keep(tf.tidy(() => enc.layers(enc.embed(batch, EVAL_CONTEXT), batch, EVAL_CONTEXT, 0, group.depth)));
-      for (const k of group.models) {
-        const rows = tf.tidy(() => models[k].outputsFrom(prefix, group.depth, batch, EVAL_CONTEXT).arraySync() as number[][]);
-        batch.indices.forEach((idx, r) => (outputs[k][idx] = rows[r]));
-      }
-      prefix.dispose();
-    }
-  }
-  const results = models.map((m, k) => ({
-    outputs: outputs[k],
-    predictions: outputs[k].map((o) => (m.head.taskType === 'regression' ? o[0] : argmax(o))),
-  }));
-  return { groups, results };
+  const batches = multiTaskBatches(examples, batchSize);
+  return { groups, results: gatherMultiTask(models, examples.length, batches, batches.map((batch) => multiTaskBatchOutputs(models, groups, batch))) };
+}
+
+/**
+ * predictMultiTask over workers (tasksPool, started on every task's adapter folder): each batch computed whole
+ * by one worker, so the outputs are the same, bit for bit, whatever the number of workers. `indices` are the
+ * models' places among the pool's adapter folders.
+ */
+export async function predictMultiTaskOn(pool: WorkerPool | null, models: AdapterModel[], indices: number[], examples: EncodedExample[], batchSize: number): Promise<{ groups: SharedGroup[]; results: Predictions[] }> {
+  if (!pool) return predictMultiTask(models, examples, batchSize);
+  const groups = sharedGroups(models);
+  const batches = multiTaskBatches(examples, batchSize);
+  return { groups, results: gatherMultiTask(models, examples.length, batches, await pool.multiTask(models, indices, batches)) };
 }
 
 export interface TaskModels {

@@ -15,7 +15,10 @@ import { evaluationBatches, gatherPredictions, predictBatch, Predictions } from 
 import { EVAL_CONTEXT } from '../experiment';
 import { adapterDropTradeoffWith, dropBatch, DropOptions, DropResult } from '../analysis/drop';
 import { ablateBatch, ablationBatches, ablationResult, ablationSpans, AblationOptions, AblationResult } from '../analysis/ablation';
-import { shardBatch, shardLossAndGradients } from './shard';
+import { MlmStepSettings, mlmShardLossAndGradients, shardBatch, shardLossAndGradients, shardMaskedBatch } from './shard';
+import type { MlmModel } from '../pretrain/mlm';
+import type { MaskedBatch } from '../pretrain/data';
+import { multiTaskBatchOutputs, sharedGroups } from '../analysis/multiTask';
 import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
 
 /**
@@ -176,9 +179,32 @@ export class WorkerPool {
   async trainStep(model: AdapterModel, batch: Batch, cfg: ResolvedConfig, step: number, vars: tf.Variable[], nameOfVar: Map<string, string>, optimizer: AdamW, lrFor: (name: string) => number, cache?: FrozenPrefixCache, cacheName?: string): Promise<number> {
     const shards = shardBatch(batch, this.usingCount);
     const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'step', step, shard: shard.batch, firstRow: shard.firstRow, batchRows: batch.batchSize, cache: cacheName }));
+    const { loss, grads } = await this.summedGradients(replies, () => shardLossAndGradients(model, shards[0], batch.batchSize, cfg, step, vars, nameOfVar, cache));
+    applyGradients(loss, grads, cfg, optimizer, lrFor);
+    this.publishWeights();
+    return loss;
+  }
+
+  /**
+   * The loss and gradients of a pretraining step's masked batch over every worker (each shard weighted by its
+   * share of the chosen positions), summed in worker order. The caller clips them, takes the optimizer step
+   * and then calls publishWeights.
+   */
+  async mlmGradients(model: MlmModel, batch: MaskedBatch, settings: MlmStepSettings, vars: tf.Variable[], nameOfVar: Map<string, string>): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
+    const shards = shardMaskedBatch(batch, this.usingCount);
+    const batchPositions = batch.positions.length;
+    const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'mlmStep', shard: shard.batch, firstRow: shard.firstRow, batchPositions, settings }));
+    return this.summedGradients(replies, () => mlmShardLossAndGradients(model, shards[0], batchPositions, settings, vars, nameOfVar));
+  }
+
+  /**
+   * The coordinator's own shard (computed while the workers compute theirs) plus the workers' replies, summed
+   * in worker order (the same order whatever finishes first), as tensors by parameter name.
+   */
+  private async summedGradients(replies: Promise<FromWorker>[], ownShard: () => { loss: number; grads: Map<string, tf.Tensor> }): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
     // A rejected reply is awaited below; until then it must not count as unhandled.
     for (const r of replies) r.catch(() => undefined);
-    const own = shardLossAndGradients(model, shards[0], batch.batchSize, cfg, step, vars, nameOfVar, cache);
+    const own = ownShard();
     const sums: (Float32Array | null)[] = this.slots.map((slot) => {
       const g = own.grads.get(slot.name);
       return g ? (g.dataSync() as Float32Array).slice() : null;
@@ -206,9 +232,7 @@ export class WorkerPool {
       const sum = sums[i];
       if (sum) grads.set(slot.name, tf.tensor(sum, this.params.get(slot.name)!.shape));
     });
-    applyGradients(loss, grads, cfg, optimizer, lrFor);
-    this.publishWeights();
-    return loss;
+    return { loss, grads };
   }
 
   /**
@@ -298,7 +322,24 @@ export class WorkerPool {
     return gatherPredictions(model, examples.length, batches, await this.predictBatches(model, batches, ctx, cache, cacheName));
   }
 
-  /** Stops every thread. */
+  /**
+   * Multi-task prediction's batches over the workers (each batch computed whole by one of them, as
+   * predictMultiTask computes it): per batch, per model, the outputs of its rows. `models` are the
+   * coordinator's task models asked for, `indices` their places in the adapter folders the pool was started on.
+   */
+  multiTask(models: AdapterModel[], indices: number[], batches: Batch[]): Promise<number[][][][]> {
+    const groups = sharedGroups(models);
+    return this.spread(
+      batches,
+      (lane) => ({ type: 'multiTask', batches: lane, models: indices }),
+      (batch) => multiTaskBatchOutputs(models, groups, batch),
+      (reply) => {
+        if (reply.type !== 'multiTask') throw new Error(`unexpected reply ${reply.type} to multi-task batches`);
+        return reply.results;
+      },
+    );
+  }
+
   /** Each worker thread's live tensors and their bytes (workers 1..N-1), for leak checks and the benchmark. */
   async workerMemory(): Promise<{ tensors: number; bytes: number }[]> {
     const replies = await Promise.all(this.threads.map((_, k) => this.request(k + 1, { type: 'memory' })));
@@ -308,6 +349,7 @@ export class WorkerPool {
     });
   }
 
+  /** Stops every thread. */
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.threads.map((w) => w.terminate()));
@@ -322,4 +364,11 @@ export async function adapterPool(adapterDir: string, workers: number, batches: 
   const n = Math.min(workers, batches);
   if (n <= 1) return null;
   return WorkerPool.start({ workers: n, backend: activeBackend()?.name ?? 'wasm', source: { kind: 'adapter', adapterDir }, params: new Map() });
+}
+
+/** Workers over several adapter folders on one base, for multi-task prediction (null where that is one). */
+export async function tasksPool(adapterDirs: string[], workers: number, batches: number): Promise<WorkerPool | null> {
+  const n = Math.min(workers, batches);
+  if (n <= 1) return null;
+  return WorkerPool.start({ workers: n, backend: activeBackend()?.name ?? 'wasm', source: { kind: 'tasks', adapterDirs }, params: new Map() });
 }

@@ -2,11 +2,22 @@ import type { ResolvedConfig } from '../config/types';
 import type { Batch, EncodedExample } from '../data/types';
 import type { ForwardContext } from '../model/bert';
 import type { BackendName } from '../tf/backend';
+import type { BertConfig } from '../model/config';
+import type { MaskedBatch } from '../pretrain/data';
+import type { MlmStepSettings } from './shard';
 
 /** Messages between the coordinator (pool.ts) and its worker threads (worker.ts). */
 
-/** Where a worker's model comes from: a config (training: the same seeded build) or a trained adapter folder. */
-export type ModelSource = { kind: 'config'; cfg: ResolvedConfig; labels: string[] | null } | { kind: 'adapter'; adapterDir: string; model?: string };
+/**
+ * Where a worker's model comes from: a config (training: the same seeded build), a trained adapter folder,
+ * several adapter folders on one base (multi-task prediction), or a pretraining encoder and MLM head of this
+ * shape (its weights all come from the shared buffer).
+ */
+export type ModelSource =
+  | { kind: 'config'; cfg: ResolvedConfig; labels: string[] | null }
+  | { kind: 'adapter'; adapterDir: string; model?: string }
+  | { kind: 'tasks'; adapterDirs: string[] }
+  | { kind: 'mlm'; bert: BertConfig };
 
 /** A trainable parameter's place in the shared weights buffer. */
 export interface WeightSlot {
@@ -34,6 +45,9 @@ export type ToWorker =
   | { type: 'predict'; id: number; weightsVersion: number; batches: Batch[]; ctx: ForwardContext; cache?: string }
   | { type: 'ablate'; id: number; weightsVersion: number; batches: Batch[] }
   | { type: 'drop'; id: number; weightsVersion: number; batches: Batch[] }
+  | { type: 'mlmStep'; id: number; weightsVersion: number; shard: MaskedBatch; firstRow: number; batchPositions: number; settings: MlmStepSettings }
+  /** Multi-task prediction: `models` are indices into the worker's task models (those of one maximum length). */
+  | { type: 'multiTask'; id: number; weightsVersion: number; batches: Batch[]; models: number[] }
   | { type: 'memory'; id: number; weightsVersion: number };
 
 export type FromWorker =
@@ -43,4 +57,6 @@ export type FromWorker =
   | { type: 'ablated'; id: number; results: number[][][] }
   | { type: 'dropped'; id: number; results: number[][][] }
   | { type: 'memory'; id: number; tensors: number; bytes: number }
+  /** Per batch, per model asked for, the outputs of the batch's rows. */
+  | { type: 'multiTask'; id: number; results: number[][][][] }
   | { type: 'failed'; id: number | null; message: string; stack?: string };

@@ -6,6 +6,8 @@ import { trainingContext } from '../experiment';
 import { withBatchShard } from '../tf/ops';
 import { Rng } from '../util/random';
 import type { FrozenPrefixCache } from '../train/frozenPrefix';
+import type { MaskedBatch } from '../pretrain/data';
+import type { MlmModel } from '../pretrain/mlm';
 
 /**
  * Data parallelism's arithmetic, the same in the coordinator and in every worker thread: a batch cut into
@@ -87,6 +89,94 @@ export function shardLossAndGradients(
   const loss = value.dataSync()[0];
   value.dispose();
   const named = new Map<string, tf.Tensor>();
+  for (const [varName, g] of Object.entries(grads)) named.set(nameOfVar.get(varName)!, g);
+  return { loss, grads: named };
+}
+
+/** A shard of a masked-language-model batch: its rows, its chosen positions re-based to them. */
+export interface MaskedBatchShard {
+  batch: MaskedBatch;
+  firstRow: number;
+}
+
+/**
+ * Up to n shards of a pretraining batch, cut as shardBatch cuts (contiguous rows, the batch's length). The
+ * batch is masked whole before it is cut (maskBatch with the step's generator), so the chosen positions and
+ * their replacements are the whole batch's whatever the number of shards.
+ */
+export function shardMaskedBatch(batch: MaskedBatch, n: number): MaskedBatchShard[] {
+  const B = batch.batchSize;
+  const T = batch.seqLen;
+  const count = Math.max(1, Math.min(n, B));
+  if (count === 1) return [{ batch, firstRow: 0 }];
+  const shards: MaskedBatchShard[] = [];
+  let p = 0;
+  for (let k = 0; k < count; k++) {
+    const from = Math.floor((k * B) / count);
+    const to = Math.floor(((k + 1) * B) / count);
+    const firstPosition = p;
+    while (p < batch.positions.length && batch.positions[p] < to * T) p++;
+    const attentionMask = batch.attentionMask.slice(from * T, to * T);
+    let realTokens = 0;
+    for (const v of attentionMask) realTokens += v;
+    shards.push({
+      firstRow: from,
+      batch: {
+        batchSize: to - from,
+        seqLen: T,
+        inputIds: batch.inputIds.slice(from * T, to * T),
+        tokenTypeIds: batch.tokenTypeIds.slice(from * T, to * T),
+        attentionMask,
+        positions: batch.positions.slice(firstPosition, p).map((flat) => flat - from * T),
+        labels: batch.labels.slice(firstPosition, p),
+        realTokens,
+      },
+    });
+  }
+  return shards;
+}
+
+/** What a pretraining step's shards share: the dropout rate and the generator the step's dropout comes from. */
+export interface MlmStepSettings {
+  seed: number;
+  step: number;
+  dropout: number;
+}
+
+/** The dropout generator of pretraining step `step` (the same in every worker; masks drawn per row). */
+export function mlmDropoutRng(seed: number, step: number): Rng {
+  return derivedRng(seed, 4, step);
+}
+
+/**
+ * The masked-language-model loss of a shard of a step's batch as its part of the whole batch's and its
+ * gradients by parameter name. The loss is a mean over the batch's chosen positions, so a shard's mean counts
+ * with weight (its chosen positions / the batch's): the shards' sums are the whole batch's mean and its
+ * gradients, up to float summation order. A shard without chosen positions adds nothing. Dropout masks are the
+ * shard's rows of the whole batch's (withBatchShard).
+ */
+export function mlmShardLossAndGradients(
+  model: MlmModel,
+  shard: MaskedBatchShard,
+  batchPositions: number,
+  settings: MlmStepSettings,
+  vars: tf.Variable[],
+  nameOfVar: Map<string, string>,
+): { loss: number; grads: Map<string, tf.Tensor> } {
+  const { batch, firstRow } = shard;
+  const named = new Map<string, tf.Tensor>();
+  if (batch.positions.length === 0 && batchPositions > 0) return { loss: 0, grads: named };
+  const ctx = { training: true, hiddenDropout: settings.dropout, attentionDropout: settings.dropout, rng: mlmDropoutRng(settings.seed, settings.step) };
+  const weight = batch.positions.length / batchPositions;
+  const { value, grads } = withBatchShard(firstRow, batch.batchSize, () =>
+    tf.variableGrads(() => {
+      const mean = model.loss(batch, ctx);
+      // The whole batch as one shard: its mean as it is (no multiply by one, so one worker computes what it did).
+      return weight === 1 ? mean : (tf.mul(mean, weight) as tf.Scalar);
+    }, vars),
+  );
+  const loss = value.dataSync()[0];
+  value.dispose();
   for (const [varName, g] of Object.entries(grads)) named.set(nameOfVar.get(varName)!, g);
   return { loss, grads: named };
 }

@@ -7,7 +7,12 @@ import { FrozenPrefixCache } from '../train/frozenPrefix';
 import { predictBatch } from '../analysis/evaluate';
 import { ablateBatch } from '../analysis/ablation';
 import { dropBatch } from '../analysis/drop';
-import { shardLossAndGradients } from './shard';
+import { mlmShardLossAndGradients, shardLossAndGradients } from './shard';
+import { loadTaskModels, multiTaskBatchOutputs, sharedGroups } from '../analysis/multiTask';
+import { encoderParamShapes } from '../model/bert';
+import { TensorMap } from '../model/safetensors';
+import { headParamShapes, MlmModel } from '../pretrain/mlm';
+import { mlmModelFromArrays } from '../pretrain/pretrain';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
 
 /**
@@ -21,6 +26,10 @@ const init = workerData as WorkerInit;
 const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 let model: AdapterModel;
+/** Multi-task prediction's models (source 'tasks'), in the order of the adapter folders. */
+let taskModels: AdapterModel[] = [];
+/** Pretraining's encoder and MLM head (source 'mlm'). */
+let mlm: MlmModel;
 let params: Map<string, tf.Variable>;
 let vars: tf.Variable[];
 let nameOfVar: Map<string, string>;
@@ -33,10 +42,19 @@ async function start(): Promise<void> {
   if (init.source.kind === 'config') {
     const cfg = init.source.cfg;
     model = buildModel(cfg, modelDirOf(cfg), init.source.labels);
-  } else {
+  } else if (init.source.kind === 'adapter') {
     model = (await loadAdapterModel(init.source.adapterDir, init.source.model)).model;
+  } else if (init.source.kind === 'tasks') {
+    taskModels = (await loadTaskModels(init.source.adapterDirs)).models;
+  } else {
+    // Every parameter is trainable, so every one comes from the shared buffer before the first step: zeros here.
+    const arrays: TensorMap = new Map();
+    for (const [name, shape] of [...encoderParamShapes(init.source.bert), ...headParamShapes(init.source.bert.hiddenSize, init.source.bert.vocabSize)]) {
+      arrays.set(name, { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+    }
+    mlm = mlmModelFromArrays(init.source.bert, arrays, true);
   }
-  params = model.trainableParams();
+  params = init.source.kind === 'mlm' ? mlm.allParams() : init.source.kind === 'tasks' ? new Map() : model.trainableParams();
   vars = [...params.values()];
   nameOfVar = new Map([...params].map(([name, v]) => [v.name, name]));
   if (init.caches) {
@@ -62,22 +80,36 @@ function syncWeights(version: number): void {
   weightsVersion = version;
 }
 
+/** A shard's loss and gradients to the coordinator, in the order of the weight slots (the arrays moved, not copied). */
+function postGradients(id: number, loss: number, grads: Map<string, tf.Tensor>): void {
+  const arrays: (Float32Array | null)[] = init.slots.map((slot) => {
+    const g = grads.get(slot.name);
+    return g ? (g.dataSync() as Float32Array).slice() : null;
+  });
+  for (const g of grads.values()) g.dispose();
+  post({ type: 'grads', id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+}
+
 function handle(msg: ToWorker): void {
   syncWeights(msg.weightsVersion);
   const cache = 'cache' in msg && msg.cache ? caches.get(msg.cache) : undefined;
-  if (msg.type === 'step') {
-    if (init.failAt && init.failAt.step === msg.step) {
-      if (init.failAt.exit) process.exit(3);
-      throw new Error(`test hook: worker ${init.index} fails at step ${msg.step}`);
-    }
+  const step = msg.type === 'step' ? msg.step : msg.type === 'mlmStep' ? msg.settings.step : undefined;
+  if (init.failAt && init.failAt.step === step) {
+    if (init.failAt.exit) process.exit(3);
+    throw new Error(`test hook: worker ${init.index} fails at step ${step}`);
+  }
+  if (msg.type === 'mlmStep') {
+    if (init.source.kind !== 'mlm') throw new Error('a pretraining step needs a worker built for pretraining');
+    const { loss, grads } = mlmShardLossAndGradients(mlm, { batch: msg.shard, firstRow: msg.firstRow }, msg.batchPositions, msg.settings, vars, nameOfVar);
+    postGradients(msg.id, loss, grads);
+  } else if (msg.type === 'multiTask') {
+    const models = msg.models.map((k) => taskModels[k]);
+    const groups = sharedGroups(models);
+    post({ type: 'multiTask', id: msg.id, results: msg.batches.map((b) => multiTaskBatchOutputs(models, groups, b)) });
+  } else if (msg.type === 'step') {
     if (init.source.kind !== 'config') throw new Error('a training step needs a worker built from a config');
     const { loss, grads } = shardLossAndGradients(model, { batch: msg.shard, firstRow: msg.firstRow }, msg.batchRows, init.source.cfg, msg.step, vars, nameOfVar, cache);
-    const arrays: (Float32Array | null)[] = init.slots.map((slot) => {
-      const g = grads.get(slot.name);
-      return g ? (g.dataSync() as Float32Array).slice() : null;
-    });
-    for (const g of grads.values()) g.dispose();
-    post({ type: 'grads', id: msg.id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+    postGradients(msg.id, loss, grads);
   } else if (msg.type === 'memory') {
     const { numTensors, numBytes } = tf.memory();
     post({ type: 'memory', id: msg.id, tensors: numTensors, bytes: numBytes });

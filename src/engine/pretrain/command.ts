@@ -14,12 +14,12 @@ import type { FamilyTaskType } from '../model/family';
  * SIGINT/SIGTERM stop at the next step boundary with a checkpoint (exit code 1, as a cancelled run).
  */
 export interface PretrainCommandContext {
-  values: { resume?: string; 'max-steps'?: string; json?: boolean };
+  values: { resume?: string; 'max-steps'?: string; json?: boolean; workers?: string };
   args: string[];
   out: { json: boolean; emit(msg: EngineMessage): void; info(message: string): void };
 }
 
-export const PRETRAIN_USAGE = 'adapter-lab pretrain <pretrain.json> | --resume <pretrain.json>  [--max-steps N]';
+export const PRETRAIN_USAGE = 'adapter-lab pretrain <pretrain.json> | --resume <pretrain.json>  [--max-steps N] [--workers N]';
 
 /** The config's parsed object when it names a `taskType` (a family's pretraining), else null. */
 function readFamilyPretrainConfig(file: string): { taskType: FamilyTaskType; raw: Record<string, unknown> } | null {
@@ -64,6 +64,8 @@ export async function pretrainCommand({ values, args, out }: PretrainCommandCont
     const outcome = await runPretrain({
       config,
       resume: values.resume !== undefined,
+      // --workers (checked by the CLI: a positive integer); else every core, one on tfjs-node.
+      workers: values.workers !== undefined ? Number(values.workers) : undefined,
       signal: controller.signal,
       callbacks: {
         log: (message, level = 'info') => out.emit({ type: 'log', level, message }),

@@ -35,6 +35,8 @@ import { MaskedBatch, MaskingOptions, maskBatch, packSequences, readTextLines, S
 import { headParamShapes, initHeadArrays, MlmModel } from './mlm';
 import { readVocab, saveTokenizerFiles, SPECIAL_TOKENS, TOKENIZER_FILES, trainWordPieceVocab } from './vocab';
 import type { TrainProgress } from '../train/trainer';
+import { defaultWorkers, WorkerPool } from '../parallel/pool';
+import { MlmStepSettings, mlmShardLossAndGradients } from '../parallel/shard';
 
 export interface HeldoutPoint {
   step: number;
@@ -66,6 +68,8 @@ export interface PretrainOptions {
   stopAfterSteps?: number;
   /** Keep the checkpoint folder after a finished run (it is removed by default). */
   keepCheckpoint?: boolean;
+  /** Workers (threads) for data parallelism (the CLI's --workers); default: every core, one on tfjs-node. */
+  workers?: number;
 }
 
 export interface PretrainOutcome {
@@ -304,6 +308,40 @@ export function shortenSome(seqs: Int32Array[], p: number, sepId: number, rng: R
   });
 }
 
+/** What one pretraining step updates, and how. */
+export interface PretrainStepTarget {
+  vars: tf.Variable[];
+  nameOfVar: Map<string, string>;
+  optimizer: AdamW;
+  learningRate: number;
+  maxGradNorm: number;
+  /** Data-parallel workers built on the model's shape (null: this thread alone). */
+  pool: WorkerPool | null;
+}
+
+/**
+ * One optimisation step on a masked batch: its loss and gradients (over the workers, each shard weighted by its
+ * share of the masked tokens, or here whole), global-norm clipping and the AdamW update, the new weights then
+ * published to the workers. Returns the loss before the update; a loss that is not finite leaves the weights as
+ * they were.
+ */
+export async function pretrainStep(model: MlmModel, batch: MaskedBatch, settings: MlmStepSettings, target: PretrainStepTarget): Promise<number> {
+  const { vars, nameOfVar, optimizer, pool } = target;
+  const { loss, grads } = pool
+    ? await pool.mlmGradients(model, batch, settings, vars, nameOfVar)
+    : mlmShardLossAndGradients(model, { batch, firstRow: 0 }, batch.positions.length, settings, vars, nameOfVar);
+  try {
+    if (!Number.isFinite(loss)) return loss;
+    const { clipped } = clipByGlobalNorm(grads, target.maxGradNorm);
+    optimizer.apply(clipped, () => target.learningRate);
+    if (clipped !== grads) for (const g of clipped.values()) g.dispose();
+  } finally {
+    for (const g of grads.values()) g.dispose();
+  }
+  pool?.publishWeights();
+  return loss;
+}
+
 function saveCheckpoint(dir: string, model: MlmModel, optimizer: AdamW, state: PretrainState): void {
   const tensors: TensorMap = new Map();
   for (const [name, v] of model.allParams()) tensors.set(`param.${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
@@ -332,7 +370,7 @@ export function hasCheckpoint(cfg: PretrainConfig): boolean {
   return fs.existsSync(path.join(cfg.checkpointDir, STATE_TENSORS));
 }
 
-export async function runPretrain({ config: cfg, resume = false, signal, callbacks = {}, stopAfterSteps, keepCheckpoint = false }: PretrainOptions): Promise<PretrainOutcome> {
+export async function runPretrain({ config: cfg, resume = false, signal, callbacks = {}, stopAfterSteps, keepCheckpoint = false, workers: workersOption }: PretrainOptions): Promise<PretrainOutcome> {
   const log = (m: string, level: 'info' | 'warn' = 'info') => callbacks.log?.(m, level);
   const sessionStart = Date.now();
   const t = cfg.training;
@@ -400,17 +438,26 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
   const vars = [...params.values()];
   const nameOfVar = new Map(vars.map((v, i) => [v.name, names[i]]));
   const optimizer = new AdamW(params, { weightDecay: t.weightDecay });
+  let pool: WorkerPool | null = null;
   try {
     if (optimizerState) optimizer.loadState(optimizerState, state.optimizerStep);
     const encoderParams = model.encoder.parameterCount();
     const sequencesPerEpoch = data.train.length;
     const epochs = Math.max(1, Math.ceil((t.steps * t.batchSize) / sequencesPerEpoch));
     const backend = activeBackend();
+    // At most one worker per sequence of a batch.
+    const workers = Math.max(1, Math.min(workersOption ?? defaultWorkers(backend?.name), t.batchSize));
     log(
       `${cfg.name}: ${cfg.model.layers} layers, hidden ${cfg.model.hidden}, ${cfg.model.heads} heads, vocab ${data.vocab.length}: ` +
         `${encoderParams.toLocaleString('en-US')} encoder parameters; ${t.steps} steps of ${t.batchSize} x ${t.maxSeqLength} tokens ` +
-        `(${((t.steps * t.batchSize) / sequencesPerEpoch).toFixed(2)} epochs), backend ${backend?.name ?? '?'}`,
+        `(${((t.steps * t.batchSize) / sequencesPerEpoch).toFixed(2)} epochs), backend ${backend?.name ?? '?'}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
+    if (workers > 1) {
+      const poolStart = Date.now();
+      // The workers build the same shapes and read every weight (the restored ones on resume) from the coordinator.
+      pool = await WorkerPool.start({ workers, backend: backend?.name ?? 'wasm', source: { kind: 'mlm', bert: bertCfg }, params });
+      log(`started ${workers - 1} worker thread${workers > 2 ? 's' : ''} in ${((Date.now() - poolStart) / 1000).toFixed(1)} s`);
+    }
 
     let sessionBase = Date.now();
     const elapsed = () => state.elapsedMs + (Date.now() - sessionBase);
@@ -448,21 +495,10 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
       const batch = maskBatch(seqs, data.masking, derivedRng(t.seed, 2, state.step));
       const lrFactor = linearScheduleFactor(state.step, warmup, t.steps);
       const lr = t.learningRate * lrFactor;
-      const dropoutRng = derivedRng(t.seed, 4, state.step);
-      const ctx = { training: true, hiddenDropout: cfg.model.dropout, attentionDropout: cfg.model.dropout, rng: dropoutRng };
-      const { value, grads } = tf.variableGrads(() => model.loss(batch, ctx), vars);
-      const loss = value.dataSync()[0];
-      value.dispose();
-      const named = new Map<string, tf.Tensor>();
-      for (const [varName, g] of Object.entries(grads)) named.set(nameOfVar.get(varName)!, g);
-      if (!Number.isFinite(loss)) {
-        for (const g of named.values()) g.dispose();
-        throw new Error(`pretraining diverged: the loss became ${loss} at step ${state.step}; try a lower learning rate (this run used ${t.learningRate})`);
-      }
-      const { clipped } = clipByGlobalNorm(named, t.maxGradNorm);
-      optimizer.apply(clipped, () => lr);
-      if (clipped !== named) for (const g of clipped.values()) g.dispose();
-      for (const g of named.values()) g.dispose();
+      // The masks above are drawn for the whole batch before it is cut into shards; dropout per row of it.
+      const settings = { seed: t.seed, step: state.step, dropout: cfg.model.dropout };
+      const loss = await pretrainStep(model, batch, settings, { vars, nameOfVar, optimizer, learningRate: lr, maxGradNorm: t.maxGradNorm, pool });
+      if (!Number.isFinite(loss)) throw new Error(`pretraining diverged: the loss became ${loss} at step ${state.step}; try a lower learning rate (this run used ${t.learningRate})`);
 
       state.step++;
       state.lossSum += loss;
@@ -493,6 +529,7 @@ export async function runPretrain({ config: cfg, resume = false, signal, callbac
     log(`model written to ${cfg.output} (${(Date.now() - sessionStart) / 1000}s in this session)`);
     return { status: 'done', step: state.step, evals: state.evals, outputDir: cfg.output, checkpointDir: workDir, wallMs: state.elapsedMs };
   } finally {
+    await pool?.close();
     optimizer.dispose();
     model.dispose();
   }
