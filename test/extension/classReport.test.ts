@@ -23,14 +23,14 @@ let trainingEval: Record<string, unknown>;
 let evalDev: Record<string, any>;
 let evalTest: Record<string, any>;
 
-beforeAll(() => {
+beforeAll(async () => {
   dir = tempDir('adapter-lab-class-report-');
-  runDir = trainThreeClassRun(dir);
+  runDir = await trainThreeClassRun(dir);
   afterTraining = loadClassReport(runDir);
   trainingEval = JSON.parse(fs.readFileSync(path.join(runDir, 'eval-dev.json'), 'utf8'));
-  evalDev = evaluate(runDir, 'dev');
-  evalTest = evaluate(runDir, 'test');
-});
+  evalDev = await evaluate(runDir, 'dev');
+  evalTest = await evaluate(runDir, 'test');
+}, 300_000);
 
 /** The (gold, predicted) class indices a report's confusion matrix counts, one pair per example. */
 function pairsOf(r: SplitClassReport): { gold: number[]; predicted: number[] } {
@@ -63,7 +63,7 @@ describe('per-class view data', () => {
     expect(trainingEval.classes).toBeUndefined();
   });
 
-  it('after adapter-lab eval: each split\'s labels in index order, counts that match the CLI\'s predictions', () => {
+  it('after adapter-lab eval: each split\'s labels in index order, counts that match the CLI\'s predictions', async () => {
     const { data } = loadClassReport(runDir);
     expect(data!.splits.map((s) => s.split)).toEqual(['dev', 'test']);
     expect(data!.unevaluated).toEqual([]);
@@ -77,7 +77,7 @@ describe('per-class view data', () => {
 
     // The confusion matrix counts what `adapter-lab predict` predicts for each dev row, against its gold label.
     const devRows = fs.readFileSync(path.join(dir, 'data', 'dev.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l).label as string);
-    const predicted = predictions(runDir, path.join(dir, 'data', 'dev.jsonl'));
+    const predicted = await predictions(runDir, path.join(dir, 'data', 'dev.jsonl'));
     const expected = THREE_CLASSES.map((t) => THREE_CLASSES.map((p) => devRows.filter((g, i) => g === t && predicted[i] === p).length));
     expect(dev.confusion).toEqual(expected);
     dev.perClass.forEach((c, i) => {

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cli, TINY } from './cliRun';
+import { cliAsync, TINY } from './cliRun';
 import { tinyModelDir } from './fixtures';
 
 export const THREE_CLASSES = ['neutral', 'negative', 'positive'];
@@ -32,7 +32,7 @@ export function writeThreeClassTask(dir: string, sizes = { train: 240, dev: 60, 
 }
 
 /** Trains a Houlsby adapter on the three-class task for four epochs (right on many examples, not all); returns the run folder. */
-export function trainThreeClassRun(dir: string): string {
+export async function trainThreeClassRun(dir: string): Promise<string> {
   writeThreeClassTask(dir);
   const config = {
     name: 'three-class',
@@ -42,23 +42,23 @@ export function trainThreeClassRun(dir: string): string {
     training: { epochs: 4, batchSize: 16, learningRate: 1e-2, maxSeqLength: 16, seed: 1 },
   };
   fs.writeFileSync(path.join(dir, 'three-class.adapter.json'), JSON.stringify(config, null, 2));
-  const train = cli(['train', 'three-class.adapter.json', '--json'], dir);
+  const train = await cliAsync(['train', 'three-class.adapter.json', '--json'], dir);
   const done = train.lines.find((l) => l.type === 'done');
   if (train.code !== 0 || !done?.runDir) throw new Error(`adapter-lab train failed (${train.code}):\n${train.stderr}`);
   return done.runDir as string;
 }
 
 /** `adapter-lab eval <run> --split <split>`; returns its result line. */
-export function evaluate(runDir: string, split: 'dev' | 'test'): Record<string, any> {
-  const r = cli(['eval', runDir, '--split', split, '--json'], path.dirname(runDir));
+export async function evaluate(runDir: string, split: 'dev' | 'test'): Promise<Record<string, any>> {
+  const r = await cliAsync(['eval', runDir, '--split', split, '--json'], path.dirname(runDir));
   const result = r.lines.find((l) => l.type === 'result');
   if (r.code !== 0 || !result) throw new Error(`adapter-lab eval --split ${split} failed (${r.code}):\n${r.stderr}`);
   return result;
 }
 
 /** `adapter-lab predict <run> --input <file>`: one {prediction} line per input row. */
-export function predictions(runDir: string, input: string): string[] {
-  const r = cli(['predict', runDir, '--input', input], path.dirname(runDir));
+export async function predictions(runDir: string, input: string): Promise<string[]> {
+  const r = await cliAsync(['predict', runDir, '--input', input], path.dirname(runDir));
   if (r.code !== 0) throw new Error(`adapter-lab predict failed (${r.code}):\n${r.stderr}`);
   return r.lines.map((l) => l.prediction as string);
 }

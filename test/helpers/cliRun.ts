@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tinyModelDir, writeToyTask } from './fixtures';
@@ -30,12 +30,6 @@ function jsonLines(stdout: string): Record<string, any>[] {
  */
 export async function cliAsync(args: string[], cwd: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   const r = await runAsync(process.execPath, [BIN, ...args], { cwd, env: opts.env, timeoutMs: opts.timeoutMs ?? 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: jsonLines(r.stdout) };
-}
-
-/** cliAsync's blocking form (spawnSync): it holds the vitest worker until the child ends; prefer cliAsync. */
-export function cli(args: string[], cwd: string): CliResult {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, lines: jsonLines(r.stdout) };
 }
 

@@ -22,10 +22,10 @@ const suite = webviewSuite(tempDir('adapter-lab-no-fixtures-'));
 let work = '';
 let runDir = '';
 
-beforeAll(() => {
+beforeAll(async () => {
   work = tempDir('adapter-lab-class-view-');
-  runDir = trainThreeClassRun(work);
-});
+  runDir = await trainThreeClassRun(work);
+}, 300_000);
 
 const payload = (): ViewData => ({ view: 'classReport', ...loadClassReport(runDir) });
 
@@ -52,7 +52,7 @@ describe('Per-class metrics webview', () => {
     expect(await page.isDisabled('[data-testid="evaluate-dev"]')).toBe(true);
 
     // What the extension does then: adapter-lab eval writes eval-dev.json, the view is sent its new data.
-    evaluate(runDir, 'dev');
+    await evaluate(runDir, 'dev');
     await host.send({ type: 'init', payload: payload(), subject: { runDirs: [runDir] } });
     await page.waitForSelector('[data-testid="class-table"]');
     expect(await page.$$eval('[data-testid="class-row"]', (rows) => rows.map((r) => r.getAttribute('data-class')))).toEqual(THREE_CLASSES);
@@ -65,7 +65,7 @@ describe('Per-class metrics webview', () => {
 
   it('after adapter-lab eval: the table with averages, the confusion heatmap with counts, hover, normalise by row, splits, exports', async () => {
     // Whatever the test before did: both splits evaluated.
-    for (const split of loadClassReport(runDir).data!.unevaluated) evaluate(runDir, split);
+    for (const split of loadClassReport(runDir).data!.unevaluated) await evaluate(runDir, split);
     const data = loadClassReport(runDir).data!;
     const dev = data.splits.find((s) => s.split === 'dev')!;
     const test = data.splits.find((s) => s.split === 'test')!;
