@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/engine/config/load';
 import { createRun, listRuns } from '../../src/engine/runs';
-import { buildRunsTree, peekConfig, runContextValue, type ConfigNode, type ProblemsNode, type RunNode, type SweepNode, type TaskNode } from '../../src/extension/runs/treeModel';
+import { buildRunsTree, peekConfig, runContextValue, runsFoldersSignature, type ConfigNode, type ProblemsNode, type RunNode, type SweepNode, type TaskNode } from '../../src/extension/runs/treeModel';
 import { tempDir, writeToyTask } from '../helpers/fixtures';
 
 /** A workspace with config files and a runs folder holding every kind of run folder the tree must survive. */
@@ -255,5 +255,29 @@ describe('the Runs tree: what the data looked like', () => {
     expect(node.tooltip).toContain(
       ['skipped 7 rows (task.skipBadRows):', ...[10, 11, 12, 13, 14].map((l) => `  data/train.jsonl:${l}: missing label in field "label"`), '  ... and 2 more (listed in run.json)'].join('\n'),
     );
+  });
+});
+
+describe("the Runs tree's look at its folders (what file watchers miss)", () => {
+  it('changes when a run folder appears, writes its run.json or a sweep gains a point, and not otherwise', async () => {
+    const { runs, spam } = workspace();
+    const signature = () => runsFoldersSignature([runs, path.join(runs, 'absent')]);
+    const empty = signature();
+    expect(signature()).toBe(empty);
+    const run = createRun(runs, spam, { now: new Date('2026-01-01T10:00:00Z') });
+    const one = signature();
+    expect(one).not.toBe(empty);
+    expect(signature()).toBe(one);
+    // run.json rewritten (a status change by a process outside the editor): its time moves.
+    await new Promise((r) => setTimeout(r, 20));
+    run.update({ status: 'running' });
+    const running = signature();
+    expect(running).not.toBe(one);
+    // A sweep folder gains a point folder.
+    fs.mkdirSync(path.join(runs, 'sweep-x'));
+    const sweep = signature();
+    await new Promise((r) => setTimeout(r, 20));
+    fs.mkdirSync(path.join(runs, 'sweep-x', 'point-1'));
+    expect(signature()).not.toBe(sweep);
   });
 });

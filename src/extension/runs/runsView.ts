@@ -10,7 +10,7 @@ import { allRunsDirs } from '../settings';
 import type { SlurmTaskStatus } from '../../engine/slurm/taskState';
 import type { RunQueue } from './queue';
 import { INPUT_ICONS } from './taskKinds';
-import { buildRunsTree, peekConfig, type JobOverlay, type RunsListing, type TreeNode, type WorkspaceConfig } from './treeModel';
+import { buildRunsTree, peekConfig, runsFoldersSignature, type JobOverlay, type RunsListing, type TreeNode, type WorkspaceConfig } from './treeModel';
 
 export const RUNS_VIEW_ID = 'adapterLab.runs';
 export const CONFIG_GLOB = '**/*.adapter.json';
@@ -56,6 +56,16 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
       queue.listen({ onJob: (_job, event) => this.schedule(event === 'progress' ? 500 : 50) }),
     );
     this.watchRunsFolders();
+    // File watchers miss events (code-server's missed every file of a runs folder made after it started, even
+    // once watched directly): a cheap look at the runs folders every 2 s (their entries and each run.json's
+    // time) catches what they miss, such as runs trained from a terminal.
+    let seen = runsFoldersSignature(allRunsDirs());
+    const poll = setInterval(() => {
+      const now = runsFoldersSignature(allRunsDirs());
+      if (now !== seen) this.schedule();
+      seen = now;
+    }, 2000);
+    this.disposables.push({ dispose: () => clearInterval(poll) });
   }
 
   /** Everything listed at the last rebuild. */

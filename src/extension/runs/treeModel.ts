@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { ADAPTER_DIR, RESULT, TRAINED_MARKER_FILES, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
+import { ADAPTER_DIR, RESULT, RUN_FILE, TRAINED_MARKER_FILES, resultFileName, type RunStatus, type RunSummary } from '../../engine/runs';
 import { describeTask, type SlurmTaskStatus } from '../../engine/slurm/taskState';
 import type { TaskInputs } from '../../protocol/webview';
 import { hasCheckpoint } from './finalize';
@@ -417,4 +417,30 @@ export function groupSweeps(nodes: RunNode[], overlayByRun: Map<string, JobOverl
     if (runs.some((r) => overlayByRun.has(r.dir) || (r.slurm && (r.status === 'queued' || r.status === 'running')))) node.contextValue += ' active';
   }
   return out;
+}
+
+/** What changes when a run folder appears, goes or writes its run.json: entries, their times and run.json's, per runs folder. */
+export function runsFoldersSignature(dirs: string[]): string {
+  const parts: string[] = [];
+  for (const dir of dirs) {
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(dir).sort();
+    } catch {
+      parts.push(`${dir}:none`);
+      continue;
+    }
+    for (const e of entries) {
+      // The entry's own time too: a sweep's folder gains its points' folders.
+      const time = (f: string) => {
+        try {
+          return fs.statSync(f).mtimeMs;
+        } catch {
+          return 0;
+        }
+      };
+      parts.push(`${e}@${time(path.join(dir, e))}/${time(path.join(dir, e, RUN_FILE))}`);
+    }
+  }
+  return parts.join('|');
 }
