@@ -21,16 +21,19 @@ export interface BatchShard {
   firstRow: number;
 }
 
+/** The rows [from, to) of up to n shards of B rows, of as equal a size as can be (none empty), in order. */
+function shardRows(B: number, n: number): [number, number][] {
+  const count = Math.max(1, Math.min(n, B));
+  return Array.from({ length: count }, (_, k) => [Math.floor((k * B) / count), Math.floor(((k + 1) * B) / count)]);
+}
+
 /** Up to n shards of as equal a size as can be (none empty), in row order. */
 export function shardBatch(batch: Batch, n: number): BatchShard[] {
-  const B = batch.batchSize;
   const T = batch.seqLen;
-  const count = Math.max(1, Math.min(n, B));
-  if (count === 1) return [{ batch, firstRow: 0 }];
+  const rows = shardRows(batch.batchSize, n);
+  if (rows.length === 1) return [{ batch, firstRow: 0 }];
   const shards: BatchShard[] = [];
-  for (let k = 0; k < count; k++) {
-    const from = Math.floor((k * B) / count);
-    const to = Math.floor(((k + 1) * B) / count);
+  for (const [from, to] of rows) {
     const indices = batch.indices.slice(from, to);
     const attentionMask = batch.attentionMask.slice(from * T, to * T);
     let realTokens = 0;
@@ -105,15 +108,12 @@ export interface MaskedBatchShard {
  * their replacements are the whole batch's whatever the number of shards.
  */
 export function shardMaskedBatch(batch: MaskedBatch, n: number): MaskedBatchShard[] {
-  const B = batch.batchSize;
   const T = batch.seqLen;
-  const count = Math.max(1, Math.min(n, B));
-  if (count === 1) return [{ batch, firstRow: 0 }];
+  const rows = shardRows(batch.batchSize, n);
+  if (rows.length === 1) return [{ batch, firstRow: 0 }];
   const shards: MaskedBatchShard[] = [];
   let p = 0;
-  for (let k = 0; k < count; k++) {
-    const from = Math.floor((k * B) / count);
-    const to = Math.floor(((k + 1) * B) / count);
+  for (const [from, to] of rows) {
     const firstPosition = p;
     while (p < batch.positions.length && batch.positions[p] < to * T) p++;
     const attentionMask = batch.attentionMask.slice(from * T, to * T);
