@@ -29,6 +29,10 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
   private runWatchers: vscode.Disposable[] = [];
   private timer: NodeJS.Timeout | undefined;
   private configsStale = true;
+  private rebuilding: Promise<void> | undefined;
+  private rebuildAgain: Promise<void> | undefined;
+  /** What the tree showed after the last rebuild that changed it (its nodes as JSON). */
+  private shown = '';
   /** Slurm's state of the Slurm runs (the extension's SlurmMonitor sets it). */
   slurmStatuses: () => ReadonlyMap<string, SlurmTaskStatus> = () => new Map();
 
@@ -175,9 +179,25 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     }, delayMs);
   }
 
-  /** Rebuilds the tree from disk now. Never throws: whatever is on disk, the view shows what it can. */
-  async refresh(opts: { rescanConfigs?: boolean } = {}): Promise<void> {
-    if (opts.rescanConfigs || this.configsStale) {
+  /**
+   * Rebuilds the tree from disk now. Never throws: whatever is on disk, the view shows what it can. One rebuild at a
+   * time: a call during a rebuild waits for it and then rebuilds once more (so it sees what made it call).
+   */
+  refresh(opts: { rescanConfigs?: boolean } = {}): Promise<void> {
+    if (opts.rescanConfigs) this.configsStale = true;
+    if (this.rebuilding) {
+      this.rebuildAgain ??= this.rebuilding.then(() => {
+        this.rebuildAgain = undefined;
+        return this.refresh();
+      });
+      return this.rebuildAgain;
+    }
+    this.rebuilding = this.rebuild().finally(() => (this.rebuilding = undefined));
+    return this.rebuilding;
+  }
+
+  private async rebuild(): Promise<void> {
+    if (this.configsStale) {
       this.configsStale = false;
       this.configs = await findConfigs();
     }
@@ -189,7 +209,14 @@ export class RunsView implements vscode.TreeDataProvider<TreeNode>, vscode.Dispo
     }
     this.listing = listing;
     this.roots = buildRunsTree(listing, this.configs, jobOverlays(this.queue), this.slurmStatuses());
-    this.changed.fire(undefined);
+    // The tree is told of a change only when what it shows changed. A refresh while the workbench is still asking
+    // for an expanded node's children can leave that node collapsed (seen in code-server: three of four tasks
+    // collapsed after the rebuilds at startup), so the rebuilds that change nothing must not reach it.
+    const shown = JSON.stringify(this.roots);
+    if (shown !== this.shown) {
+      this.shown = shown;
+      this.changed.fire(undefined);
+    }
     this.rebuilt.fire(listing);
   }
 
