@@ -18,6 +18,11 @@ export interface TestCluster {
 }
 
 const PREFIX = 'adapter-lab-slurm-';
+/**
+ * Cluster folders live in the system's temp folder, not in the test file's own temp root (test/setup/tempRoot.ts):
+ * a killed test run leaves its daemons running, and the next run must find their folder to stop them.
+ */
+const tmpParent = () => process.env.ADAPTER_LAB_TEST_TMP_PARENT ?? os.tmpdir();
 /** The test process that owns a cluster folder: its daemons are stale once that process is gone. */
 const OWNER_FILE = 'owner.pid';
 
@@ -36,9 +41,9 @@ function alive(pid: number): boolean {
  * daemons and no owner file is stale too (a cluster is owned before it starts).
  */
 function stopStaleClusters(): void {
-  for (const name of fs.readdirSync(os.tmpdir())) {
+  for (const name of fs.readdirSync(tmpParent())) {
     if (!name.startsWith(PREFIX) || !/^adapter-lab-slurm-[A-Za-z0-9]{6}$/.test(name)) continue;
-    const dir = path.join(os.tmpdir(), name);
+    const dir = path.join(tmpParent(), name);
     if (!fs.existsSync(path.join(dir, 'slurmctld.pid')) && !fs.existsSync(path.join(dir, 'slurmd.pid'))) continue;
     const owner = Number(fs.existsSync(path.join(dir, OWNER_FILE)) ? fs.readFileSync(path.join(dir, OWNER_FILE), 'utf8') : NaN);
     if (Number.isInteger(owner) && owner > 0 && alive(owner)) continue;
@@ -50,7 +55,7 @@ function stopStaleClusters(): void {
 
 export function startTestCluster(): TestCluster {
   stopStaleClusters();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), PREFIX));
+  const dir = fs.mkdtempSync(path.join(tmpParent(), PREFIX));
   fs.writeFileSync(path.join(dir, OWNER_FILE), String(process.pid));
   const out = execFileSync('bash', [SCRIPT, 'start', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
   const conf = /SLURM_CONF=(\S+)/.exec(out)?.[1];
