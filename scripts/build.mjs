@@ -7,6 +7,7 @@ import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { writeNotices } from './notices.mjs';
 
 const require = createRequire(import.meta.url);
 const external = ['@tensorflow/tfjs-node', 'tokenizers', 'vscode'];
@@ -24,10 +25,13 @@ const nodeBundle = {
   // ES build is the one that carries register_all_gradients.
   mainFields: ['module', 'main'],
   logLevel: 'warning',
+  metafile: true,
 };
+/** Each build's inputs, for the third-party notices written at the end. */
+const metafiles = [];
 
 // worker: a thread of data-parallel training and evaluation (src/engine/parallel), beside the CLI.
-await esbuild.build({ ...nodeBundle, entryPoints: { cli: 'src/cli/index.ts', worker: 'src/engine/parallel/worker.ts' } });
+metafiles.push({ bundle: 'cli and worker', metafile: (await esbuild.build({ ...nodeBundle, entryPoints: { cli: 'src/cli/index.ts', worker: 'src/engine/parallel/worker.ts' } })).metafile });
 
 const wasmDist = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json'));
 for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.endsWith('.wasm'))) {
@@ -36,10 +40,10 @@ for (const f of fs.readdirSync(path.join(wasmDist, 'dist')).filter((f) => f.ends
 
 // The VS Code extension (extension host, Node): the engine's run store and config loader come along, never
 // TensorFlow.js (training happens in the CLI's child processes). `vscode` is provided by the host.
-await esbuild.build({ ...nodeBundle, entryPoints: { extension: 'src/extension/extension.ts' } });
+metafiles.push({ bundle: 'extension', metafile: (await esbuild.build({ ...nodeBundle, entryPoints: { extension: 'src/extension/extension.ts' } })).metafile });
 
 // The webviews (browser): one self-contained script per view, Chart.js and chartjs-chart-matrix inside.
-await esbuild.build({
+const webviews = await esbuild.build({
   entryPoints: {
     lossCurves: 'webview-ui/lossCurves/main.ts',
     ablation: 'webview-ui/ablation/main.ts',
@@ -56,4 +60,8 @@ await esbuild.build({
   minify: true,
   sourcemap: true,
   logLevel: 'warning',
+  metafile: true,
 });
+metafiles.push({ bundle: 'webviews', metafile: webviews.metafile });
+// The wasm binaries copied above are tfjs-backend-wasm's: its input files are in the cli bundle's metafile.
+writeNotices(metafiles, process.cwd(), path.join('dist', 'THIRD_PARTY_NOTICES.md'));

@@ -70,6 +70,8 @@ const required = [
   'extension/package.json',
   'extension/dist/extension.js',
   'extension/dist/cli.js',
+  'extension/dist/THIRD_PARTY_NOTICES.md',
+  'extension/LICENSE.txt',
   'extension/dist/tfjs-backend-wasm-simd.wasm',
   'extension/dist/webview/lossCurves.js',
   'extension/dist/webview/ablation.js',
