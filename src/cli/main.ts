@@ -35,7 +35,7 @@ import { describeIoError } from '../engine/util/atomicFile';
 import { parseSafetensors } from '../engine/model/safetensors';
 import { checkWeightTwins } from '../engine/model/adapterIo';
 import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/model/taskFields';
-import { slurmCommand, submitToSlurm } from './slurm';
+import { resumeOnSlurm, slurmCommand, submitToSlurm } from './slurm';
 import { familyFor } from '../engine/families';
 import type { FamilyRunConfig } from '../engine/model/family';
 import { ablateFamilyRun, evalFamilyRun, familyConfigCounts, familyTrainedCounts, genericFamilyOf } from './familyCommands';
@@ -44,7 +44,7 @@ const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders and ResN
 
 Usage:
   adapter-lab train <config.adapter.json> [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
-  adapter-lab train --resume <run folder>
+  adapter-lab train --resume <run folder> [--slurm [--wait] [Slurm options as below]]
   adapter-lab sweep <config.adapter.json> [--jobs N] [--runs-dir DIR] [--max-steps N] [--model DIR|builtin:NAME]
   adapter-lab train|sweep <config.adapter.json> --slurm [--wait] [--partition P] [--time T] [--cpus N] [--mem M]
       [--gres G] [--max-concurrent K] [--signal-lead SECONDS] [--sbatch-arg=ARG]... [--node PATH] [--cli-path PATH]
@@ -212,7 +212,7 @@ const commands: Record<string, (ctx: Ctx) => Promise<number>> = {
 // train
 
 async function train({ values, args, out }: Ctx): Promise<number> {
-  if (values.resume) return runTraining(openRun(path.resolve(values.resume)), true, out);
+  if (values.resume) return values.slurm ? resumeOnSlurm(path.resolve(values.resume), values, out) : runTraining(openRun(path.resolve(values.resume)), true, out);
   need(args, 1, 'the config file');
   const config = loadConfig(path.resolve(args[0]));
   const overrides = runOverrides(values);

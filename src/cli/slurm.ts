@@ -98,11 +98,50 @@ function readRecord(dir: string): RunRecord | undefined {
   }
 }
 
+/** The config's `slurm` block, its `cli` (like the config's other paths) resolved from the config file's folder. */
+function configSlurmOptions(config: ResolvedConfig): SlurmOptions | null | undefined {
+  return config.slurm?.cli && config.configFile ? { ...config.slurm, cli: path.resolve(path.dirname(config.configFile), config.slurm.cli) } : config.slurm;
+}
+
+/**
+ * `train --resume <run folder> --slurm`: the run (interrupted, cancelled or failed; trained here or on Slurm
+ * before) goes to Slurm as a one-task array that resumes it from its checkpoint, with the options its config's
+ * `slurm` block gives and the flags over them, like a new run's. Its run.json says `queued` until the task starts,
+ * and its `slurm` field names the new job.
+ */
+export async function resumeOnSlurm(runDir: string, values: SlurmFlagValues, out: Reporter): Promise<number> {
+  const run = openRun(runDir);
+  if (run.record.status === 'done' || run.record.status === 'running' || run.record.status === 'queued') {
+    throw new UserInputError(`${run.dir} is ${run.record.status}: only an interrupted, cancelled or failed run can be resumed`);
+  }
+  const config: ResolvedConfig = run.record.config;
+  const options = mergeSlurmOptions(configSlurmOptions(config), slurmFlags(values));
+  run.update({ status: 'queued' });
+  const submission = await submitRuns({
+    runs: [run],
+    group: config.name,
+    // A folder of its own beside the first submission's (which keeps that job's script and output).
+    submissionId: `${run.record.id}-resumed-${Date.now().toString(36)}`,
+    runsDir: path.dirname(run.dir),
+    options,
+    node: options.node ?? 'node',
+    cli: options.cli ?? path.resolve(process.argv[1]),
+    trainArgs: values.backend ? ['--backend', values.backend] : [],
+  });
+  out.emit({ type: 'start', command: 'train', runDir: run.dir });
+  out.emit({ type: 'log', level: 'info', message: `submitted Slurm job ${submission.jobId} to resume ${run.record.name}; script ${submission.script}` });
+  if (!values.wait) {
+    if (!out.json) out.info(`follow it with: squeue -j ${submission.jobId}   or   adapter-lab slurm status ${run.dir}`);
+    out.emit({ type: 'result', command: 'train', slurm: { jobId: submission.jobId, script: submission.script }, runDirs: [run.dir] });
+    out.emit({ type: 'done', command: 'train', status: 'done', exitCode: 0 });
+    return 0;
+  }
+  return follow('train', [run], submission.jobId, () => undefined, out);
+}
+
 /** `train|sweep <config> --slurm`: creates the runs, submits them as one job array, and with --wait follows it. */
 export async function submitToSlurm(config: ResolvedConfig, points: SweepPoint[], isSweep: boolean, values: SlurmFlagValues, out: Reporter): Promise<number> {
-  // The config's `slurm.cli`, like its other paths, is relative to the config file.
-  const fromConfig = config.slurm?.cli && config.configFile ? { ...config.slurm, cli: path.resolve(path.dirname(config.configFile), config.slurm.cli) } : config.slurm;
-  const options = mergeSlurmOptions(fromConfig, slurmFlags(values));
+  const options = mergeSlurmOptions(configSlurmOptions(config), slurmFlags(values));
   const command = isSweep ? 'sweep' : 'train';
   const sweepId = newSweepId();
   const runs: RunHandle[] = isSweep ? createSweepRuns(config.name, points, sweepId).runs : [createRun(points[0].config.runsDir, points[0].config, { name: points[0].name })];

@@ -15,7 +15,7 @@ import { problemMessage } from './configs/validate';
 import { expandSweep } from '../engine/config/sweep';
 import { cancel as slurmCancel } from '../engine/slurm/scheduler';
 import { ablateJob, dropJob, evalJob, exportJob, resumeJob, sweepJob, trainJob } from './runs/jobs';
-import { isSlurmRunLive, slurmSubmitJob, type SlurmMonitor } from './runs/slurm';
+import { isSlurmRunLive, slurmResumeJob, slurmSubmitJob, type SlurmMonitor } from './runs/slurm';
 import type { RunQueue } from './runs/queue';
 import type { RunsView } from './runs/runsView';
 import { formatMetric, isTrainedAdapterFolder, isTrainedFolder, type TreeNode } from './runs/treeModel';
@@ -199,7 +199,9 @@ class Commands {
       void vscode.window.showInformationMessage(`${run.name} is ${run.status}; nothing to resume.`);
       return;
     }
-    this.d.queue.enqueue(resumeJob(run.dir, run.name, engineOptionsFor(vscode.Uri.file(run.dir))));
+    const uri = vscode.Uri.file(run.dir);
+    const slurm = readSlurmSettings(uri);
+    this.d.queue.enqueue(slurm.enabled ? slurmResumeJob(run.dir, run.name, engineOptionsFor(uri), slurm) : resumeJob(run.dir, run.name, engineOptionsFor(uri)));
     this.d.panels.runStarted(run.dir);
     this.d.runsView.schedule(50);
   }

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../src/engine/config/load';
 import { createRun, listRuns, openRun, type RunRecord, type RunSummary } from '../../src/engine/runs';
-import { SlurmMonitor, slurmFlags, slurmSubmitJob, type SlurmSettings } from '../../src/extension/runs/slurm';
+import { SlurmMonitor, slurmFlags, slurmResumeJob, slurmSubmitJob, type SlurmSettings } from '../../src/extension/runs/slurm';
 import { buildRunsTree, type RunNode, type SweepNode } from '../../src/extension/runs/treeModel';
 import { tempDir, tinyModelDir, writeToyTask } from '../helpers/fixtures';
 import { scontrol, scontrolJob, startTestCluster, type TestCluster } from './cluster';
@@ -245,6 +245,46 @@ describe('adapter-lab on Slurm', () => {
     expect(log).toContain('stopped by Slurm (cancel or preemption)');
     expect(log).toContain('resuming at step');
     expect(outcome(run.dir)).toEqual(outcome(runsIn(path.join(dir, 'local-runs'))[0].dir));
+  }, 480_000);
+
+  it("Resume Run with Slurm on sends a cancelled run back to Slurm: it resumes from its checkpoint to the uninterrupted result (a done run is refused)", async () => {
+    const dir = tempDir();
+    const config = writeConfig(dir, { maxSteps: 1200 });
+    const onSlurm = cli(['train', config, ...SLURM, '--runs-dir', 'slurm-runs', '--json'], dir);
+    const uninterrupted = cli(['train', config, '--runs-dir', 'local-runs', '--json'], dir);
+    const run = await waitFor('the run to train', () => runsIn(path.join(dir, 'slurm-runs')).find((r) => r.slurm && trainSteps(r.dir) >= 20));
+    const firstJob = run.slurm!.jobId;
+    const cancelled = await cli(['slurm', 'cancel', run.dir], dir);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect((await onSlurm).code).toBe(1);
+    expect(record(run.dir).status).toBe('cancelled');
+    const stepsBefore = trainSteps(run.dir);
+    expect(stepsBefore).toBeLessThan(1200);
+
+    // What the extension's Resume Run enqueues with adapterLab.slurm.enabled (plus --wait, to follow it here).
+    const settings: SlurmSettings = {
+      enabled: true, partition: '', time: '10', cpusPerTask: 1, mem: '', gres: '', maxConcurrent: null, signalLeadSeconds: null,
+      extraArgs: [], node: process.execPath, cliPath: '', pollSeconds: 1,
+    };
+    const job = slurmResumeJob(run.dir, run.name, { backend: 'auto', runsDir: path.join(dir, 'slurm-runs') }, settings);
+    expect(job.args.slice(0, 4)).toEqual(['train', '--resume', run.dir, '--slurm']);
+    const resumed = await cli([...job.args, '--wait', '--json'], job.cwd);
+    const local = await uninterrupted;
+    expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+    expect(local.code, local.stderr).toBe(0);
+    const after = record(run.dir);
+    expect(after.status).toBe('done');
+    // A new job, in a submission folder of its own; the first job's folder is kept.
+    expect(after.slurm!.jobId).not.toBe(firstJob);
+    expect(path.dirname(after.slurm!.script)).not.toBe(path.dirname(run.slurm!.script));
+    expect(fs.existsSync(run.slurm!.script)).toBe(true);
+    const resumedAt = Number(/resuming at step (\d+)/.exec(fs.readFileSync(path.join(run.dir, 'slurm.log'), 'utf8'))?.[1]);
+    expect(resumedAt).toBeGreaterThanOrEqual(20);
+    expect(outcome(run.dir)).toEqual(outcome(runsIn(path.join(dir, 'local-runs'))[0].dir));
+
+    const again = await cli(['train', '--resume', run.dir, '--slurm', '--node', process.execPath], dir);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('is done: only an interrupted, cancelled or failed run can be resumed');
   }, 480_000);
 
   it('a failing point fails with its error, exit code and the last lines of its log; the other point is done', async () => {

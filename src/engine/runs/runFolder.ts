@@ -29,9 +29,10 @@ export { ADAPTER_DIR, CANCEL_REQUEST_FILE, CHECKPOINT_DIR, METRICS_FILE, RUN_FIL
 const TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
   queued: ['running', 'cancelled', 'failed'],
   running: ['done', 'failed', 'cancelled', 'interrupted'],
-  interrupted: ['running'],
-  cancelled: ['running'],
-  failed: ['running'],
+  // Back to queued: a resume handed to a scheduler (train --resume --slurm) waits there for its task to start.
+  interrupted: ['running', 'queued'],
+  cancelled: ['running', 'queued'],
+  failed: ['running', 'queued'],
   done: [],
 };
 

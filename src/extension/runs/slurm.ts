@@ -61,6 +61,17 @@ export function slurmSubmitJob(command: 'train' | 'sweep', configFile: string, n
   };
 }
 
+/** Resume Run with Slurm on: the run goes back to the cluster (`train --resume <run> --slurm`), not to this machine. */
+export function slurmResumeJob(runDir: string, name: string, o: EngineOptions, s: SlurmSettings): JobSpec {
+  return {
+    kind: 'slurm',
+    label: `Submit ${name} to Slurm to resume it`,
+    args: ['train', '--resume', runDir, '--slurm', ...backendArgs({ ...o, workers: undefined }), ...slurmFlags(s)],
+    cwd: runDir,
+    runDir,
+  };
+}
+
 /** A run's Slurm task is pending or running (as last seen), or its run.json has not ended. */
 export function isSlurmRunLive(run: Pick<RunSummary, 'slurm' | 'statusOnDisk'>, status: SlurmTaskStatus | undefined): boolean {
   if (!run.slurm) return false;

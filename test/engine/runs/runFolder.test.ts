@@ -197,6 +197,9 @@ describe('run folders', () => {
       ['interrupted', 'running'],
       ['cancelled', 'running'],
       ['failed', 'running'],
+      ['interrupted', 'queued'],
+      ['cancelled', 'queued'],
+      ['failed', 'queued'],
     ];
     const all: RunStatus[] = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'];
     for (const from of all) {
