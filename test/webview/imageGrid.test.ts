@@ -43,7 +43,7 @@ const tiles = (page: Page) =>
 
 /** The grey values of the first `n` tile canvases, once drawn. */
 async function tilePixels(page: Page, n: number): Promise<number[][]> {
-  await page.waitForFunction((count) => [...document.querySelectorAll('[data-testid="grid-tile"] canvas')].slice(0, count).every((c) => (c as HTMLCanvasElement).dataset.drawn === 'true'), n);
+  await page.waitForFunction((count) => Array.from(document.querySelectorAll('[data-testid="grid-tile"] canvas')).slice(0, count).every((c) => (c as HTMLCanvasElement).dataset.drawn === 'true'), n);
   return page.$$eval(
     '[data-testid="grid-tile"] canvas',
     (els, count) =>
