@@ -445,7 +445,8 @@ class Commands {
   async showClassReport(arg?: Arg): Promise<void> {
     const run = await this.run(arg, 'Show Per-class Metrics', (r) => taskKind(r.config.task?.type).classification);
     if (!run) return;
-    this.d.panels.show('classReport', { runDirs: [run.dir] });
+    // An image run's view may be on its Images tab (Show Image Predictions): back to the scores.
+    this.d.panels.show('classReport', { runDirs: [run.dir] }, 'scores');
   }
 
   /** The grid of an image run's evaluated images with their true and predicted classes: Per-class Metrics' Images tab. */
