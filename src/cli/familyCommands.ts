@@ -3,6 +3,7 @@ import { evalResultName, RESULT } from '../engine/runs';
 import { familyFor } from '../engine/families';
 import { FamilyRunConfig, FamilyTaskType, ModelFamily } from '../engine/model/family';
 import { unitAblation } from '../engine/analysis/unitAblation';
+import { writePredictionGrid } from '../engine/analysis/predictionGrid';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { UserInputError } from '../engine/errors';
 import { Reporter, formatClassReport, formatNumber } from './reporter';
@@ -38,7 +39,9 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
     const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     let notSaved: string | null = null;
     try {
-      run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() });
+      const time = new Date().toISOString();
+      writePredictionGrid(run, split, examples, result, model, time);
+      run.writeResult(evalResultName(split), { ...payload, time });
     } catch (err) {
       notSaved = (err as Error).message;
     }

@@ -64,6 +64,7 @@ export class Reporter {
       `epoch ${p.epoch + 1}/${p.epochs}  step ${p.step}/${p.totalSteps} (${pct.toFixed(0)}%)` +
       (p.loss !== undefined ? `  loss ${p.loss.toFixed(4)}` : '') +
       (p.tokensPerSecond !== undefined ? `  ${Math.round(p.tokensPerSecond)} tok/s` : '') +
+      (p.imagesPerSecond !== undefined ? `  ${Math.round(p.imagesPerSecond)} images/s` : '') +
       `  ${formatDuration(p.elapsedMs)}`;
     if (process.stderr.isTTY) {
       process.stderr.write(`\r\x1b[K${text}`);

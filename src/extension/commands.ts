@@ -43,6 +43,7 @@ export const COMMANDS = {
   showAdapterDrop: 'adapterLab.showAdapterDrop',
   runSweep: 'adapterLab.runSweep',
   showClassReport: 'adapterLab.showClassReport',
+  showImagePredictions: 'adapterLab.showImagePredictions',
 } as const;
 
 type Arg = vscode.Uri | TreeNode | string | undefined;
@@ -87,6 +88,7 @@ export function registerCommands(d: Deps): vscode.Disposable[] {
     reg(COMMANDS.showAdapterDrop, c.showDrop),
     reg(COMMANDS.runSweep, c.sweep),
     reg(COMMANDS.showClassReport, c.showClassReport),
+    reg(COMMANDS.showImagePredictions, c.showImagePredictions),
   ];
 }
 
@@ -445,7 +447,18 @@ class Commands {
   async showClassReport(arg?: Arg): Promise<void> {
     const run = await this.run(arg, 'Show Per-class Metrics', (r) => taskKind(r.config.task?.type).classification);
     if (!run) return;
-    this.d.panels.show('classReport', { runDirs: [run.dir] });
+    // An image run's view may be on its Images tab (Show Image Predictions): back to the scores.
+    this.d.panels.show('classReport', { runDirs: [run.dir] }, 'scores');
+  }
+
+  /** The grid of an image run's evaluated images with their true and predicted classes: Per-class Metrics' Images tab. */
+  async showImagePredictions(arg?: Arg): Promise<void> {
+    const run = await this.run(arg, 'Show Image Predictions', (r) => {
+      const kind = taskKind(r.config.task?.type);
+      return kind.classification && kind.inputs === 'images';
+    });
+    if (!run) return;
+    this.d.panels.show('classReport', { runDirs: [run.dir] }, 'images');
   }
 
   // ---- configs -------------------------------------------------------------------------------

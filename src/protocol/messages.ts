@@ -21,6 +21,8 @@ export interface ProgressMessage {
   loss?: number;
   learningRate?: number;
   tokensPerSecond?: number;
+  /** Image tasks' training rate, in place of tokensPerSecond. */
+  imagesPerSecond?: number;
   elapsedMs: number;
 }
 

@@ -14,6 +14,7 @@ import type { AblationResult } from '../engine/analysis/ablation';
 import type { DropPoint, DropResult } from '../engine/analysis/drop';
 import type { ClassReport } from '../engine/analysis/evaluate';
 import type { FusionAttentionResult } from '../engine/analysis/fusionAttention';
+import type { PredictionGridFile } from '../engine/analysis/predictionGrid';
 
 /** Mirrors the engine's RunStatus (kept here so webviews need not import engine types). */
 export type RunStatusName = 'queued' | 'running' | 'done' | 'failed' | 'cancelled' | 'interrupted';
@@ -128,6 +129,20 @@ export interface SplitClassReport extends ClassReport {
   metrics: Record<string, number>;
   /** When the evaluation was written (ISO 8601), when the file says. */
   time: string | null;
+  /** Image runs: the evaluation's prediction grid (predictions-<split>.json and its sprite), when it wrote one. */
+  images?: ImagePredictions;
+  /** Why the grid cannot be shown (its files are malformed or missing a part), when that is so. */
+  imagesProblem?: string;
+}
+
+/**
+ * The images of an image run's evaluation with their true and predicted classes (the engine's
+ * PredictionGridFile): at most a few hundred, the misclassified first; the sprite as a data: URL, tile k at
+ * column k % tile.columns, row floor(k / tile.columns).
+ */
+export interface ImagePredictions extends Omit<PredictionGridFile, 'sprite' | 'split' | 'time'> {
+  spriteUrl: string;
+  time: string | null;
 }
 
 /**
@@ -151,7 +166,10 @@ export type ViewData =
   | { view: 'compare'; data: CompareData }
   | { view: 'fusion'; data: FusionAttentionData | null; missing?: string }
   | { view: 'drop'; data: DropData | null; missing?: string }
-  | { view: 'classReport'; data: ClassReportData | null; missing?: string };
+  | { view: 'classReport'; data: ClassReportData | null; missing?: string; /** Open on this tab (once; Show Image Predictions). */ tab?: ClassReportTab };
+
+/** The Per-class Metrics view's tabs: the scores and confusion matrix, and (image runs) the prediction grid. */
+export type ClassReportTab = 'scores' | 'images';
 
 /** What a view shows: enough to rebuild it from disk after a reload. */
 export type ViewSubject = { runDirs: string[] };

@@ -7,8 +7,10 @@
  *   - the model: builtin:tiny-bert (the examples' own) when the packaged extension carries it, else a tiny random
  *     BERT checkpoint written by test/helpers/tinyModel.ts (what the suite used before the built-in model existed);
  *     ADAPTER_LAB_E2E_MODEL=<folder> uses that checkpoint instead.
- * Every *.adapter.json of the copy (subfolders too) gets the same model and budget. Everything else (task,
- * method, data format, the schema reference) is the examples' own.
+ * Every *.adapter.json of the copy (subfolders too) gets the same model and budget, except image tasks, which keep
+ * their network and get an image budget (no text fields). Everything else (task, method, data format, the schema
+ * reference) is the examples' own. Of the image domains in examples/data, only those in E2E_IMAGE_DOMAINS are
+ * copied (the emoji and Openclipart folders are megabytes the suite never reads).
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -35,6 +37,15 @@ export interface E2eWorkspace {
 
 const EVAL_ROWS = 120;
 
+/** The image domains of examples/data the suite trains on (imageTask.e2e.ts): small IDX files. */
+export const E2E_IMAGE_DOMAINS = ['sklearn-digits'];
+
+/** An image domain's folder: IDX files, or one folder per split of class folders (no text task files). */
+function isImageDomain(dir: string): boolean {
+  const names = fs.readdirSync(dir);
+  return names.some((n) => /-idx\d-ubyte/.test(n)) || (names.includes('train') && fs.statSync(path.join(dir, 'train')).isDirectory());
+}
+
 export function vsixHasBuiltinModel(vsix: string): boolean {
   try {
     return execFileSync('unzip', ['-Z1', vsix], { encoding: 'utf8' }).split('\n').includes('extension/models/tiny-bert/model.safetensors');
@@ -54,7 +65,15 @@ export function makeWorkspace(tmpRoot: string, builtinModel: boolean): E2eWorksp
   const dir = path.join(tmpRoot, 'examples');
   const examples = path.join(ROOT, 'examples');
   // Not the runs a developer may have made in examples/ (the suite starts from no runs).
-  fs.cpSync(examples, dir, { recursive: true, filter: (src) => path.relative(examples, src).split(path.sep)[0] !== '.adapter-lab' });
+  fs.cpSync(examples, dir, {
+    recursive: true,
+    filter: (src) => {
+      const parts = path.relative(examples, src).split(path.sep);
+      if (parts[0] === '.adapter-lab') return false;
+      if (parts[0] === 'data' && parts.length === 2 && fs.statSync(src).isDirectory() && isImageDomain(src)) return E2E_IMAGE_DOMAINS.includes(parts[1]);
+      return true;
+    },
+  });
   fs.mkdirSync(path.join(tmpRoot, 'schema'));
   fs.cpSync(path.join(ROOT, 'schema'), path.join(tmpRoot, 'schema'), { recursive: true });
 
@@ -75,7 +94,14 @@ export function makeWorkspace(tmpRoot: string, builtinModel: boolean): E2eWorksp
   const configs = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.adapter.json') && !f.startsWith(`data${path.sep}`));
   for (const file of configs) {
     const p = path.join(dir, file);
-    const cfg = parseJsonc(fs.readFileSync(p, 'utf8')) as { name: string; model: string; training: Record<string, unknown> };
+    const cfg = parseJsonc(fs.readFileSync(p, 'utf8')) as { name: string; model: string; task?: { type?: string }; training: Record<string, unknown> };
+    if (cfg.task?.type === 'image-classification') {
+      // Its own network (builtin:resnet-fashion or a folder); a budget of seconds.
+      Object.assign(cfg.training, { epochs: 1, maxSteps: 24, batchSize: 32, evalBatchSize: 64, evalEverySteps: 0 });
+      fs.writeFileSync(p, JSON.stringify(cfg, null, 2) + '\n');
+      configNames[file] = cfg.name;
+      continue;
+    }
     cfg.model = model;
     const cancel = file === CANCEL_CONFIG;
     Object.assign(cfg.training, {

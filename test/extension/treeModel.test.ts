@@ -209,10 +209,11 @@ describe('the Runs tree: image and text tasks', () => {
     const runNode = (task: string) => (byTask[task].children[0] as ConfigNode).children[0] as RunNode;
     const imageRun = runNode('digits');
     const textRun = runNode('spam');
-    // The same row as a text run: status icon, best metric, the classification flag for the per-class view.
+    // The same row as a text run: status icon, best metric, the classification flag for the per-class view; and
+    // the images flag for Show Image Predictions.
     expect(imageRun.icon).toEqual(textRun.icon);
     expect(imageRun.description).toBe('accuracy 0.7500');
-    expect(imageRun.contextValue).toBe('adapterLab.run status:done classification');
+    expect(imageRun.contextValue).toBe('adapterLab.run status:done classification images');
     expect(textRun.contextValue).toBe('adapterLab.run status:done classification');
     expect(imageRun.tooltip.split('\n')[0]).toBe('digits-run (houlsby on digits, image classification)');
     expect(textRun.tooltip.split('\n')[0]).toBe('spam-houlsby (houlsby on spam, text classification)');
@@ -220,7 +221,7 @@ describe('the Runs tree: image and text tasks', () => {
     // no export or AdapterDrop.
     fs.mkdirSync(path.join(image.dir, 'adapter'));
     fs.writeFileSync(path.join(image.dir, 'adapter', 'domain.json'), '{}');
-    expect(runContextValue(imageRun.run, false)).toBe('adapterLab.run status:done classification trained');
+    expect(runContextValue(imageRun.run, false)).toBe('adapterLab.run status:done classification images trained');
     const menuItem = (command: string) => {
       const entry = (JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')).contributes.menus['view/item/context'] as { command: string; when: string }[]).find((m) => m.command === command)!;
       const tests = [...entry.when.matchAll(/viewItem =~ \/(.+?)\/(?= |$)/g)].map((m) => new RegExp(m[1]));
@@ -240,6 +241,11 @@ describe('the Runs tree: image and text tasks', () => {
     expect(patterns.length).toBeGreaterThanOrEqual(2);
     const offered = (n: RunNode) => patterns.every((p) => p.test(n.contextValue));
     expect([imageRun, textRun, runNode('scores')].map(offered)).toEqual([true, true, false]);
+    // ... and Show Image Predictions on the image runs alone.
+    const imageWhen = menus.find((m) => m.command === 'adapterLab.showImagePredictions')!.when;
+    const imagePatterns = [...imageWhen.matchAll(/viewItem =~ \/(.+?)\/(?= |$)/g)].map((m) => new RegExp(m[1]));
+    expect(imageWhen).toMatch(/^view == adapterLab\.runs && /);
+    expect([imageRun, textRun, runNode('scores')].map((n) => imagePatterns.every((p) => p.test(n.contextValue)))).toEqual([true, false, false]);
   });
 });
 

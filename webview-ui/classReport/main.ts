@@ -6,20 +6,26 @@
  * shows each true class's share instead, recall on the diagonal). The numbers are eval-<split>.json's, written by
  * `adapter-lab eval`; until a split has one, the view offers to evaluate it. The extension sends a new `init`
  * whenever an eval file changes.
+ *
+ * Image runs have a second tab, Images: the split's images the evaluation kept (predictions-<split>.json and its
+ * sprite; the misclassified first) with their true and predicted classes, filtered to all, the misclassified, a
+ * true class and/or a predicted class; clicking a confusion-matrix cell shows that cell's images. A tab here rather
+ * than a view of its own: it is the same run, split and evaluation, and a cell of the matrix is the grid's filter.
  */
 import { Chart } from 'chart.js';
-import type { ClassReportData, EvalSplit, HostToWebview, SplitClassReport, ViewSubject } from '../../src/protocol/webview';
+import type { ClassReportData, ClassReportTab, EvalSplit, HostToWebview, ImagePredictions, SplitClassReport, ViewSubject } from '../../src/protocol/webview';
 import { checkbox, clear, formatMetric, h } from '../shared/dom';
 import { exportCsv, exportPng } from '../shared/exporting';
 import { connect, post, savedState, saveState } from '../shared/host';
 import { heatmap, type HeatCell } from '../shared/heatmap';
 import { mix, readTheme } from '../shared/theme';
 import { classAverages, confusionCells, confusionCsvRows, scoreCsvRows, topConfusions } from './model';
+import { cellFilter, describeGrid, filterItems, NO_FILTER, validFilter, type GridFilter } from './imageGrid';
 
-type Ui = { split: EvalSplit; normalise: boolean; showValues: boolean };
+type Ui = { split: EvalSplit; normalise: boolean; showValues: boolean; tab: ClassReportTab; grid: GridFilter };
 
 const saved = savedState<Ui>('classReport');
-const ui: Ui = { split: 'dev', normalise: false, showValues: true, ...saved?.ui };
+const ui: Ui = { split: 'dev', normalise: false, showValues: true, tab: 'scores', grid: NO_FILTER, ...saved?.ui };
 let subject: ViewSubject = saved?.subject ?? { runDirs: [] };
 let data: ClassReportData | null = null;
 let chart: Chart<'matrix', HeatCell[]> | undefined;
@@ -95,6 +101,7 @@ function buildChart(canvas: HTMLCanvasElement, host: HTMLElement, r: SplitClassR
     x: { title: 'predicted class', tick: (i) => r.labels[i] ?? '', autoSkip: false, maxRotation: 45 },
     y: { title: 'true class', tick: (i) => r.labels[i] ?? '', autoSkip: false },
     showValues: () => ui.showValues,
+    onCellClick: r.images ? (c) => showCell(c.y, c.x) : undefined,
     formatValue: (v) => (ui.normalise ? `${Math.round(v * 100)}%` : String(v)),
     tooltip: {
       host,
@@ -149,7 +156,9 @@ function confusionTable(r: SplitClassReport): HTMLElement {
       h('th', { scope: 'row' }, r.labels[t]),
       ...row.map((_, p) => {
         const c = cells[t * r.labels.length + p];
-        return h('td', { 'data-cell': `${t},${p}` }, ui.normalise ? (c.rowShare === null ? '—' : pct(c.rowShare)) : String(c.count));
+        const value = ui.normalise ? (c.rowShare === null ? '—' : pct(c.rowShare)) : String(c.count);
+        if (!r.images) return h('td', { 'data-cell': `${t},${p}` }, value);
+        return h('td', { 'data-cell': `${t},${p}` }, h('button', { type: 'button', className: 'link', title: `Show the images of true ${r.labels[t]}, predicted ${r.labels[p]}`, onclick: () => showCell(t, p) }, value));
       }),
     ),
   );
@@ -234,15 +243,175 @@ function render(missing?: string): void {
   );
   const note = unevaluatedNote(d, false);
   if (note) app.append(note);
-  app.append(scoreTable(r), h('h2', { className: 'section' }, `Confusion matrix (${r.split}${ui.normalise ? ', normalised by row' : ''})`), box, confusionTable(r));
-  // Image tasks: a grid of the split's images with their predicted and true labels belongs here, once the
-  // evaluation keeps each example's prediction (issue 19); `d.inputs` tells image runs apart.
+  const tab = d.inputs === 'images' ? ui.tab : 'scores';
+  if (d.inputs === 'images') app.append(tabBar(tab));
+  if (tab === 'images') {
+    app.append(imagesTab(d, r));
+    return;
+  }
+  app.append(
+    scoreTable(r),
+    h('h2', { className: 'section' }, `Confusion matrix (${r.split}${ui.normalise ? ', normalised by row' : ''})`),
+    ...(r.images ? [h('p', { className: 'hint' }, 'Click a cell to see its images.')] : []),
+    box,
+    confusionTable(r),
+  );
   buildChart(canvas, box, r);
+}
+
+/** Image runs: the tabs Scores (the table and the matrix) and Images (the prediction grid). */
+function tabBar(current: ClassReportTab): HTMLElement {
+  const tab = (id: ClassReportTab, label: string) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        role: 'tab',
+        className: id === current ? 'tab selected' : 'tab',
+        'aria-selected': String(id === current),
+        'data-testid': `tab-${id}`,
+        onclick: () => {
+          ui.tab = id;
+          save();
+          render();
+        },
+      },
+      label,
+    );
+  return h('div', { className: 'tabs', role: 'tablist', 'aria-label': 'Per-class metrics tabs' }, tab('scores', 'Scores and confusion matrix'), tab('images', 'Images'));
+}
+
+/** A confusion-matrix cell clicked: the Images tab, filtered to that cell. */
+function showCell(trueClass: number, predictedClass: number): void {
+  ui.tab = 'images';
+  ui.grid = cellFilter(trueClass, predictedClass);
+  save();
+  render();
+}
+
+function imagesTab(d: ClassReportData, r: SplitClassReport): HTMLElement {
+  const section = h('section', { className: 'images', 'data-testid': 'images-tab' });
+  const p = r.images;
+  if (!p) {
+    section.append(
+      h(
+        'p',
+        { className: 'placeholder', 'data-testid': 'no-images' },
+        r.imagesProblem ?? `${d.run.name}'s evaluation on ${r.split} kept no images (it was evaluated before Adapter Lab kept them). Evaluate it again to see them. `,
+        ...(!r.imagesProblem && d.canEvaluate ? [evaluateButton(d, r.split)] : []),
+      ),
+    );
+    return section;
+  }
+  const f = validFilter(ui.grid, p.labels);
+  const setFilter = (next: Partial<GridFilter>) => {
+    ui.grid = { ...f, ...next };
+    save();
+    render();
+  };
+  const classSelect = (testId: string, label: string, value: number | null, onPick: (v: number | null) => void) =>
+    h(
+      'label',
+      {},
+      label,
+      h(
+        'select',
+        { 'data-testid': testId, onchange: (e: Event) => onPick((e.target as HTMLSelectElement).value === '' ? null : Number((e.target as HTMLSelectElement).value)) },
+        h('option', { value: '', selected: value === null }, 'any'),
+        ...p.labels.map((l, i) => h('option', { value: String(i), selected: value === i }, l)),
+      ),
+    );
+  const shown = filterItems(p.items, f);
+  section.append(
+    h(
+      'div',
+      { className: 'toolbar', role: 'toolbar', 'aria-label': 'Image filters' },
+      h(
+        'label',
+        {},
+        'Show',
+        h(
+          'select',
+          { 'data-testid': 'grid-show', onchange: (e: Event) => setFilter({ show: (e.target as HTMLSelectElement).value as GridFilter['show'] }) },
+          h('option', { value: 'all', selected: f.show === 'all' }, 'all'),
+          h('option', { value: 'misclassified', selected: f.show === 'misclassified' }, 'misclassified'),
+        ),
+      ),
+      classSelect('grid-true', 'True class', f.trueClass, (v) => setFilter({ trueClass: v })),
+      classSelect('grid-predicted', 'Predicted class', f.predictedClass, (v) => setFilter({ predictedClass: v })),
+      h('button', { type: 'button', 'data-testid': 'grid-clear', disabled: f.show === 'all' && f.trueClass === null && f.predictedClass === null, onclick: () => setFilter(NO_FILTER) }, 'Clear filters'),
+    ),
+    h('p', { className: 'baseline', 'data-testid': 'grid-summary' }, describeGrid(p, f, shown.length, r.split)),
+  );
+  if (!shown.length) {
+    section.append(h('p', { className: 'placeholder', 'data-testid': 'grid-empty' }, 'No image matches these filters.'));
+    return section;
+  }
+  const grid = h('div', { className: 'image-grid', 'data-testid': 'image-grid', role: 'list' });
+  const canvases: { canvas: HTMLCanvasElement; tile: number }[] = [];
+  for (const { item, tile } of shown) {
+    const canvas = h('canvas', { width: p.tile.width, height: p.tile.height, 'aria-hidden': 'true' });
+    canvases.push({ canvas, tile });
+    const wrong = item.true !== item.predicted;
+    const confidence = `${Math.round(item.confidence * 100)}%`;
+    grid.append(
+      h(
+        'figure',
+        {
+          className: wrong ? 'tile wrong' : 'tile',
+          role: 'listitem',
+          'data-testid': 'grid-tile',
+          'data-index': String(item.index),
+          'data-true': p.labels[item.true],
+          'data-predicted': p.labels[item.predicted],
+          title: `${item.source}\n${r.split} example ${item.index}: true ${p.labels[item.true]}, predicted ${p.labels[item.predicted]} (${confidence})`,
+          'aria-label': `example ${item.index}: true ${p.labels[item.true]}, predicted ${p.labels[item.predicted]}, ${confidence}`,
+        },
+        canvas,
+        h(
+          'figcaption',
+          {},
+          h('span', { className: 'predicted', 'data-testid': 'tile-predicted' }, `${wrong ? '✗' : '✓'} ${p.labels[item.predicted]} ${confidence}`),
+          wrong ? h('span', { className: 'true', 'data-testid': 'tile-true' }, `true ${p.labels[item.true]}`) : null,
+        ),
+      ),
+    );
+  }
+  section.append(grid);
+  drawTiles(p, canvases);
+  return section;
+}
+
+/** Draws each tile from the sprite (decoded once per sprite); the canvas's data-drawn says it is done. */
+let sprite: { url: string; image: HTMLImageElement; ready: Promise<void> } | undefined;
+function drawTiles(p: ImagePredictions, canvases: { canvas: HTMLCanvasElement; tile: number }[]): void {
+  if (sprite?.url !== p.spriteUrl) {
+    const image = new Image();
+    const ready = new Promise<void>((resolve, reject) => {
+      image.onload = () => resolve();
+      image.onerror = () => reject(new Error('the sprite of the image grid could not be decoded'));
+    });
+    image.src = p.spriteUrl;
+    sprite = { url: p.spriteUrl, image, ready };
+  }
+  const { image, ready } = sprite;
+  const { width, height, columns } = p.tile;
+  ready.then(
+    () => {
+      for (const { canvas, tile } of canvases) {
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(image, (tile % columns) * width, Math.floor(tile / columns) * height, width, height, 0, 0, width, height);
+        canvas.dataset.drawn = 'true';
+      }
+    },
+    (err: Error) => app.append(h('p', { className: 'notice', role: 'status', 'data-testid': 'notice' }, err.message)),
+  );
 }
 
 connect('classReport', (msg: HostToWebview) => {
   if (msg.type === 'init' && msg.payload.view === 'classReport') {
     data = msg.payload.data;
+    if (msg.payload.tab) ui.tab = msg.payload.tab;
     subject = msg.subject;
     save();
     render(msg.payload.missing);

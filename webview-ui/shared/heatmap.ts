@@ -34,6 +34,8 @@ export interface HeatmapSpec {
   showValues: () => boolean;
   formatValue: (v: number, cellWidth: number) => string;
   tooltip: { host: HTMLElement; title: (c: HeatCell) => string; lines: (c: HeatCell) => string[] };
+  /** Called with the cell clicked, if any. */
+  onCellClick?: (c: HeatCell) => void;
 }
 
 export interface AxisSpec {
@@ -107,6 +109,14 @@ export function heatmap(canvas: HTMLCanvasElement, spec: HeatmapSpec): Chart<'ma
       animation: false,
       responsive: true,
       maintainAspectRatio: false,
+      ...(spec.onCellClick
+        ? {
+            onClick: (_e: unknown, elements: { index: number }[], c: Chart) => {
+              const cell = elements[0] && (c.data.datasets[0].data as HeatCell[])[elements[0].index];
+              if (cell) spec.onCellClick!(cell);
+            },
+          }
+        : {}),
       scales: { x: { ...axis(spec.x, spec.columns), position: 'top' }, y: { ...axis(spec.y, spec.rows), reverse: true } },
       plugins: {
         tooltip: {

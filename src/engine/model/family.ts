@@ -29,7 +29,7 @@ export type FamilyTaskType = 'classification' | 'regression' | 'image-classifica
 export interface FamilyBatch {
   /** Examples in the batch. */
   readonly size: number;
-  /** What throughput counts (real tokens for text, pixels for images), per batch. */
+  /** What throughput counts, in the family's `throughputUnit` (real tokens for text, images for images), per batch. */
   readonly units: number;
 }
 
@@ -60,6 +60,18 @@ export interface FamilyEvaluation {
   predictions: number[];
   /** Classification: per-class scores and the confusion matrix. */
   classes?: ClassReport;
+  /** Classification: each prediction's softmax probability, in input order (for the prediction grid). */
+  confidences?: number[];
+}
+
+/** An example as the prediction grid shows it (analysis/predictionGrid.ts). */
+export interface GridEntry {
+  /** The true class's index. */
+  label: number;
+  /** Where it came from: `file` or `file#index`. */
+  source: string;
+  /** 8-bit pixels, row-major, channels interleaved. */
+  image: { width: number; height: number; channels: 1 | 3; pixels: Uint8Array };
 }
 
 /**
@@ -88,6 +100,8 @@ export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = Famil
   lossAndGradients(batch: Batch, rng: Rng): { loss: number; grads: Map<string, tf.Tensor> };
   /** Metrics, loss and predictions over examples (no gradients, evaluation mode). */
   evaluate(examples: Example[], batchSize: number): FamilyEvaluation;
+  /** An example as an image with its label, for the prediction grid; absent where examples are not images. */
+  gridEntry?(example: Example): GridEntry;
   /** Units (layers, blocks) that carry the method's modules: what the ablation switches off, one at a time. */
   readonly ablationUnits: readonly number[];
   /** Switches the method's modules off in these units (empty: all on). */
@@ -114,6 +128,8 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
   readonly taskTypes: readonly FamilyTaskType[];
   /** The methods (catalog names) it implements. */
   readonly methods: readonly string[];
+  /** What its batches' `units` count, for the training rate (tok/s, images/s). */
+  readonly throughputUnit: 'tokens' | 'images';
   /** Reads a task's data as the config describes it (paths relative to the config file's folder). */
   readData(cfg: FamilyRunConfig): Promise<FamilyData<Example>>;
   /**

@@ -9,6 +9,7 @@ import { metricHigherIsBetter } from '../metrics/metrics';
 import { activeBackend } from '../tf/backend';
 import { derivedRng } from '../parallel/shard';
 import { FamilyRunConfig, ModelFamily } from '../model/family';
+import { writePredictionGrid } from '../analysis/predictionGrid';
 import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
 import type { TrainCallbacks, TrainOutcome, TrainProgress } from './trainer';
 import { DivergenceError, engineVersion, loadCheckpoint, readCheckpointTensors, removeStaleFiles, saveTensors, type CheckpointState } from './trainer';
@@ -149,6 +150,7 @@ export async function trainFamilyRun(
         step++;
         unitsSeen += batches[b].units;
         const elapsedMs = Date.now() - started;
+        const rate = { [family.throughputUnit === 'images' ? 'imagesPerSecond' : 'tokensPerSecond']: unitsSeen / Math.max(1e-3, elapsedMs / 1000) };
         const progress: TrainProgress = {
           epoch,
           epochs: t.epochs,
@@ -156,10 +158,10 @@ export async function trainFamilyRun(
           totalSteps,
           loss,
           learningRate: t.learningRate * lrFactor,
-          tokensPerSecond: unitsSeen / Math.max(1e-3, elapsedMs / 1000),
+          ...rate,
           elapsedMs,
         };
-        run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, tokensPerSecond: progress.tokensPerSecond });
+        run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, ...rate });
         callbacks.progress?.(progress);
         if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
           evaluateDev(epoch);
@@ -179,6 +181,7 @@ export async function trainFamilyRun(
     assertNoLinksInTree(run.adapterDir, run.dir);
     model.saveTrained(run.adapterDir);
     const final = model.evaluate(data.dev, t.evalBatchSize);
+    writePredictionGrid(run, 'dev', data.dev, final, model);
     run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, ...(final.classes ? { classes: final.classes } : {}), best, fingerprint });
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();

@@ -50,7 +50,9 @@ export interface TrainProgress {
   totalSteps: number;
   loss: number;
   learningRate: number;
-  tokensPerSecond: number;
+  /** The training rate: text counts real tokens, images count images (`imagesPerSecond` instead). */
+  tokensPerSecond?: number;
+  imagesPerSecond?: number;
   elapsedMs: number;
 }
 

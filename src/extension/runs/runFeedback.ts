@@ -52,7 +52,7 @@ export class RunFeedback implements vscode.Disposable {
         break;
       case 'progress':
         if (msg.step === 1 || msg.step === msg.totalSteps || msg.step % 50 === 0) {
-          this.log(job, `step ${msg.step}/${msg.totalSteps}${msg.loss !== undefined ? ` loss ${msg.loss.toFixed(4)}` : ''}${msg.tokensPerSecond ? ` ${Math.round(msg.tokensPerSecond)} tok/s` : ''}`);
+          this.log(job, `step ${msg.step}/${msg.totalSteps}${msg.loss !== undefined ? ` loss ${msg.loss.toFixed(4)}` : ''}${msg.tokensPerSecond ? ` ${Math.round(msg.tokensPerSecond)} tok/s` : ''}${msg.imagesPerSecond ? ` ${Math.round(msg.imagesPerSecond)} images/s` : ''}`);
         }
         break;
       case 'error':

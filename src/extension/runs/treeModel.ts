@@ -190,7 +190,9 @@ export function isTrainedFolder(dir: string): boolean {
 /** The flags a run's context menu depends on, e.g. `adapterLab.run status:done adapter ablation`. */
 export function runContextValue(run: RunSummary, active: boolean): string {
   const flags = ['adapterLab.run', `status:${run.status}`];
-  if (taskKind(run.config.task?.type).classification) flags.push('classification');
+  const kind = taskKind(run.config.task?.type);
+  if (kind.classification) flags.push('classification');
+  if (kind.inputs === 'images') flags.push('images');
   if (active) flags.push('active');
   if (isTrainedFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('trained');
   if (isTrainedAdapterFolder(path.join(run.dir, ADAPTER_DIR))) flags.push('adapter');

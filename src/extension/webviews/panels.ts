@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { isWebviewMessage, VIEW_TYPES, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
+import { isWebviewMessage, VIEW_TYPES, type ClassReportTab, type HostToWebview, type ViewData, type ViewKind, type ViewState, type ViewSubject, type WebviewToHost } from '../../protocol/webview';
 import type { RunsView } from '../runs/runsView';
 import { renderWebviewHtml } from './html';
 import { evalFilesSignature, exportBytes, loadAblation, loadClassReport, loadCompare, loadDrop, loadFusionAttention, MetricsFollower } from './viewData';
@@ -33,6 +33,8 @@ class ViewPanel implements vscode.Disposable {
   private follower = new MetricsFollower();
   private live: NodeJS.Timeout | undefined;
   private onDisposed: (() => void) | undefined;
+  /** The tab the next init opens (Per-class Metrics: Show Image Predictions opens the image grid), sent once. */
+  pendingTab: ClassReportTab | undefined;
 
   constructor(
     readonly kind: ViewKind,
@@ -76,8 +78,9 @@ class ViewPanel implements vscode.Disposable {
     this.onDisposed = fn;
   }
 
-  show(subject: ViewSubject): void {
+  show(subject: ViewSubject, tab?: ClassReportTab): void {
     this.subject = subject;
+    this.pendingTab = tab;
     this.panel.reveal(undefined, false);
     this.sendInit();
   }
@@ -113,6 +116,7 @@ class ViewPanel implements vscode.Disposable {
     if (onlyIfChanged && text === this.lastSent) return;
     this.lastSent = text;
     this.post({ type: 'init', payload, subject: this.subject });
+    this.pendingTab = undefined;
     if (this.kind === 'lossCurves') this.followLive();
   }
 
@@ -147,7 +151,7 @@ class ViewPanel implements vscode.Disposable {
         const dir = this.subject.runDirs[0];
         const { data, missing } = dir ? loadClassReport(dir) : { data: null, missing: 'no run given' };
         if (data) this.panel.title = `Per-class: ${data.run.name}`;
-        return { view: 'classReport', data, missing };
+        return { view: 'classReport', data, missing, ...(this.pendingTab ? { tab: this.pendingTab } : {}) };
       }
     }
   }
@@ -257,17 +261,18 @@ export class Panels implements vscode.Disposable {
     return view;
   }
 
-  show(kind: ViewKind, subject: ViewSubject): void {
+  /** Opens (or reveals) the view of `subject`; `tab`: the Per-class Metrics tab to show. */
+  show(kind: ViewKind, subject: ViewSubject, tab?: ClassReportTab): void {
     const existing = this.open.get(this.key(kind, subject));
     if (existing) {
-      existing.show(subject);
+      existing.show(subject, tab);
       return;
     }
     const panel = vscode.window.createWebviewPanel(VIEW_TYPES[kind], TITLES[kind], vscode.ViewColumn.Active, {
       enableScripts: true,
       retainContextWhenHidden: false,
     });
-    this.adopt(kind, panel, subject);
+    this.adopt(kind, panel, subject).pendingTab = tab;
   }
 
   /** A run started: loss-curve panels showing it follow it again. */

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { ADAPTER_DIR, evalResultName, openRun, readMetricsFrom, RESULT, resultFileName, type MetricEntry, type RunRecord, type RunSummary } from '../../engine/runs';
 import { isTrainedFolder } from '../runs/treeModel';
 import { taskKind } from '../runs/taskKinds';
+import { predictionGridName, predictionSpriteName, type PredictionGridFile, type PredictionGridItem } from '../../engine/analysis/predictionGrid';
 import type {
   AblationData,
   AppendMessage,
@@ -20,6 +21,7 @@ import type {
   DropData,
   ExportRequest,
   FusionAttentionData,
+  ImagePredictions,
   LossCurvesData,
   RunCurves,
   RunRef,
@@ -250,11 +252,14 @@ export function loadDrop(runDir: string): { data: DropData | null; missing?: str
 
 const EVAL_SPLITS: readonly EvalSplit[] = ['dev', 'test'];
 
-/** The size and time of each of a run's eval files ('-' where there is none): what changes when one is written. */
+/**
+ * The size and time of each of a run's eval files and prediction grids ('-' where there is none): what changes
+ * when one is written.
+ */
 export function evalFilesSignature(runDir: string): string {
-  return EVAL_SPLITS.map((split) => {
+  return EVAL_SPLITS.flatMap((split) => [evalResultName(split), predictionGridName(split)]).map((name) => {
     try {
-      const st = fs.statSync(path.join(runDir, resultFileName(evalResultName(split))));
+      const st = fs.statSync(path.join(runDir, resultFileName(name)));
       return `${st.size}:${st.mtimeMs}`;
     } catch {
       return '-';
@@ -308,6 +313,59 @@ export function readSplitClassReport(file: string, split: EvalSplit): SplitClass
 }
 
 /**
+ * A split's prediction grid (predictions-<split>.json and its sprite, written by the evaluation of an image run),
+ * checked against the class report's labels, with the sprite as a data: URL. Null when there is none (text runs,
+ * runs evaluated before the grid existed); a string saying what is wrong when a part is malformed or missing.
+ */
+export function readImagePredictions(runDir: string, split: EvalSplit, labels: string[]): ImagePredictions | null | string {
+  const file = path.join(runDir, resultFileName(predictionGridName(split)));
+  let raw: Partial<Record<keyof PredictionGridFile, unknown>>;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    return `${file} is unreadable: ${(err as Error).message}`;
+  }
+  const k = labels.length;
+  const isIndex = (v: unknown, below: number) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < below;
+  const isSize = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v > 0;
+  if (!Array.isArray(raw.labels) || raw.labels.length !== k || raw.labels.some((l, i) => l !== labels[i])) return `${file}: labels are not the evaluation's (${labels.join(', ')})`;
+  const tile = raw.tile as Partial<PredictionGridFile['tile']> | undefined;
+  if (!tile || !isSize(tile.width) || !isSize(tile.height) || !isSize(tile.columns) || (tile.channels !== 1 && tile.channels !== 3)) return `${file}: tile is not {width, height, channels: 1 or 3, columns}`;
+  const examples = isSize(raw.examples) ? (raw.examples as number) : 0;
+  if (!examples) return `${file}: examples is not a positive count`;
+  const items = raw.items;
+  if (!Array.isArray(items) || !items.length) return `${file}: items is not a list of examples`;
+  const bad = items.findIndex((it: Record<string, unknown>) => !it || !isIndex(it.index, examples) || !isIndex(it.true, k) || !isIndex(it.predicted, k) || typeof it.confidence !== 'number' || typeof it.source !== 'string');
+  if (bad >= 0) return `${file}: items[${bad}] is not {index, source, true, predicted, confidence} within ${examples} examples and ${k} classes`;
+  const spriteName = predictionSpriteName(split);
+  if (raw.sprite !== spriteName) return `${file}: sprite is not "${spriteName}"`;
+  let sprite: Buffer;
+  try {
+    sprite = fs.readFileSync(path.join(runDir, spriteName));
+  } catch (err) {
+    return `${path.join(runDir, spriteName)} is unreadable: ${(err as Error).message}`;
+  }
+  // The PNG's header (IHDR: width and height at bytes 16 and 20) must hold every tile.
+  const t = tile as PredictionGridFile['tile'];
+  const needW = Math.min(t.columns, items.length) * t.width;
+  const needH = Math.ceil(items.length / t.columns) * t.height;
+  if (sprite.length < 24 || sprite.toString('latin1', 12, 16) !== 'IHDR' || sprite.readUInt32BE(16) < needW || sprite.readUInt32BE(20) < needH) {
+    return `${path.join(runDir, spriteName)} is not a PNG of ${items.length} tiles of ${t.width} x ${t.height} (${needW} x ${needH} pixels)`;
+  }
+  return {
+    labels,
+    examples,
+    misclassified: isIndex(raw.misclassified, examples + 1) ? (raw.misclassified as number) : items.filter((it: PredictionGridItem) => it.true !== it.predicted).length,
+    selection: 'misclassified first',
+    tile: t,
+    items: (items as PredictionGridItem[]).map((it) => ({ index: it.index, source: it.source, true: it.true, predicted: it.predicted, confidence: it.confidence })),
+    spriteUrl: `data:image/png;base64,${sprite.toString('base64')}`,
+    time: typeof raw.time === 'string' ? raw.time : null,
+  };
+}
+
+/**
  * The per-class view of a run: the class report of each split `adapter-lab eval` evaluated (dev first), which
  * splits are still to evaluate, or why there is nothing to show (a regression run, an unreadable folder or file).
  */
@@ -331,6 +389,11 @@ export function loadClassReport(runDir: string): { data: ClassReportData | null;
   for (const split of EVAL_SPLITS) {
     const report = readSplitClassReport(path.join(runDir, resultFileName(evalResultName(split))), split);
     if (typeof report === 'string') return { data: null, missing: report };
+    if (report && kind.inputs === 'images') {
+      const images = readImagePredictions(runDir, split, report.labels);
+      if (typeof images === 'string') report.imagesProblem = images;
+      else if (images) report.images = images;
+    }
     if (report) splits.push(report);
     else if (hasSplit(split)) unevaluated.push(split);
   }

@@ -32,6 +32,7 @@ const COMMANDS = [
   'refreshRuns',
   'showOutput',
   'showClassReport',
+  'showImagePredictions',
 ].map((c) => `adapterLab.${c}`);
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs: number): Promise<T> {

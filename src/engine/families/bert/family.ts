@@ -105,6 +105,7 @@ export class BertFamilyModel implements TrainableFamilyModel<EncodedExample, Tex
 export const bertFamily: ModelFamily<EncodedExample, TextBatch> = {
   name: 'bert',
   taskTypes: ['classification', 'regression'],
+  throughputUnit: 'tokens',
   methods: implementedMethods,
   // Its trainer and commands are train/trainer.ts and the CLI's own (worker threads, the frozen-prefix cache).
   ownTrainer: true,

@@ -9,7 +9,7 @@ import { writeJsonAtomic } from '../../util/atomicFile';
 import { baseFingerprint } from '../../model/fingerprint';
 import { computeMetrics } from '../../metrics/metrics';
 import { classReport } from '../../analysis/evaluate';
-import { FamilyBatch, FamilyData, FamilyEvaluation, FamilyRunConfig, ModelFamily, TrainableFamilyModel } from '../../model/family';
+import { FamilyBatch, FamilyData, FamilyEvaluation, FamilyRunConfig, GridEntry, ModelFamily, TrainableFamilyModel } from '../../model/family';
 import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder } from '../../data/images/imageSet';
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
@@ -165,7 +165,7 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
     const out: ImageBatch[] = [];
     for (let i = 0; i < order.length; i += batchSize) {
       const chunk = order.slice(i, i + batchSize).map((k) => examples[k]);
-      out.push({ examples: chunk, size: chunk.length, units: chunk.length * pixels, augmentSeed: opts.training && opts.rng ? opts.rng.seed() : null });
+      out.push({ examples: chunk, size: chunk.length, units: chunk.length, augmentSeed: opts.training && opts.rng ? opts.rng.seed() : null });
     }
     return out;
   }
@@ -188,6 +188,7 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
 
   evaluate(examples: ImageExample[], batchSize: number): FamilyEvaluation {
     const predictions: number[] = [];
+    const confidences: number[] = [];
     let lossSum = 0;
     for (const batch of this.batches(examples, batchSize, { training: false, rng: null })) {
       const { images, labels } = this.tensorOf(batch);
@@ -197,7 +198,11 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
       }) as [number[][], number];
       images.dispose();
       lossSum += loss * batch.size;
-      for (const row of logits) predictions.push(row.indexOf(Math.max(...row)));
+      for (const row of logits) {
+        const top = Math.max(...row);
+        predictions.push(row.indexOf(top));
+        confidences.push(1 / row.reduce((sum, v) => sum + Math.exp(v - top), 0)); // softmax at the top class
+      }
     }
     const gold = examples.map((e) => e.label);
     const labels = this.domain.labels;
@@ -206,8 +211,16 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
       loss: lossSum / Math.max(1, examples.length),
       examples: examples.length,
       predictions,
+      confidences,
       classes: classReport(predictions, gold, labels),
     };
+  }
+
+  gridEntry(example: ImageExample): GridEntry {
+    const { size, channels } = this.shape;
+    const pixels = new Uint8Array(example.pixels.length);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = Math.round(Math.min(1, Math.max(0, example.pixels[i])) * 255);
+    return { label: example.label, source: example.source, image: { width: size, height: size, channels, pixels } };
   }
 
   saveTrained(dir: string): void {
@@ -268,6 +281,7 @@ export function readImageTask(spec: Pick<ImageTaskSpec, 'train' | 'dev' | 'test'
 export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   name: 'resnet',
   taskTypes: ['image-classification'],
+  throughputUnit: 'images',
   methods: VISION_METHOD_NAMES,
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
