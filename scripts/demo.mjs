@@ -55,7 +55,7 @@ function train(config, label) {
         }
         if (msg.runDir) runDir = msg.runDir;
         if (msg.type === 'progress' && process.stdout.isTTY) {
-          process.stdout.write(`\r\x1b[K${label}: epoch ${msg.epoch + 1}/${msg.epochs}, step ${msg.step}/${msg.totalSteps}, loss ${msg.loss.toFixed(4)}, ${Math.round(msg.tokensPerSecond)} tokens/s`);
+          process.stdout.write(`\r\x1b[K${label}: epoch ${msg.epoch + 1}/${msg.epochs}, step ${msg.step}/${msg.totalSteps}, loss ${msg.loss.toFixed(4)}, ${msg.imagesPerSecond !== undefined ? `${Math.round(msg.imagesPerSecond)} images/s` : `${Math.round(msg.tokensPerSecond)} tokens/s`}`);
         } else if (msg.type === 'eval') {
           if (process.stdout.isTTY) process.stdout.write('\n');
           const m = Object.entries(msg.metrics).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ');
