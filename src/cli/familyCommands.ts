@@ -2,7 +2,7 @@ import { ResolvedConfig } from '../engine/config/types';
 import { evalResultName, RESULT } from '../engine/runs';
 import { familyFor } from '../engine/families';
 import { FamilyRunConfig, FamilyTaskType, ModelFamily } from '../engine/model/family';
-import { unitAblation } from '../engine/analysis/unitAblation';
+import { evaluateFamily, startFamilyPool, unitAblationOn } from '../engine/parallel/familyParallel';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { UserInputError } from '../engine/errors';
 import { Reporter, formatClassReport, formatNumber } from './reporter';
@@ -10,7 +10,9 @@ import type { Target } from './targets';
 
 /**
  * eval, ablate and info on the model-family interface, for the families without commands of their own (the ones
- * whose `ownTrainer` is not set: the text family keeps its worker-thread versions in main.ts). One thread.
+ * whose `ownTrainer` is not set: the text family keeps its own versions in main.ts). Evaluation batches are
+ * spread over `workers` threads where the family's model supports it (parallel/familyParallel.ts), each batch
+ * computed whole by one of them: the same results whatever the number.
  */
 
 /** The family of a target that has a config (a run), when it is one of the generic ones; null otherwise. */
@@ -33,8 +35,14 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
   const model = await family.loadTrained(target.adapterDir);
   try {
     out.emit({ type: 'start', command: 'eval', runDir: run.dir });
-    if (workers > 1 && !out.json) out.info(`the ${family.name} family evaluates on one thread for now (${workers} workers asked for)`);
-    const result = model.evaluate(examples, config.training.evalBatchSize);
+    const batchSize = config.training.evalBatchSize;
+    const pool = await startFamilyPool(family, model, Math.min(workers, Math.ceil(examples.length / batchSize)));
+    let result;
+    try {
+      result = await evaluateFamily(pool, model, examples, batchSize);
+    } finally {
+      await pool?.close();
+    }
     const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     let notSaved: string | null = null;
     try {
@@ -58,7 +66,7 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
 }
 
 /** The block (unit) ablation, written as ablation.json in the layer ablation's shape (the heatmap reads either). */
-export async function ablateFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter): Promise<number> {
+export async function ablateFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter, workers: number): Promise<number> {
   const { config, run } = target;
   const examples = await splitExamples(family, config, split);
   const model = await family.loadTrained(target.adapterDir);
@@ -67,12 +75,20 @@ export async function ablateFamilyRun(family: ModelFamily, target: Extract<Targe
     const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
     const started = Date.now();
     out.emit({ type: 'start', command: 'ablate', runDir: run.dir });
-    const result = unitAblation(model, examples, {
-      metric,
-      batchSize: config.training.evalBatchSize,
-      split,
-      onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
-    });
+    const batchSize = config.training.evalBatchSize;
+    const spans = (model.ablationUnits.length * (model.ablationUnits.length + 1)) / 2 + 1;
+    const pool = await startFamilyPool(family, model, Math.min(workers, spans * Math.ceil(examples.length / batchSize)));
+    let result;
+    try {
+      result = await unitAblationOn(pool, model, examples, {
+        metric,
+        batchSize,
+        split,
+        onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+      });
+    } finally {
+      await pool?.close();
+    }
     const file = run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
     if (!out.json) {

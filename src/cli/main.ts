@@ -384,7 +384,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
   const target = resolveTarget(args[0], values['runs-dir']);
   const split = splitOf(values);
   const family = genericFamilyOf(target.kind === 'run' ? target.config : null);
-  if (family && target.kind === 'run') return evalFamilyRun(family, target, split, out, requestedWorkers ?? 1);
+  if (family && target.kind === 'run') return evalFamilyRun(family, target, split, out, workersFor(target.config));
   const { model, config, prepared } = await loadForEval(target, values);
   try {
     const examples = prepared[split];
@@ -430,7 +430,7 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
   if (target.kind !== 'run') throw new UserInputError('ablate needs a run folder (or a config with a finished run)');
   const split = splitOf(values);
   const family = genericFamilyOf(target.config);
-  if (family) return ablateFamilyRun(family, target, split, out);
+  if (family) return ablateFamilyRun(family, target, split, out, workersFor(target.config));
   const loaded = await loadForEval(target, values);
   const { model, config, prepared } = loaded;
   try {

@@ -236,20 +236,21 @@ export function normalise(pixels: Float32Array, stats: { mean: number[]; std: nu
 
 /**
  * A batch of images as one array [B, size, size, channels]: normalised, then (for training) augmented with
- * `rng`, which draws in example order so the same seed gives the same batch.
+ * `rng`, which draws in example order so the same seed gives the same batch; or with a generator per example
+ * (`rng` a function of the example's index), so that any part of a batch is augmented as in the whole batch.
  */
 export function imageBatch(
   examples: ImageExample[],
   shape: ImageShape,
   stats: { mean: number[]; std: number[] },
-  augmentation?: { options: AugmentOptions; rng: Rng },
+  augmentation?: { options: AugmentOptions; rng: Rng | ((index: number) => Rng) },
 ): { pixels: Float32Array; labels: Int32Array } {
   const per = shape.size * shape.size * shape.channels;
   const pixels = new Float32Array(examples.length * per);
   const labels = new Int32Array(examples.length);
   examples.forEach((ex, i) => {
     let x = normalise(ex.pixels, stats);
-    if (augmentation) x = augment(x, shape.size, shape.channels, augmentation.options, augmentation.rng);
+    if (augmentation) x = augment(x, shape.size, shape.channels, augmentation.options, typeof augmentation.rng === 'function' ? augmentation.rng(i) : augmentation.rng);
     pixels.set(x, i * per);
     labels[i] = ex.label;
   });
