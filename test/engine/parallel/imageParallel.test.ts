@@ -110,7 +110,7 @@ describe('data-parallel image runs', () => {
           expect([...many.grads.keys()].sort()).toEqual([...one.grads.keys()].sort());
           for (const [name, g] of one.grads) {
             const scale = Math.max(1e-3, ...Array.from(g.dataSync(), Math.abs));
-            expect(maxAbsDiff(many.grads.get(name)!.dataSync(), g.dataSync()) / scale, name).toBeLessThan(1e-4);
+            expect(maxAbsDiff(many.grads.get(name)!.dataSync(), g.dataSync()) / scale, name).toBeLessThan(1e-5);
           }
           for (const [name, v] of state()) expect(maxAbsDiff(v, statsOne.get(name)!), name).toBeLessThan(1e-5);
           for (const g of many.grads.values()) g.dispose();
@@ -141,7 +141,14 @@ describe('data-parallel image runs', () => {
         expect(Math.abs(devMetrics(run).loss - devMetrics(one).loss)).toBeLessThan(1e-5);
         const w = domainTensors(run);
         expect([...w.keys()]).toEqual([...tensors.keys()]);
-        for (const [name, values] of tensors) expect(maxAbsDiff(w.get(name)!, values), name).toBeLessThan(1e-4);
+        for (const [name, values] of tensors) {
+          // The series adapter's BatchNorm shift has a zero gradient in exact arithmetic (the domain BatchNorm after
+          // it removes any per-channel constant in training mode), so Adam, which divides by the gradient's size,
+          // turns rounding into steps of the learning rate's size: it is not compared, and its neighbours drift
+          // further (1e-3) than the other methods' tensors (1e-4).
+          if (/\.adapters\..*\.bn\.bias$/.test(name)) continue;
+          expect(maxAbsDiff(w.get(name)!, values), name).toBeLessThan(method === 'residual-series' ? 1e-3 : 1e-4);
+        }
       }
       const record = JSON.parse(fs.readFileSync(path.join(more[1].dir, 'run.json'), 'utf8'));
       expect(record.warnings ?? []).toEqual([]);
@@ -174,8 +181,8 @@ describe('data-parallel image runs', () => {
       await expect(trainRun({ config: cfg, run, workers: 3 })).rejects.toThrow(expected);
       // Well before a synchronisation's timeout (120 s): the failure woke the waiting workers.
       expect(Date.now() - started).toBeLessThan(60_000);
+      // The steps before it were recorded (the CLI records the failure in run.json: test/cli/imageTasks.test.ts).
       expect(trainLosses(run.dir)).toHaveLength(5);
-      expect(JSON.parse(fs.readFileSync(path.join(run.dir, 'run.json'), 'utf8')).status).toBe('failed');
     }, 90_000);
   }
 
