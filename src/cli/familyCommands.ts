@@ -103,6 +103,55 @@ export async function ablateFamilyRun(family: ModelFamily, target: Extract<Targe
   }
 }
 
+/** Class probabilities of one row of scores (softmax). */
+function softmax(x: number[]): number[] {
+  const m = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/**
+ * `predict <run> --input FILE|FOLDER` for a family's run: one prediction line per input (the family reads the
+ * inputs: for images an IDX images file, an image, or a folder of images), in input order, with the class
+ * probabilities (and the scores with --logits). Batches are spread over the workers as evaluation's are.
+ */
+export async function predictFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, input: string, out: Reporter, opts: { workers: number; batchSize: number; logits: boolean }): Promise<number> {
+  const model = await family.loadTrained(target.adapterDir);
+  try {
+    if (!model.readInputs || !model.parallel) throw new UserInputError(`predict does not take ${family.name} runs`);
+    const { examples, sources } = model.readInputs(input);
+    const parallel = model.parallel;
+    const batches = model.batches(examples, opts.batchSize, { training: false, rng: null });
+    const pool = await startFamilyPool(family, model, Math.min(opts.workers, batches.length));
+    let outputs;
+    try {
+      outputs = pool ? await pool.familyOutputs(model, batches.map((batch) => ({ batch, disabledUnits: [] })), (b) => (b as { units: number }).units) : batches.map((b) => parallel.batchOutputs(b));
+    } finally {
+      await pool?.close();
+    }
+    const names = model.classLabels?.() ?? null;
+    const scores = outputs.flatMap((o) => o.scores);
+    scores.forEach((row, i) => {
+      const best = row.indexOf(Math.max(...row));
+      out.emit({
+        type: 'prediction',
+        index: i,
+        source: sources[i],
+        prediction: names ? names[best] : best,
+        // The class names, in the order of probabilities and logits.
+        ...(names ? { labels: names } : {}),
+        probabilities: softmax(row),
+        ...(opts.logits ? { logits: row } : {}),
+      });
+    });
+    out.emit({ type: 'done', command: 'predict', status: 'done', exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Parameter counts of a config's model, built as training would build it (the labels read from the data). */
 export async function familyConfigCounts(family: ModelFamily, config: ResolvedConfig) {
   const cfg = config as unknown as FamilyRunConfig;

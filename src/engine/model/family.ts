@@ -115,6 +115,14 @@ export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = Famil
   readonly ablationUnits: readonly number[];
   /** Switches the method's modules off in these units (empty: all on). */
   setDisabledUnits(units: ReadonlySet<number>): void;
+  /**
+   * Inputs to predict, without labels, from a file or folder (`adapter-lab predict <run> --input`), each with
+   * where it came from (file, and its index inside it where the file holds several). Absent: the family's runs
+   * predict through their own command.
+   */
+  readInputs?(input: string): { examples: Example[]; sources: { file: string; image?: number }[] };
+  /** The class names in the order of the outputs' scores (classification). */
+  classLabels?(): string[];
   /** Data parallelism over worker threads; absent: the model trains and evaluates on one thread. */
   readonly parallel?: FamilyParallelism<Example, Batch>;
   /** Writes the trained method and head (the run's adapter/ folder), in the family's format. */
@@ -156,7 +164,7 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
   loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
   /**
    * The family's own trainer and commands (worker threads, caches, measurements the generic ones lack): the CLI's
-   * train, eval, ablate and info then take the family's path. Absent: the generic ones (one thread).
+   * train, eval, ablate and info then take the family's path. Absent: the generic ones.
    */
   readonly ownTrainer?: boolean;
   /** A worker thread's copy of a model, from what its `parallel.replica()` returned (with `parallel`). */

@@ -11,7 +11,7 @@ import { computeMetrics } from '../../metrics/metrics';
 import { classReport } from '../../analysis/evaluate';
 import { FamilyBatch, FamilyBatchOutputs, FamilyData, FamilyEvaluation, FamilyParallelism, FamilyRunConfig, ModelFamily, TrainableFamilyModel } from '../../model/family';
 import { derivedRng } from '../../parallel/shard';
-import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder } from '../../data/images/imageSet';
+import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder, readUnlabelledImages } from '../../data/images/imageSet';
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
 import { isVisionMethod, VISION_METHOD_NAMES, VisionMethodType } from './methods';
 import { crossEntropy, ResNetDomainModel } from './model';
@@ -205,6 +205,20 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
 
   evaluate(examples: ImageExample[], batchSize: number): FamilyEvaluation {
     return this.evaluation(examples, this.batches(examples, batchSize, { training: false, rng: null }).map((b) => this.batchOutputs(b)));
+  }
+
+  classLabels(): string[] {
+    return this.domain.labels;
+  }
+
+  readInputs(input: string): { examples: ImageExample[]; sources: { file: string; image?: number }[] } {
+    const examples = readUnlabelledImages(input, this.shape);
+    const sources = examples.map((e) => {
+      // An IDX file's images are `file#index`; an image file is itself.
+      const at = e.source.lastIndexOf('#');
+      return at > 0 && e.source.slice(0, at) === input ? { file: input, image: Number(e.source.slice(at + 1)) } : { file: e.source };
+    });
+    return { examples, sources };
   }
 
   readonly parallel: FamilyParallelism<ImageExample, ImageBatch> = {
