@@ -7,14 +7,15 @@ import { loadConfig } from '../../../src/engine/config/load';
 import { ResolvedConfig } from '../../../src/engine/config/types';
 import { readSafetensors } from '../../../src/engine/model/safetensors';
 import { VISION_METHOD_NAMES } from '../../../src/engine/families/resnet/methods';
-import { ImageBatch, resnetFamily } from '../../../src/engine/families/resnet/family';
+import { ImageBatch, resnetFamily, saveNetwork } from '../../../src/engine/families/resnet/family';
+import { ResNet, ResNetConfig } from '../../../src/engine/families/resnet/network';
 import { FamilyRunConfig } from '../../../src/engine/model/family';
 import { evaluateFamily, startFamilyPool, unitAblationOn } from '../../../src/engine/parallel/familyParallel';
 import { unitAblation } from '../../../src/engine/analysis/unitAblation';
 import { Rng } from '../../../src/engine/util/random';
 import * as tf from '@tensorflow/tfjs-core';
 import { maxAbsDiff, tempDir, useBackend } from '../../helpers/fixtures';
-import { writeImageConfig } from '../../helpers/imageTask';
+import { TINY_RESNET, writeImageConfig } from '../../helpers/imageTask';
 
 /**
  * Data-parallel training of image runs (the ResNet family through the generic trainer, parallel/familyParallel.ts):
@@ -87,8 +88,14 @@ describe('data-parallel image runs', () => {
     }
   }, 60_000);
 
-  it("a step's loss, gradients and BatchNorm running statistics over 2 and 3 workers are one thread's (synchronised BatchNorm)", async () => {
-    const cfg = imageConfig('residual-series');
+  // Widths 4, 8, 8: BatchNorm on the wasm kernels; 3, 6, 6 (channels not a multiple of 4): in tfjs ops.
+  for (const widths of [TINY_RESNET.widths, [3, 6, 6]] as ResNetConfig['widths'][]) {
+  it(`a step's loss, gradients and BatchNorm running statistics over 2 and 3 workers are one thread's (synchronised BatchNorm, widths ${widths})`, async () => {
+    const dir = tempDir();
+    const network = ResNet.init({ ...TINY_RESNET, widths }, new Rng(3));
+    saveNetwork(path.join(dir, 'network'), network);
+    network.dispose();
+    const cfg = imageConfig('residual-series', dir);
     const data = await resnetFamily.readData(cfg as unknown as FamilyRunConfig);
     const model = await resnetFamily.buildModel(cfg as unknown as FamilyRunConfig, data.labels, data.train);
     const state = () => new Map([...model.trainingState!()].map(([n, v]) => [n, v.dataSync().slice() as Float32Array]));
@@ -122,6 +129,7 @@ describe('data-parallel image runs', () => {
       model.dispose();
     }
   }, 60_000);
+  }
 
   for (const method of VISION_METHOD_NAMES) {
     it(`${method}: 1, 2 and 3 workers give the same losses, dev metrics and trained domain (BatchNorm statistics included)`, async () => {
