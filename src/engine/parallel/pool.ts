@@ -33,7 +33,8 @@ import { derivedRng } from './shard';
  * sums them in worker order (the same order whatever finishes first), takes the one optimizer step and writes
  * the new trainable weights into a SharedArrayBuffer every worker reads before its next request. Evaluation
  * spreads whole batches over the workers (each batch computed by one of them, so its outputs do not depend on
- * the number of workers at all).
+ * the number of workers at all). Model families without a trainer of their own (the ResNet) come through
+ * familyStep and familyOutputs (familyParallel.ts), their shards' BatchNorms synchronised (shardSync.ts).
  */
 
 /** The default number of workers: every core, except on tfjs-node, which threads by itself (one worker). */

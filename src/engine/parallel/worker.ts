@@ -24,6 +24,7 @@ import { derivedRng } from './shard';
  * A worker thread of data-parallel training and evaluation (pool.ts starts it): its own TensorFlow.js backend
  * and copy of the model, the coordinator's trainable weights read from the shared buffer before each request,
  * and per request the loss and gradients of one shard of a step's batch, or the outputs of evaluation batches.
+ * A model family's shard (familyStep) computes with BatchNorm synchronised over the step's shards (shardSync.ts).
  */
 
 const port = parentPort!;
