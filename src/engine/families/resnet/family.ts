@@ -188,7 +188,7 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
     const s = this.shape;
     const seed = batch.augmentSeed;
     // Each example's augmentation drawn from the batch's seed and its row: a shard augments as the whole batch.
-    const augmentation = seed === null ? undefined : { options: this.augmentation, rng: (i: number) => derivedRng(seed, 3, batch.firstRow + i) };
+    const augmentation = seed === null ? undefined : { options: this.augmentation, rng: (i: number) => derivedRng(seed, 5, batch.firstRow + i) };
     const { pixels, labels } = imageBatch(batch.examples, s, this.inputStats, augmentation);
     return { images: tf.tensor4d(pixels, [batch.size, s.size, s.size, s.channels]), labels };
   }
