@@ -150,6 +150,30 @@ describe('data-parallel image runs', () => {
   }, 60_000);
   }
 
+  it("synchronised steps leave no tensors behind, in the workers or here (the exchanged statistics and sums are freed)", async () => {
+    const cfg = imageConfig('residual-series');
+    const data = await resnetFamily.readData(cfg as unknown as FamilyRunConfig);
+    const model = await resnetFamily.buildModel(cfg as unknown as FamilyRunConfig, data.labels, data.train);
+    const pool = await startFamilyPool(resnetFamily as never, model as never, 3);
+    try {
+      const batches = model.batches(data.train, 20, { training: true, rng: new Rng(1) });
+      const workers: number[][] = [];
+      const here: number[] = [];
+      for (let step = 0; step < 5; step++) {
+        const { grads } = await pool!.familyStep(model as never, batches[step], 0, step);
+        for (const g of grads.values()) g.dispose();
+        pool!.publishWeights();
+        workers.push((await pool!.workerMemory()).map((m) => m.tensors));
+        here.push(tf.memory().numTensors);
+      }
+      expect(workers.slice(2)).toEqual([workers[1], workers[1], workers[1]]);
+      expect(here.slice(2)).toEqual([here[1], here[1], here[1]]);
+    } finally {
+      await pool!.close();
+      model.dispose();
+    }
+  }, 60_000);
+
   for (const method of VISION_METHOD_NAMES) {
     it(`${method}: 1, 2 and 3 workers give the same losses, dev metrics and trained domain (BatchNorm statistics included)`, async () => {
       const cfg = imageConfig(method);
