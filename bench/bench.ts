@@ -8,6 +8,7 @@
  *   npm run bench -- --workers N  # data parallelism with 1..N workers (default: the machine's cores)
  *   npm run bench -- --workers-only  # that section alone
  *   npm run bench -- --conv-only     # the convolutional section alone (the ResNet training step)
+ *   npm run bench -- --image-workers-only  # the workers section's image training step alone
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -43,6 +44,9 @@ import { applyBatchNormUpdates, BatchNormUpdate, ResNet, ResNetConfig } from '..
 import { ResNetDomainModel } from '../src/engine/families/resnet/model';
 import { VisionMethodType } from '../src/engine/families/resnet/methods';
 import { batchedMatMul } from '../src/engine/tf/kernels/simd';
+import { loadNetwork, ResNetFamilyModel, resnetFamily, saveNetwork } from '../src/engine/families/resnet/family';
+import { startFamilyPool } from '../src/engine/parallel/familyParallel';
+import type { ModelFamily, TrainableFamilyModel } from '../src/engine/model/family';
 
 const quick = process.argv.includes('--quick');
 const SHAPES = { layers: 4, hidden: 256, heads: 4, intermediate: 1024, batch: 32, tokens: 64, bottleneck: 64, vocab: 8000 };
@@ -197,6 +201,11 @@ async function main(): Promise<void> {
   if (process.argv.includes('--conv-only')) {
     clearInterval(sampler);
     return convSection(backend.name);
+  }
+  if (process.argv.includes('--image-workers-only')) {
+    clearInterval(sampler);
+    await imageWorkersSection(workerCounts());
+    return;
   }
   const rows: Row[] = [];
   const json: Record<string, unknown> = { backend: backend.name, backendNotes: backend.notes, shapes: SHAPES, quick };
@@ -397,10 +406,62 @@ function convSection(backendName: BackendName): void {
  * pool so every count sees the same machine load, and the scaling against one worker. Peak memory: the process's
  * RSS (every thread's memory) after a pool of k workers has started and run a step, one pool at a time.
  */
-async function workersSection(bert: BertConfig, backendName: BackendName): Promise<void> {
+/** 1..N workers: N the machine's cores, or --workers N. */
+function workerCounts(): number[] {
   const flag = process.argv.indexOf('--workers');
   const most = flag > 0 ? Number(process.argv[flag + 1]) : os.availableParallelism();
-  const counts = [...Array(most).keys()].map((i) => i + 1);
+  return [...Array(most).keys()].map((i) => i + 1);
+}
+
+/**
+ * The image training step over 1..N workers (src/engine/parallel/familyParallel.ts): ResNet-8 (widths 16/32/64),
+ * residual-series adapters (their BatchNorms and the domain's synchronised over the shards), a batch of 32
+ * 28 x 28 grey images, the optimizer step included; timed interleaved on one pool, as the text steps are.
+ */
+async function imageWorkersSection(counts: number[]): Promise<Record<string, unknown>> {
+  const most = counts[counts.length - 1];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-image-'));
+  const networkDir = path.join(dir, 'network');
+  const network = ResNet.init({ modelType: 'resnet', inputChannels: 1, imageSize: 28, widths: [16, 32, 64], blocksPerStage: 1 }, new Rng(1));
+  saveNetwork(networkDir, network);
+  network.dispose();
+  const labels = Array.from({ length: 10 }, (_, i) => `c${i}`);
+  const model = new ResNetFamilyModel(ResNetDomainModel.create(loadNetwork(networkDir), 'residual-series', 'bench', labels, 2), networkDir, { mean: [0.5], std: [0.25] }, { cropPadding: 2, flip: false });
+  const rng = new Rng(3);
+  const examples = Array.from({ length: 32 }, (_, i) => ({ pixels: Float32Array.from({ length: 784 }, () => rng.next()), label: i % 10, source: `synthetic#${i}` }));
+  const [batch] = model.batches(examples, 32, { training: true, rng: new Rng(4) });
+  const optimizer = new AdamW(model.trainableParams(), { weightDecay: 0.01 });
+  const pool = await startFamilyPool(resnetFamily as unknown as ModelFamily, model as unknown as TrainableFamilyModel<unknown>, most);
+  let step = 0;
+  const times: Record<number, number[]> = {};
+  const reps = quick ? 3 : 5;
+  for (let r = 0; r <= reps; r++) {
+    for (const k of counts) {
+      if (pool) pool.using = k;
+      const t0 = performance.now();
+      const { grads } = pool && k > 1 ? await pool.familyStep(model as unknown as TrainableFamilyModel<unknown>, batch, 1, step++) : model.lossAndGradients(batch);
+      optimizer.apply(grads, () => 1e-3);
+      for (const g of grads.values()) g.dispose();
+      pool?.publishWeights();
+      // Round 0 warms up every count and is not kept.
+      if (r > 0) (times[k] ??= []).push(performance.now() - t0);
+    }
+  }
+  await pool?.close();
+  optimizer.dispose();
+  model.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+  console.log(`
+image training step over workers (ResNet-8, residual-series, batch 32 x 28 x 28 grey), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median ms (scaling vs 1 worker)`);
+  for (const k of counts) console.log([String(k), `${median(times[k]).toFixed(0)} (${(median(times[1]) / median(times[k])).toFixed(2)}x)`].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
+  const result = Object.fromEntries(counts.map((k) => [k, { ms: median(times[k]), scaling: median(times[1]) / median(times[k]) }]));
+  console.log(JSON.stringify({ imageWorkers: result }));
+  return result;
+}
+
+async function workersSection(bert: BertConfig, backendName: BackendName): Promise<void> {
+  const counts = workerCounts();
+  const most = counts[counts.length - 1];
   // Workers build their model from a folder: the benchmark's random encoder, written once.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-'));
   saveEncoderHf(dir, bert, initEncoderArrays(bert, new Rng(1)));
@@ -497,6 +558,7 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   for (const what of Object.keys(times)) {
     result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]) }]));
   }
+  result.imageTrain = await imageWorkersSection(counts);
   console.log(JSON.stringify({ workers: result }));
 }
 

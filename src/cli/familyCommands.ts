@@ -2,8 +2,8 @@ import { ResolvedConfig } from '../engine/config/types';
 import { evalResultName, RESULT } from '../engine/runs';
 import { familyFor } from '../engine/families';
 import { FamilyRunConfig, FamilyTaskType, ModelFamily } from '../engine/model/family';
-import { unitAblation } from '../engine/analysis/unitAblation';
 import { writePredictionGrid } from '../engine/analysis/predictionGrid';
+import { evaluateFamily, startFamilyPool, unitAblationOn } from '../engine/parallel/familyParallel';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { UserInputError } from '../engine/errors';
 import { Reporter, formatClassReport, formatNumber } from './reporter';
@@ -11,7 +11,9 @@ import type { Target } from './targets';
 
 /**
  * eval, ablate and info on the model-family interface, for the families without commands of their own (the ones
- * whose `ownTrainer` is not set: the text family keeps its worker-thread versions in main.ts). One thread.
+ * whose `ownTrainer` is not set: the text family keeps its own versions in main.ts). Evaluation batches are
+ * spread over `workers` threads where the family's model supports it (parallel/familyParallel.ts), each batch
+ * computed whole by one of them: the same results whatever the number.
  */
 
 /** The family of a target that has a config (a run), when it is one of the generic ones; null otherwise. */
@@ -34,8 +36,14 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
   const model = await family.loadTrained(target.adapterDir);
   try {
     out.emit({ type: 'start', command: 'eval', runDir: run.dir });
-    if (workers > 1 && !out.json) out.info(`the ${family.name} family evaluates on one thread for now (${workers} workers asked for)`);
-    const result = model.evaluate(examples, config.training.evalBatchSize);
+    const batchSize = config.training.evalBatchSize;
+    const pool = await startFamilyPool(family, model, Math.min(workers, Math.ceil(examples.length / batchSize)));
+    let result;
+    try {
+      result = await evaluateFamily(pool, model, examples, batchSize);
+    } finally {
+      await pool?.close();
+    }
     const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
     let notSaved: string | null = null;
     try {
@@ -61,7 +69,7 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
 }
 
 /** The block (unit) ablation, written as ablation.json in the layer ablation's shape (the heatmap reads either). */
-export async function ablateFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter): Promise<number> {
+export async function ablateFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, split: 'dev' | 'test', out: Reporter, workers: number): Promise<number> {
   const { config, run } = target;
   const examples = await splitExamples(family, config, split);
   const model = await family.loadTrained(target.adapterDir);
@@ -70,12 +78,20 @@ export async function ablateFamilyRun(family: ModelFamily, target: Extract<Targe
     const metric = config.training.metric === 'loss' ? primaryMetricFor(config.task.type) : config.training.metric;
     const started = Date.now();
     out.emit({ type: 'start', command: 'ablate', runDir: run.dir });
-    const result = unitAblation(model, examples, {
-      metric,
-      batchSize: config.training.evalBatchSize,
-      split,
-      onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
-    });
+    const batchSize = config.training.evalBatchSize;
+    const spans = (model.ablationUnits.length * (model.ablationUnits.length + 1)) / 2 + 1;
+    const pool = await startFamilyPool(family, model, Math.min(workers, spans * Math.ceil(examples.length / batchSize)));
+    let result;
+    try {
+      result = await unitAblationOn(pool, model, examples, {
+        metric,
+        batchSize,
+        split,
+        onSpan: (step, totalSteps) => out.emit({ type: 'progress', runDir: run.dir, epoch: 0, epochs: 1, step, totalSteps, elapsedMs: Date.now() - started }),
+      });
+    } finally {
+      await pool?.close();
+    }
     const file = run.writeResult(RESULT.ablation, { ...result, time: new Date().toISOString() });
     out.emit({ type: 'result', command: 'ablate', runDir: run.dir, file, baseline: result.baseline, matrix: result.matrix, metric: result.metric });
     if (!out.json) {
@@ -84,6 +100,55 @@ export async function ablateFamilyRun(family: ModelFamily, target: Extract<Targe
       out.info(`written to ${file}`);
     }
     out.emit({ type: 'done', command: 'ablate', status: 'done', runDir: run.dir, exitCode: 0 });
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Class probabilities of one row of scores (softmax). */
+function softmax(x: number[]): number[] {
+  const m = Math.max(...x);
+  const e = x.map((v) => Math.exp(v - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((v) => v / s);
+}
+
+/**
+ * `predict <run> --input FILE|FOLDER` for a family's run: one prediction line per input (the family reads the
+ * inputs: for images an IDX images file, an image, or a folder of images), in input order, with the class
+ * probabilities (and the scores with --logits). Batches are spread over the workers as evaluation's are.
+ */
+export async function predictFamilyRun(family: ModelFamily, target: Extract<Target, { kind: 'run' }>, input: string, out: Reporter, opts: { workers: number; batchSize: number; logits: boolean }): Promise<number> {
+  const model = await family.loadTrained(target.adapterDir);
+  try {
+    if (!model.readInputs || !model.parallel) throw new UserInputError(`predict does not take ${family.name} runs`);
+    const { examples, sources } = model.readInputs(input);
+    const parallel = model.parallel;
+    const batches = model.batches(examples, opts.batchSize, { training: false, rng: null });
+    const pool = await startFamilyPool(family, model, Math.min(opts.workers, batches.length));
+    let outputs;
+    try {
+      outputs = pool ? await pool.familyOutputs(model, batches.map((batch) => ({ batch, disabledUnits: [] })), (b) => (b as { units: number }).units) : batches.map((b) => parallel.batchOutputs(b));
+    } finally {
+      await pool?.close();
+    }
+    const names = model.classLabels?.() ?? null;
+    const scores = outputs.flatMap((o) => o.scores);
+    scores.forEach((row, i) => {
+      const best = row.indexOf(Math.max(...row));
+      out.emit({
+        type: 'prediction',
+        index: i,
+        source: sources[i],
+        prediction: names ? names[best] : best,
+        // The class names, in the order of probabilities and logits.
+        ...(names ? { labels: names } : {}),
+        probabilities: softmax(row),
+        ...(opts.logits ? { logits: row } : {}),
+      });
+    });
+    out.emit({ type: 'done', command: 'predict', status: 'done', exitCode: 0 });
     return 0;
   } finally {
     model.dispose();

@@ -38,7 +38,7 @@ import { readTaskFields, TASK_FIELDS_FILE, writeTaskFields } from '../engine/mod
 import { resumeOnSlurm, slurmCommand, submitToSlurm } from './slurm';
 import { familyFor } from '../engine/families';
 import type { FamilyRunConfig } from '../engine/model/family';
-import { ablateFamilyRun, evalFamilyRun, familyConfigCounts, familyTrainedCounts, genericFamilyOf } from './familyCommands';
+import { ablateFamilyRun, evalFamilyRun, familyConfigCounts, familyTrainedCounts, genericFamilyOf, predictFamilyRun } from './familyCommands';
 
 const USAGE = `adapter-lab: adapter-tuning experiments on BERT encoders and ResNets for small images (TensorFlow.js)
 
@@ -52,6 +52,7 @@ Usage:
   adapter-lab slurm cancel <run folder> [--whole-array]
   adapter-lab eval <config|run|adapter> [--split dev|test] [--config CFG]
   adapter-lab predict <run|adapter> --input FILE [--logits] [--text-field F] [--pair-field F]
+  adapter-lab predict <image run> --input IDX-FILE|IMAGE|FOLDER [--logits]
   adapter-lab predict --runs RUN,RUN,... --input FILE [--logits] [--text-field F] [--pair-field F]
   adapter-lab encode --model <dir|builtin:NAME|hub id> --input FILE [--text-field F] [--pair-field F] [--max-length N]
   adapter-lab ablate <config|run> [--split dev|test]
@@ -384,7 +385,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
   const target = resolveTarget(args[0], values['runs-dir']);
   const split = splitOf(values);
   const family = genericFamilyOf(target.kind === 'run' ? target.config : null);
-  if (family && target.kind === 'run') return evalFamilyRun(family, target, split, out, requestedWorkers ?? 1);
+  if (family && target.kind === 'run') return evalFamilyRun(family, target, split, out, workersFor(target.config));
   const { model, config, prepared } = await loadForEval(target, values);
   try {
     const examples = prepared[split];
@@ -430,7 +431,7 @@ async function ablate({ values, args, out }: Ctx): Promise<number> {
   if (target.kind !== 'run') throw new UserInputError('ablate needs a run folder (or a config with a finished run)');
   const split = splitOf(values);
   const family = genericFamilyOf(target.config);
-  if (family) return ablateFamilyRun(family, target, split, out);
+  if (family) return ablateFamilyRun(family, target, split, out, workersFor(target.config));
   const loaded = await loadForEval(target, values);
   const { model, config, prepared } = loaded;
   try {
@@ -548,8 +549,13 @@ async function predictCommand(ctx: Ctx): Promise<number> {
   if (ctx.values.runs !== undefined) return predictTasks(ctx);
   const { values, args, out } = ctx;
   need(args, 1, 'a run or adapter folder');
-  if (!values.input) throw new UserInputError('predict needs --input FILE (JSONL, CSV or TSV)');
   const target = resolveTarget(args[0], values['runs-dir']);
+  const family = genericFamilyOf(target.kind === 'run' ? target.config : null);
+  if (family && target.kind === 'run') {
+    if (!values.input) throw new UserInputError('predict needs --input (an IDX images file, an image, or a folder of images)');
+    return predictFamilyRun(family, target, values.input, out, { workers: workersFor(target.config), batchSize: intOption(values['batch-size'], 'batch-size') ?? 64, logits: !!values.logits });
+  }
+  if (!values.input) throw new UserInputError('predict needs --input FILE (JSONL, CSV or TSV)');
   const { model, meta, tokenizer } = await loadAdapterModel(target.adapterDir);
   try {
     const [defaultText, defaultPair] = fieldsOf(target);

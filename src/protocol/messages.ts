@@ -64,7 +64,8 @@ export interface PredictionMessage {
   /** Multi-task prediction (`predict --runs`): the task, and the run or adapter folder as given. */
   task?: string;
   run?: string;
-  source?: { file: string; line: number };
+  /** Where the input came from: a text row's file and line; an image's file, and its index in an IDX file. */
+  source?: { file: string; line: number } | { file: string; image?: number };
   /** The class name (classification) or the value (regression). */
   prediction: string | number;
   /** Classification: the class names, in the order of `probabilities` and `logits`. */

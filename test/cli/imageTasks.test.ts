@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync, cliLive, trainSteps } from '../helpers/cliRun';
-import { tempDir, useBackend } from '../helpers/fixtures';
+import { maxAbsDiff, tempDir, useBackend } from '../helpers/fixtures';
+import { encodePng } from '../../src/engine/data/images/png';
 import { TINY_RESNET, writeImageConfig } from '../helpers/imageTask';
 import { catalogEntry } from '../../src/engine/methods/catalog';
 import { convSites } from '../../src/engine/families/resnet/network';
@@ -27,8 +28,10 @@ describe('image classification through the CLI', () => {
     const trained = await cliAsync(['train', file, '--json', '--workers', '2'], dir);
     expect(trained.code, trained.stderr).toBe(0);
     const runDir = runDirOf(trained.lines);
-    // One thread for image runs, and the user is told so.
-    expect(trained.lines.some((l) => l.type === 'log' && /trains on one thread for now: 2 workers were asked for/.test(l.message))).toBe(true);
+    // Two workers (test/engine/parallel/imageParallel.test.ts shows they compute what one thread does).
+    expect(trained.lines.some((l) => l.type === 'log' && /, 2 workers$/.test(l.message))).toBe(true);
+    expect(trained.lines.some((l) => l.type === 'log' && /^started 1 worker thread in/.test(l.message))).toBe(true);
+    expect(trained.lines.some((l) => /one thread/.test(l.message ?? ''))).toBe(false);
 
     const record = readJson(path.join(runDir, 'run.json'));
     expect(record.status).toBe('done');
@@ -82,6 +85,70 @@ describe('image classification through the CLI', () => {
     expect(compared.code, compared.stderr).toBe(0);
     expect(compared.stdout).toContain(`${RESIDUAL_SERIES_TRAINABLE}`);
   }, 120_000);
+
+  it('predict prints each image\'s class and probabilities from an IDX file, an image folder and one image, the same with 1 and 2 workers; eval too; a failing worker fails the run', async () => {
+    const dir = tempDir();
+    const file = writeImageConfig(dir, { training: { maxSteps: 8 } });
+    const trained = await cliAsync(['train', file, '--json', '--workers', '2'], dir);
+    expect(trained.code, trained.stderr).toBe(0);
+    const runDir = runDirOf(trained.lines);
+    const predictionsOf = (r: { lines: any[] }) => r.lines.filter((l) => l.type === 'prediction');
+
+    const idx = path.join(dir, 'test-images.idx');
+    const one = await cliAsync(['predict', runDir, '--input', idx, '--json', '--workers', '1', '--batch-size', '16'], dir);
+    expect(one.code, one.stderr).toBe(0);
+    const lines = predictionsOf(one);
+    expect(lines).toHaveLength(60);
+    lines.forEach((l, i) => {
+      expect(l.index).toBe(i);
+      expect(l.source).toEqual({ file: idx, image: i });
+      expect(l.labels).toEqual(['rows', 'columns', 'square']);
+      expect(l.probabilities.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 6);
+      expect(l.prediction).toBe(l.labels[l.probabilities.indexOf(Math.max(...l.probabilities))]);
+    });
+    // Spread over two workers (whole batches each): the same lines.
+    const two = await cliAsync(['predict', runDir, '--input', idx, '--json', '--workers', '2', '--batch-size', '16'], dir);
+    expect(two.code, two.stderr).toBe(0);
+    expect(predictionsOf(two)).toEqual(lines);
+    // The predictions are eval's: the count of each predicted class is its column of the test confusion matrix.
+    for (const workers of ['1', '3']) {
+      const evaluated = await cliAsync(['eval', runDir, '--split', 'test', '--json', '--workers', workers], dir);
+      expect(evaluated.code, evaluated.stderr).toBe(0);
+      const confusion: number[][] = readJson(path.join(runDir, 'eval-test.json')).classes.confusion;
+      const predictedCounts = ['rows', 'columns', 'square'].map((c) => lines.filter((l) => l.prediction === c).length);
+      expect(predictedCounts).toEqual([0, 1, 2].map((j) => confusion.reduce((n, row) => n + row[j], 0)));
+    }
+
+    // The first four test images as PNG files in a folder (one in a subfolder): the same inputs, so the same lines.
+    const images = fs.readFileSync(idx).subarray(16);
+    const folder = path.join(dir, 'to-predict');
+    fs.mkdirSync(path.join(folder, 'more'), { recursive: true });
+    const pngs = ['a.png', 'b.png', 'c.png', path.join('more', 'd.png')].map((name) => path.join(folder, name));
+    pngs.forEach((f, i) => fs.writeFileSync(f, encodePng(8, 8, 1, images.subarray(i * 64, (i + 1) * 64))));
+    const fromFolder = await cliAsync(['predict', runDir, '--input', folder, '--json'], dir);
+    expect(fromFolder.code, fromFolder.stderr).toBe(0);
+    const folderLines = predictionsOf(fromFolder);
+    expect(folderLines.map((l) => l.source)).toEqual(pngs.map((f) => ({ file: f })));
+    folderLines.forEach((l, i) => {
+      expect(l.prediction).toBe(lines[i].prediction);
+      expect(maxAbsDiff(l.probabilities, lines[i].probabilities)).toBeLessThan(1e-6);
+    });
+    const single = await cliAsync(['predict', runDir, '--input', pngs[1], '--json', '--logits'], dir);
+    expect(single.code, single.stderr).toBe(0);
+    expect(predictionsOf(single).map((l) => [l.prediction, l.logits.length])).toEqual([[lines[1].prediction, 3]]);
+    // A file that is not an image: exit 2, naming it.
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image');
+    const bad = await cliAsync(['predict', runDir, '--input', folder, '--json'], dir);
+    expect(bad.code, bad.stderr).toBe(2);
+    expect(bad.lines.find((l) => l.type === 'error')).toMatchObject({ exitCode: 2, file: path.join(folder, 'notes.txt') });
+
+    // Worker 1 throws at step 3: the run fails (exit 1) with its error, recorded in run.json.
+    const failing = await cliAsync(['train', file, '--json', '--workers', '2'], dir, { env: { ...process.env, ADAPTER_LAB_TEST_WORKER_FAIL: '1:3' } });
+    expect(failing.code).toBe(1);
+    expect(failing.lines.find((l) => l.type === 'error').message).toMatch(/worker 1 failed: test hook: worker 1 fails at step 3/);
+    const failed = readJson(path.join(runDirOf(failing.lines), 'run.json'));
+    expect([failed.status, failed.resumable]).toEqual(['failed', true]);
+  }, 180_000);
 
   it('a run killed mid-training, or cancelled with SIGINT, resumes to exactly the uninterrupted run', async () => {
     const dir = tempDir();

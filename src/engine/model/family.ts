@@ -17,9 +17,9 @@ import type { EngineMessage } from '../../protocol/messages';
  * the ResNet. The engine moves them between the family's own functions and counts them; it never looks inside.
  *
  * Status (issue 19): the trainer (train/familyTrainer.ts), `eval`, `ablate`, `info` and `pretrain` reach a family
- * through this interface. A family with `ownTrainer` (BERT: worker threads, the frozen-prefix cache, AdapterDrop's
- * measurements) keeps its own implementation of those commands behind it; the others share the generic ones,
- * which run on one thread.
+ * through this interface. A family with `ownTrainer` (BERT: the frozen-prefix cache, AdapterDrop's measurements)
+ * keeps its own implementation of those commands behind it; the others share the generic ones, which run on
+ * worker threads where the model offers `parallel` (parallel/familyParallel.ts).
  */
 
 /** The task types a config may name (`task.type`), across families. */
@@ -74,6 +74,29 @@ export interface GridEntry {
   image: { width: number; height: number; channels: 1 | 3; pixels: Uint8Array };
 }
 
+/** One evaluation batch's outputs, plain data (they cross threads): per row the class scores, and the loss summed over rows. */
+export interface FamilyBatchOutputs {
+  scores: number[][];
+  lossSum: number;
+}
+
+/**
+ * What data parallelism over worker threads (parallel/familyParallel.ts) needs of a model. A training batch is
+ * cut into shards of rows; each shard's loss and gradients are its part of the whole batch's (its mean weighted
+ * by its share of the rows), with every random draw made per example, so that the shards' sums are the whole
+ * batch's whatever their number. Batches and shards are plain data (structured-cloned to the workers).
+ */
+export interface FamilyParallelism<Example, Batch extends FamilyBatch = FamilyBatch> {
+  /** What ModelFamily.buildReplica builds a worker's copy from (plain data; the trained values come from the coordinator). */
+  replica(): unknown;
+  /** Up to n shards of a training batch, of as equal a size as can be (none empty), in row order. */
+  shardBatch(batch: Batch, n: number): Batch[];
+  /** One evaluation batch's outputs (evaluation mode, no gradients). */
+  batchOutputs(batch: Batch): FamilyBatchOutputs;
+  /** Metrics, loss and predictions of examples from the outputs of their evaluation batches (batches() order). */
+  evaluation(examples: Example[], outputs: FamilyBatchOutputs[]): FamilyEvaluation;
+}
+
 /**
  * A pretrained network with a method and a task head: the thing a run trains, evaluates, ablates and saves.
  */
@@ -93,8 +116,8 @@ export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = Famil
   /** Batches of examples; `training` batches are shuffled and augmented with `rng` (the epoch's). */
   batches(examples: Example[], batchSize: number, opts: { training: boolean; rng: Rng | null }): Batch[];
   /**
-   * The loss of one training batch and the gradients of trainableParams() (by name), with the step's randomness
-   * from `rng` (dropout, AdapterDrop). State that is not trained by gradient (BatchNorm's running statistics) is
+   * The loss of one training batch (or shard of one, see FamilyParallelism) and the gradients of
+   * trainableParams() (by name), with the step's randomness from `rng` (dropout, AdapterDrop). State that is not trained by gradient (BatchNorm's running statistics) is
    * updated here. The caller applies the gradients and disposes them.
    */
   lossAndGradients(batch: Batch, rng: Rng): { loss: number; grads: Map<string, tf.Tensor> };
@@ -106,6 +129,16 @@ export interface TrainableFamilyModel<Example, Batch extends FamilyBatch = Famil
   readonly ablationUnits: readonly number[];
   /** Switches the method's modules off in these units (empty: all on). */
   setDisabledUnits(units: ReadonlySet<number>): void;
+  /**
+   * Inputs to predict, without labels, from a file or folder (`adapter-lab predict <run> --input`), each with
+   * where it came from (file, and its index inside it where the file holds several). Absent: the family's runs
+   * predict through their own command.
+   */
+  readInputs?(input: string): { examples: Example[]; sources: { file: string; image?: number }[] };
+  /** The class names in the order of the outputs' scores (classification). */
+  classLabels?(): string[];
+  /** Data parallelism over worker threads; absent: the model trains and evaluates on one thread. */
+  readonly parallel?: FamilyParallelism<Example, Batch>;
   /** Writes the trained method and head (the run's adapter/ folder), in the family's format. */
   saveTrained(dir: string): void;
   /** A hash of the pretrained network's values before training (model/fingerprint.ts for BERT). */
@@ -147,9 +180,11 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
   loadTrained(dir: string, network?: string): Promise<TrainableFamilyModel<Example, Batch>>;
   /**
    * The family's own trainer and commands (worker threads, caches, measurements the generic ones lack): the CLI's
-   * train, eval, ablate and info then take the family's path. Absent: the generic ones (one thread).
+   * train, eval, ablate and info then take the family's path. Absent: the generic ones.
    */
   readonly ownTrainer?: boolean;
+  /** A worker thread's copy of a model, from what its `parallel.replica()` returned (with `parallel`). */
+  buildReplica?(replica: unknown): Promise<TrainableFamilyModel<Example, Batch>>;
   /** `adapter-lab pretrain <file>` for a config whose `taskType` this family serves (`raw`: the parsed file). */
   pretrain?(file: string, raw: Record<string, unknown>, ctx: FamilyPretrainContext): Promise<number>;
 }

@@ -19,7 +19,11 @@ import { MlmStepSettings, mlmShardLossAndGradients, shardBatch, shardLossAndGrad
 import type { MlmModel } from '../pretrain/mlm';
 import type { MaskedBatch } from '../pretrain/data';
 import { multiTaskBatchOutputs, sharedGroups } from '../analysis/multiTask';
-import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
+import type { FamilyOutputsItem, FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from './protocol';
+import type { FamilyBatch, FamilyBatchOutputs, TrainableFamilyModel } from '../model/family';
+import { withSynchronisedBatchNorm } from '../tf/conv';
+import { abortShardSync, createShardSyncBuffers, ShardExchange, ShardSyncAborted, ShardSyncBuffers } from './shardSync';
+import { derivedRng } from './shard';
 
 /**
  * Data parallelism on every core (node:worker_threads). N workers: the coordinator's own thread is worker 0,
@@ -29,7 +33,8 @@ import type { FromWorker, ModelSource, ToWorker, WeightSlot, WorkerInit } from '
  * sums them in worker order (the same order whatever finishes first), takes the one optimizer step and writes
  * the new trainable weights into a SharedArrayBuffer every worker reads before its next request. Evaluation
  * spreads whole batches over the workers (each batch computed by one of them, so its outputs do not depend on
- * the number of workers at all).
+ * the number of workers at all). Model families without a trainer of their own (the ResNet) come through
+ * familyStep and familyOutputs (familyParallel.ts), their shards' BatchNorms synchronised (shardSync.ts).
  */
 
 /** The default number of workers: every core, except on tfjs-node, which threads by itself (one worker). */
@@ -68,6 +73,8 @@ export interface PoolOptions {
   /** The coordinator's trainable parameters (shared with the workers after every update). */
   params: Map<string, tf.Variable>;
   caches?: WorkerInit['caches'];
+  /** Training steps synchronise BatchNorm over the shards (family models: familyStep). */
+  shardSync?: boolean;
 }
 
 export class WorkerPool {
@@ -79,6 +86,7 @@ export class WorkerPool {
   private readonly weights: Float32Array;
   private weightsVersion = 0;
   private readonly slots: WeightSlot[];
+  private shardSync: ShardSyncBuffers | undefined;
 
   private constructor(private readonly params: Map<string, tf.Variable>) {
     let offset = 0;
@@ -105,11 +113,12 @@ export class WorkerPool {
   /** Starts workers - 1 threads and waits until each has built its model (and caches). */
   static async start(o: PoolOptions): Promise<WorkerPool> {
     const pool = new WorkerPool(o.params);
+    if (o.shardSync) pool.shardSync = createShardSyncBuffers(o.workers);
     pool.publishWeights();
     const script = workerScript();
     const ready: Promise<void>[] = [];
     for (let index = 1; index < o.workers; index++) {
-      const init: WorkerInit = { index, backend: o.backend, source: o.source, weights: pool.weights.buffer as SharedArrayBuffer, slots: pool.slots, caches: o.caches, failAt: failHookFor(index) };
+      const init: WorkerInit = { index, backend: o.backend, source: o.source, weights: pool.weights.buffer as SharedArrayBuffer, slots: pool.slots, caches: o.caches, failAt: failHookFor(index), shardSync: pool.shardSync };
       const worker = new Worker(script, { workerData: init });
       pool.threads.push(worker);
       ready.push(
@@ -150,6 +159,7 @@ export class WorkerPool {
       this.fail(new Error(`worker ${index} failed: ${msg.message}`));
       return;
     }
+    // 'aborted' (another worker's failure stopped this one) resolves: the failure that caused it rejects the step.
     const p = this.pending.get(msg.id);
     this.pending.delete(msg.id);
     p?.resolve(msg);
@@ -204,7 +214,16 @@ export class WorkerPool {
   private async summedGradients(replies: Promise<FromWorker>[], ownShard: () => { loss: number; grads: Map<string, tf.Tensor> }): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
     // A rejected reply is awaited below; until then it must not count as unhandled.
     for (const r of replies) r.catch(() => undefined);
-    const own = ownShard();
+    let own: { loss: number; grads: Map<string, tf.Tensor> };
+    try {
+      own = ownShard();
+    } catch (err) {
+      if (!this.shardSync) throw err;
+      // The workers were synchronised with this shard: wait until each has stopped (or the failure that stopped
+      // one is in), and report the first failure, not the others' being stopped by it.
+      await Promise.allSettled(replies);
+      throw this.failure ?? err;
+    }
     const sums: (Float32Array | null)[] = this.slots.map((slot) => {
       const g = own.grads.get(slot.name);
       return g ? (g.dataSync() as Float32Array).slice() : null;
@@ -240,14 +259,14 @@ export class WorkerPool {
    * length), the coordinator's share computed here by `local`; the results in batch order. Each batch is
    * computed whole by one worker, so the results do not depend on the number of workers.
    */
-  private async spread<R>(batches: Batch[], request: (lane: Batch[]) => Request, local: (batch: Batch) => R, resultsOf: (reply: FromWorker) => R[]): Promise<R[]> {
+  private async spread<R, B = Batch>(batches: B[], request: (lane: B[]) => Request, local: (batch: B) => R, resultsOf: (reply: FromWorker) => R[], sizeOf: (batch: B) => number = (b) => (b as Batch).batchSize * (b as Batch).seqLen): Promise<R[]> {
     const lanes: number[][] = Array.from({ length: this.usingCount }, () => []);
     const load = new Array(this.usingCount).fill(0);
-    const order = batches.map((b, i) => i).sort((a, b) => batches[b].batchSize * batches[b].seqLen - batches[a].batchSize * batches[a].seqLen || a - b);
+    const order = batches.map((b, i) => i).sort((a, b) => sizeOf(batches[b]) - sizeOf(batches[a]) || a - b);
     for (const i of order) {
       const lane = load.indexOf(Math.min(...load));
       lanes[lane].push(i);
-      load[lane] += batches[i].batchSize * batches[i].seqLen;
+      load[lane] += sizeOf(batches[i]);
     }
     const replies = lanes.slice(1).map((lane, k) => (lane.length ? this.request(k + 1, request(lane.map((i) => batches[i]))) : Promise.resolve(null)));
     for (const r of replies) r.catch(() => undefined);
@@ -265,6 +284,54 @@ export class WorkerPool {
       lanes[k + 1].forEach((i, j) => (results[i] = got[j]));
     });
     return results;
+  }
+
+  /**
+   * One training step of a family model over every worker (parallel/familyParallel.ts): the batch cut into
+   * shards by the model, BatchNorm synchronised over them, the gradients summed in worker order; the loss and the
+   * gradients (by parameter name) for the caller to apply, after which it calls publishWeights. The coordinator's
+   * own shard also updates its BatchNorm running statistics, with the whole batch's.
+   */
+  async familyStep(model: TrainableFamilyModel<unknown>, batch: FamilyBatch, seed: number, step: number): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
+    const sync = this.shardSync;
+    if (!sync || !model.parallel) throw new Error('familyStep needs a pool started for a family model');
+    const shards = model.parallel.shardBatch(batch, this.usingCount);
+    const participants = shards.length;
+    const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'familyStep', shard, seed, step, part: k + 1, participants }));
+    return this.summedGradients(replies, () => {
+      try {
+        return withSynchronisedBatchNorm(participants > 1 ? new ShardExchange(sync, 0, participants) : null, () => model.lossAndGradients(shards[0] as FamilyBatch, derivedRng(seed, 2, step)));
+      } catch (err) {
+        if (!(err instanceof ShardSyncAborted)) abortShardSync(sync, 0);
+        throw err;
+      }
+    });
+  }
+
+  /**
+   * Evaluation batches of a family model over the workers, each computed whole by one of them with the given
+   * ablation units off: the outputs in input order, the same whatever the number of workers.
+   */
+  familyOutputs(model: TrainableFamilyModel<unknown>, items: FamilyOutputsItem[], sizeOf: (batch: unknown) => number): Promise<FamilyBatchOutputs[]> {
+    const parallel = model.parallel;
+    if (!parallel) throw new Error('familyOutputs needs a model with parallel support');
+    return this.spread<FamilyBatchOutputs, FamilyOutputsItem>(
+      items,
+      (lane) => ({ type: 'familyOutputs', items: lane }),
+      (item) => {
+        model.setDisabledUnits(new Set(item.disabledUnits));
+        try {
+          return parallel.batchOutputs(item.batch as FamilyBatch);
+        } finally {
+          model.setDisabledUnits(new Set());
+        }
+      },
+      (reply) => {
+        if (reply.type !== 'familyOutputs') throw new Error(`unexpected reply ${reply.type} to evaluation batches`);
+        return reply.results;
+      },
+      (item) => sizeOf(item.batch),
+    );
   }
 
   /** The outputs and mean loss of evaluation batches, in batch order. */

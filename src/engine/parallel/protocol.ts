@@ -5,6 +5,8 @@ import type { BackendName } from '../tf/backend';
 import type { BertConfig } from '../model/config';
 import type { MaskedBatch } from '../pretrain/data';
 import type { MlmStepSettings } from './shard';
+import type { ShardSyncBuffers } from './shardSync';
+import type { FamilyBatchOutputs } from '../model/family';
 
 /** Messages between the coordinator (pool.ts) and its worker threads (worker.ts). */
 
@@ -17,7 +19,9 @@ export type ModelSource =
   | { kind: 'config'; cfg: ResolvedConfig; labels: string[] | null }
   | { kind: 'adapter'; adapterDir: string; model?: string }
   | { kind: 'tasks'; adapterDirs: string[] }
-  | { kind: 'mlm'; bert: BertConfig };
+  | { kind: 'mlm'; bert: BertConfig }
+  /** A model family's model (the generic trainer and commands): familyFor(taskType).buildReplica(replica). */
+  | { kind: 'family'; taskType: string; replica: unknown };
 
 /** A trainable parameter's place in the shared weights buffer. */
 export interface WeightSlot {
@@ -38,6 +42,14 @@ export interface WorkerInit {
   caches?: { depth: number; batchSize: number; padId: number; sets: Record<string, EncodedExample[]> };
   /** Test hook (ADAPTER_LAB_TEST_WORKER_FAIL): fail at this training step, by throwing or by exiting the thread. */
   failAt?: { step: number; exit: boolean };
+  /** Synchronised BatchNorm's exchange between the shards of a training step (family models). */
+  shardSync?: ShardSyncBuffers;
+}
+
+/** An evaluation batch of a family model with the ablation units switched off for it (none: all on). */
+export interface FamilyOutputsItem {
+  batch: unknown;
+  disabledUnits: number[];
 }
 
 export type ToWorker =
@@ -48,7 +60,10 @@ export type ToWorker =
   | { type: 'mlmStep'; id: number; weightsVersion: number; shard: MaskedBatch; firstRow: number; batchPositions: number; settings: MlmStepSettings }
   /** Multi-task prediction: `models` are indices into the worker's task models (those of one maximum length). */
   | { type: 'multiTask'; id: number; weightsVersion: number; batches: Batch[]; models: number[] }
-  | { type: 'memory'; id: number; weightsVersion: number };
+  | { type: 'memory'; id: number; weightsVersion: number }
+  /** A family model's shard of a training step: shard `part` of `participants` (BatchNorm synchronised over them). */
+  | { type: 'familyStep'; id: number; weightsVersion: number; shard: unknown; seed: number; step: number; part: number; participants: number }
+  | { type: 'familyOutputs'; id: number; weightsVersion: number; items: FamilyOutputsItem[] };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -59,4 +74,7 @@ export type FromWorker =
   | { type: 'memory'; id: number; tensors: number; bytes: number }
   /** Per batch, per model asked for, the outputs of the batch's rows. */
   | { type: 'multiTask'; id: number; results: number[][][][] }
+  | { type: 'familyOutputs'; id: number; results: FamilyBatchOutputs[] }
+  /** The step was stopped because another participant of its synchronised BatchNorm failed (that one reports why). */
+  | { type: 'aborted'; id: number }
   | { type: 'failed'; id: number | null; message: string; stack?: string };

@@ -14,11 +14,17 @@ import { TensorMap } from '../model/safetensors';
 import { headParamShapes, MlmModel } from '../pretrain/mlm';
 import { mlmModelFromArrays } from '../pretrain/pretrain';
 import type { FromWorker, ToWorker, WorkerInit } from './protocol';
+import { familyFor } from '../families';
+import type { FamilyBatch, FamilyTaskType, TrainableFamilyModel } from '../model/family';
+import { withSynchronisedBatchNorm } from '../tf/conv';
+import { abortShardSync, ShardExchange, ShardSyncAborted } from './shardSync';
+import { derivedRng } from './shard';
 
 /**
  * A worker thread of data-parallel training and evaluation (pool.ts starts it): its own TensorFlow.js backend
  * and copy of the model, the coordinator's trainable weights read from the shared buffer before each request,
  * and per request the loss and gradients of one shard of a step's batch, or the outputs of evaluation batches.
+ * A model family's shard (familyStep) computes with BatchNorm synchronised over the step's shards (shardSync.ts).
  */
 
 const port = parentPort!;
@@ -28,6 +34,8 @@ const post = (msg: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage
 let model: AdapterModel;
 /** Multi-task prediction's models (source 'tasks'), in the order of the adapter folders. */
 let taskModels: AdapterModel[] = [];
+/** A model family's model (source 'family'). */
+let familyModel: TrainableFamilyModel<unknown>;
 /** Pretraining's encoder and MLM head (source 'mlm'). */
 let mlm: MlmModel;
 let params: Map<string, tf.Variable>;
@@ -44,6 +52,10 @@ async function start(): Promise<void> {
     model = buildModel(cfg, modelDirOf(cfg), init.source.labels);
   } else if (init.source.kind === 'adapter') {
     model = (await loadAdapterModel(init.source.adapterDir, init.source.model)).model;
+  } else if (init.source.kind === 'family') {
+    const family = familyFor(init.source.taskType as FamilyTaskType);
+    if (!family.buildReplica) throw new Error(`the ${family.name} family has no worker-thread copy`);
+    familyModel = await family.buildReplica(init.source.replica);
   } else if (init.source.kind === 'tasks') {
     taskModels = (await loadTaskModels(init.source.adapterDirs)).models;
   } else {
@@ -54,7 +66,15 @@ async function start(): Promise<void> {
     }
     mlm = mlmModelFromArrays(init.source.bert, arrays, true);
   }
-  params = init.source.kind === 'mlm' ? mlm.allParams() : init.source.kind === 'tasks' ? new Map() : model.trainableParams();
+  params =
+    init.source.kind === 'mlm'
+      ? mlm.allParams()
+      : init.source.kind === 'tasks'
+        ? new Map()
+        : init.source.kind === 'family'
+          ? // The state training changes besides the parameters (BatchNorm statistics) comes from the coordinator too.
+            new Map([...familyModel.trainableParams(), ...(familyModel.trainingState?.() ?? new Map())])
+          : model.trainableParams();
   vars = [...params.values()];
   nameOfVar = new Map([...params].map(([name, v]) => [v.name, name]));
   if (init.caches) {
@@ -93,7 +113,7 @@ function postGradients(id: number, loss: number, grads: Map<string, tf.Tensor>):
 function handle(msg: ToWorker): void {
   syncWeights(msg.weightsVersion);
   const cache = 'cache' in msg && msg.cache ? caches.get(msg.cache) : undefined;
-  const step = msg.type === 'step' ? msg.step : msg.type === 'mlmStep' ? msg.settings.step : undefined;
+  const step = msg.type === 'step' || msg.type === 'familyStep' ? msg.step : msg.type === 'mlmStep' ? msg.settings.step : undefined;
   if (init.failAt && init.failAt.step === step) {
     if (init.failAt.exit) process.exit(3);
     throw new Error(`test hook: worker ${init.index} fails at step ${step}`);
@@ -110,6 +130,22 @@ function handle(msg: ToWorker): void {
     if (init.source.kind !== 'config') throw new Error('a training step needs a worker built from a config');
     const { loss, grads } = shardLossAndGradients(model, { batch: msg.shard, firstRow: msg.firstRow }, msg.batchRows, init.source.cfg, msg.step, vars, nameOfVar, cache);
     postGradients(msg.id, loss, grads);
+  } else if (msg.type === 'familyStep') {
+    if (!init.shardSync) throw new Error('a family training step needs the pool\'s synchronisation buffers');
+    const exchange = new ShardExchange(init.shardSync, msg.part, msg.participants);
+    const { loss, grads } = withSynchronisedBatchNorm(exchange, () => familyModel.lossAndGradients(msg.shard as FamilyBatch, derivedRng(msg.seed, 2, msg.step)));
+    postGradients(msg.id, loss, grads);
+  } else if (msg.type === 'familyOutputs') {
+    const parallel = familyModel.parallel!;
+    const results = msg.items.map((item) => {
+      familyModel.setDisabledUnits(new Set(item.disabledUnits));
+      try {
+        return parallel.batchOutputs(item.batch as FamilyBatch);
+      } finally {
+        familyModel.setDisabledUnits(new Set());
+      }
+    });
+    post({ type: 'familyOutputs', id: msg.id, results });
   } else if (msg.type === 'memory') {
     const { numTensors, numBytes } = tf.memory();
     post({ type: 'memory', id: msg.id, tensors: numTensors, bytes: numBytes });
@@ -122,10 +158,19 @@ function handle(msg: ToWorker): void {
   }
 }
 
+// A thread that ends (the test hook's exit, or a crash) must not leave the others waiting at a synchronised BatchNorm.
+process.on('exit', () => abortShardSync(init.shardSync, init.index));
+
 port.on('message', (msg: ToWorker) => {
   try {
     handle(msg);
   } catch (err) {
+    // Stopped because another worker failed: that one's failure is the run's, reported by it.
+    if (err instanceof ShardSyncAborted) {
+      post({ type: 'aborted', id: msg.id });
+      return;
+    }
+    abortShardSync(init.shardSync, init.index);
     post({ type: 'failed', id: msg.id, message: err instanceof Error ? err.message : String(err), stack: err instanceof Error ? err.stack : undefined });
   }
 });

@@ -200,32 +200,100 @@ function rowsOf(x: tf.Tensor4D): tf.Tensor2D {
   return tf.reshape(x, [b * h * w, c]);
 }
 
-/** Receives a batch's statistics [c] while they exist: keep (tf.keep) what is to outlive the forward pass. */
-export type BatchStatisticsSink = (mean: tf.Tensor1D, variance: tf.Tensor1D) => void;
+/**
+ * Receives a batch's statistics [c] while they exist, and the rows (batch x height x width) they are over: keep
+ * (tf.keep) what is to outlive the forward pass.
+ */
+export type BatchStatisticsSink = (mean: tf.Tensor1D, variance: tf.Tensor1D, rows: number) => void;
+
+/**
+ * Synchronised BatchNorm's exchange between the shards of one training step (parallel/shardSync.ts): each
+ * shard's per-channel vector in, every shard's out, in shard order (the same on every shard).
+ */
+export interface ShardGather {
+  gather(values: ArrayLike<number>): Float64Array[];
+}
+
+/** The exchange BatchNorm's training mode synchronises over, while withSynchronisedBatchNorm runs; else null. */
+let shardGather: ShardGather | null = null;
+
+/**
+ * Runs fn (one shard's forward and backward pass of a data-parallel step) with BatchNorm's batch statistics over
+ * the whole batch, as SyncBatchNorm computes them: every BatchNorm in training mode combines the shards' means
+ * and variances, and its gradient the shards' sums of dy and dy xhat, through `gather`. The shards then compute
+ * what one thread computes on the whole batch, up to float summation order, whatever their number.
+ */
+export function withSynchronisedBatchNorm<T>(gather: ShardGather | null, fn: () => T): T {
+  const before = shardGather;
+  shardGather = gather;
+  try {
+    return fn();
+  } finally {
+    shardGather = before;
+  }
+}
+
+/** The whole batch's mean, biased variance and rows from each shard's (Chan et al.'s pairwise combination, in shard order). */
+function combinedStatistics(gather: ShardGather, mean: tf.Tensor1D, variance: tf.Tensor1D, rows: number): { mean: tf.Tensor1D; variance: tf.Tensor1D; rows: number } {
+  const c = mean.size;
+  const mine = new Float64Array(2 * c + 1);
+  mine[0] = rows;
+  mine.set(mean.dataSync(), 1);
+  mine.set(variance.dataSync(), 1 + c);
+  const shards = gather.gather(mine);
+  let total = 0;
+  for (const s of shards) total += s[0];
+  const m = new Float64Array(c);
+  for (const s of shards) for (let j = 0; j < c; j++) m[j] += (s[0] * s[1 + j]) / total;
+  const v = new Float64Array(c);
+  for (const s of shards) {
+    for (let j = 0; j < c; j++) {
+      const d = s[1 + j] - m[j];
+      v[j] += (s[0] * (s[1 + c + j] + d * d)) / total;
+    }
+  }
+  return { mean: tf.tensor1d(Float32Array.from(m)), variance: tf.tensor1d(Float32Array.from(v)), rows: total };
+}
+
+/** The whole batch's sums of dy and dy xhat [c] from each shard's, in shard order. */
+function summedOverShards(gather: ShardGather, sdy: tf.Tensor1D, sdyx: tf.Tensor1D): [tf.Tensor1D, tf.Tensor1D] {
+  const c = sdy.size;
+  const mine = new Float64Array(2 * c);
+  mine.set(sdy.dataSync(), 0);
+  mine.set(sdyx.dataSync(), c);
+  const sum = new Float64Array(2 * c);
+  for (const s of gather.gather(mine)) for (let j = 0; j < 2 * c; j++) sum[j] += s[j];
+  return [tf.tensor1d(Float32Array.from(sum.subarray(0, c))), tf.tensor1d(Float32Array.from(sum.subarray(c)))];
+}
 
 /**
  * BatchNorm over batch, height and width with the batch's statistics: y = (x - mean) / sqrt(var + eps) * gamma
  * + beta, the variance biased (PyTorch's training mode). The gradient reaches x through the statistics as well.
  * `onStatistics` sees the statistics (for the running averages; no gradient flows through what it makes).
+ * Inside withSynchronisedBatchNorm the statistics and the gradient's sums are the whole batch's.
  */
 export function batchNormTraining(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, onStatistics?: BatchStatisticsSink): tf.Tensor4D {
+  const gather = shardGather;
   if (!usesBatchNormKernels(x)) {
+    if (gather) return synchronisedBatchNormOps(x, gamma, beta, eps, gather, onStatistics);
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    onStatistics?.(mean as tf.Tensor1D, variance as tf.Tensor1D);
+    onStatistics?.(mean as tf.Tensor1D, variance as tf.Tensor1D, x.shape[0] * x.shape[1] * x.shape[2]);
     const normalised = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
     return tf.add(tf.mul(normalised, gamma), beta);
   }
   const trainGamma = needsGradient(gamma);
   const trainBeta = needsGradient(beta);
-  const rows = x.shape[0] * x.shape[1] * x.shape[2];
+  const shardRows = x.shape[0] * x.shape[1] * x.shape[2];
+  let rows = shardRows;
   const op = withGradient((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const xx = rowsOf(args[0] as tf.Tensor4D);
     const gg = trainGamma ? (args[1] as tf.Tensor1D) : gamma;
     const bb = trainBeta ? (args[trainGamma ? 2 : 1] as tf.Tensor1D) : beta;
-    const [mean, variance] = tf.engine().runKernel(BN_STATS, { x: xx }) as tf.Tensor1D[];
+    let [mean, variance] = tf.engine().runKernel(BN_STATS, { x: xx }) as tf.Tensor1D[];
+    if (gather) ({ mean, variance, rows } = combinedStatistics(gather, mean, variance, shardRows));
     // Inside the op, where tfjs disposes what the forward pass makes and does not return or save.
-    onStatistics?.(mean, variance);
+    onStatistics?.(mean, variance, rows);
     const rstd = tf.rsqrt(tf.add(variance, eps));
     const y = tf.engine().runKernel(BN_APPLY, { x: xx, mean, scale: tf.mul(gg, rstd), shift: bb }) as tf.Tensor2D;
     const restore = saveForBackward(save, [xx, mean, rstd, gg]);
@@ -236,10 +304,12 @@ export function batchNormTraining(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.T
         const dy2 = tf.reshape(dy, xs.shape);
         // With xhat = (x - mean) rstd: dbeta = sum dy, dgamma = sum dy xhat, and
         // dx = gamma rstd (dy - sum(dy) / n - xhat sum(dy xhat) / n) = dy a + (x - mean) b + c.
+        // Synchronised, the sums in dx are the whole batch's; gamma's and beta's are this shard's part.
         const [sdy, sdyx] = tf.engine().runKernel(BN_GRAD_SUMS, { x: xs, dy: dy2, mean: m, rstd: rs }) as tf.Tensor1D[];
+        const [batchSdy, batchSdyx] = gather ? summedOverShards(gather, sdy, sdyx) : [sdy, sdyx];
         const a = tf.mul(gm, rs);
-        const b = tf.mul(tf.mul(a, rs), tf.mul(sdyx, -1 / rows));
-        const c = tf.mul(a, tf.mul(sdy, -1 / rows));
+        const b = tf.mul(tf.mul(a, rs), tf.mul(batchSdyx, -1 / rows));
+        const c = tf.mul(a, tf.mul(batchSdy, -1 / rows));
         const dx = tf.engine().runKernel(BN_GRAD_APPLY, { dy: dy2, x: xs, mean: m, a, b, c }) as tf.Tensor2D;
         const grads: tf.Tensor[] = [tf.reshape(dx, x.shape)];
         if (trainGamma) grads.push(sdyx);
@@ -252,6 +322,32 @@ export function batchNormTraining(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.T
   if (trainGamma) inputs.push(gamma);
   if (trainBeta) inputs.push(beta);
   return op(...inputs) as tf.Tensor4D;
+}
+
+/** Synchronised BatchNorm in tfjs ops (the backends without this module's kernels), its gradient written out. */
+function synchronisedBatchNormOps(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number, gather: ShardGather, onStatistics?: BatchStatisticsSink): tf.Tensor4D {
+  const op = tf.customGrad((...args: unknown[]) => {
+    const [xx, gg, bb] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const local = tf.moments(xx, [0, 1, 2]);
+    const { mean, variance, rows } = combinedStatistics(gather, local.mean as tf.Tensor1D, local.variance as tf.Tensor1D, x.shape[0] * x.shape[1] * x.shape[2]);
+    onStatistics?.(mean, variance, rows);
+    const rstd = tf.rsqrt(tf.add(variance, eps));
+    const xhat = tf.mul(tf.sub(xx, mean), rstd);
+    save([xhat, rstd, gg]);
+    return {
+      value: tf.add(tf.mul(xhat, gg), bb) as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, gm] = saved;
+        const sdy = tf.sum(dy, [0, 1, 2]) as tf.Tensor1D;
+        const sdyx = tf.sum(tf.mul(dy, xh), [0, 1, 2]) as tf.Tensor1D;
+        const [batchSdy, batchSdyx] = summedOverShards(gather, sdy, sdyx);
+        const dx = tf.mul(tf.mul(gm, rs), tf.sub(tf.sub(dy, tf.div(batchSdy, rows)), tf.mul(xh, tf.div(batchSdyx, rows))));
+        return [dx, sdyx, sdy];
+      },
+    };
+  });
+  return op(x, gamma, beta) as tf.Tensor4D;
 }
 
 /**

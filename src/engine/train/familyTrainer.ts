@@ -8,6 +8,8 @@ import { assignParams, snapshot } from '../model/adapterIo';
 import { metricHigherIsBetter } from '../metrics/metrics';
 import { activeBackend } from '../tf/backend';
 import { derivedRng } from '../parallel/shard';
+import { defaultWorkers, WorkerPool } from '../parallel/pool';
+import { evaluateFamily, startFamilyPool } from '../parallel/familyParallel';
 import { FamilyRunConfig, ModelFamily } from '../model/family';
 import { writePredictionGrid } from '../analysis/predictionGrid';
 import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
@@ -17,7 +19,10 @@ import { DivergenceError, engineVersion, loadCheckpoint, readCheckpointTensors, 
 /**
  * The training loop on the model-family interface (model/family.ts), for the families without a trainer of their
  * own: the same schedule, checkpoints, resume, cancel, dev evaluation and run-folder files as the text trainer
- * (train/trainer.ts), on one thread.
+ * (train/trainer.ts), data-parallel over worker threads where the model offers it (model.parallel; see
+ * parallel/familyParallel.ts): each step's batch cut into shards, BatchNorm synchronised over them, the shards'
+ * gradients summed in worker order and one optimizer step here, so that a run computes the same whatever the
+ * number of workers (up to float summation order) and resumes with any number.
  *
  * Reproducibility as there: the batch order (and augmentation) of epoch e comes from derivedRng(seed, 1, e), a
  * step's other draws from derivedRng(seed, 2, step); the checkpoint holds the trained parameters, the optimizer
@@ -44,6 +49,7 @@ export async function trainFamilyRun(
   if (data.dev.length === 0) throw new Error('the dev set is empty');
 
   const model = await family.buildModel(familyConfig, data.labels, data.train);
+  let pool: WorkerPool | null = null;
   try {
     // Before training changes anything: the pretrained network's identity.
     const fingerprint = model.fingerprint();
@@ -91,10 +97,13 @@ export async function trainFamilyRun(
     };
 
     const warnings = [...data.warnings];
-    if (workersRequested !== undefined && workersRequested > 1) {
-      const note = `the ${family.name} family trains on one thread for now: ${workersRequested} workers were asked for, 1 is used`;
+    // No more workers than a batch has rows (each shard is at least one).
+    let workers = Math.max(1, Math.min(workersRequested ?? defaultWorkers(backend?.name), t.batchSize));
+    if (workers > 1 && !model.parallel) {
+      const note = `the ${family.name} family trains on one thread: ${workers} workers were asked for, 1 is used`;
       log(note, 'warn');
       warnings.push(note);
+      workers = 1;
     }
     run.update({
       status: 'running',
@@ -110,13 +119,19 @@ export async function trainFamilyRun(
     if (!hasState) checkpoint(0, 0);
     log(
       `${cfg.method.type} on ${cfg.task.name} (${family.name}): ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
-        `(${counts.trainablePercent.toFixed(2)}%), ${data.train.length} train / ${data.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, 1 worker`,
+        `(${counts.trainablePercent.toFixed(2)}%), ${data.train.length} train / ${data.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, ${workers} worker${workers > 1 ? 's' : ''}`,
     );
+    if (workers > 1) {
+      // After the checkpoint is restored: the workers start from the coordinator's values.
+      const poolStart = Date.now();
+      pool = await startFamilyPool(family, model, workers);
+      log(`started ${workers - 1} worker thread${workers > 2 ? 's' : ''} in ${((Date.now() - poolStart) / 1000).toFixed(1)} s`);
+    }
 
     const started = Date.now();
     let unitsSeen = 0;
-    const evaluateDev = (epoch: number): boolean => {
-      const result = model.evaluate(data.dev, t.evalBatchSize);
+    const evaluateDev = async (epoch: number): Promise<boolean> => {
+      const result = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
       const value = result.metrics[t.metric];
       const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
       run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
@@ -141,8 +156,9 @@ export async function trainFamilyRun(
         }
         const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
         const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
-        const { loss, grads } = model.lossAndGradients(batches[b], derivedRng(t.seed, 2, step));
+        const { loss, grads } = pool ? await pool.familyStep(model, batches[b], t.seed, step) : model.lossAndGradients(batches[b], derivedRng(t.seed, 2, step));
         applyGradients(loss, grads, cfg, optimizer, lrFor);
+        pool?.publishWeights();
         if (!Number.isFinite(loss)) {
           run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
           throw new DivergenceError(step, t.learningRate);
@@ -164,29 +180,31 @@ export async function trainFamilyRun(
         run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, ...rate });
         callbacks.progress?.(progress);
         if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
-          evaluateDev(epoch);
+          await evaluateDev(epoch);
           checkpoint(epoch, b + 1);
         }
         // Let signals (cancel) and stdout drain between steps.
         await new Promise((resolve) => setImmediate(resolve));
       }
-      evaluateDev(epoch);
+      await evaluateDev(epoch);
       run.appendMetric({ type: 'epoch', epoch, step });
       checkpoint(epoch + 1, 0);
     }
 
     // The trained model a run hands out is its best checkpoint.
     if (state.files.best) assignParams(checkpointed, readCheckpointTensors(run, state.files.best), 'best checkpoint');
+    pool?.publishWeights();
     run.ensureDir(ADAPTER_DIR);
     assertNoLinksInTree(run.adapterDir, run.dir);
     model.saveTrained(run.adapterDir);
-    const final = model.evaluate(data.dev, t.evalBatchSize);
+    const final = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
     writePredictionGrid(run, 'dev', data.dev, final, model);
     run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, ...(final.classes ? { classes: final.classes } : {}), best, fingerprint });
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
     return { status: 'done', best, steps: step };
   } finally {
+    await pool?.close();
     model.dispose();
   }
 }

@@ -149,7 +149,7 @@ describe('data-parallel training', () => {
     }
   }, 60_000);
 
-  // The text family's methods (the workers are its capability; image runs train on one thread).
+  // The text family's methods (image runs: imageParallel.test.ts).
   for (const type of METHOD_NAMES.filter((m) => m !== 'fusion' && catalogEntry(m).families.includes('bert'))) {
     it(`${type}: 1, 2 and 3 workers give the same losses, dev metrics and adapter`, async () => {
       expect(methodOptions[type], `options for ${type} in this test`).toBeDefined();

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { UserInputError } from '../../errors';
 import { Rng } from '../../util/random';
-import { readIdx } from './idx';
+import { IdxArray, readIdx } from './idx';
 import { decodeJpeg, isJpeg } from './jpeg';
 import { decodePng, DecodedImage, isPng } from './png';
 
@@ -41,13 +41,8 @@ export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg'];
 export function readIdxSplit(imagesFile: string, labelsFile: string, shape: ImageShape, labelNames?: string[]): ImageSplit {
   const images = readIdx(imagesFile);
   const labels = readIdx(labelsFile);
-  if (images.shape.length !== 3 && images.shape.length !== 4) {
-    throw new UserInputError(`IDX images must have 3 dimensions (N, height, width) or 4 (N, height, width, channels), not ${images.shape.length} (${images.shape.join(' x ')})`, { file: imagesFile });
-  }
+  const [n, h, w, c] = idxImageShape(images.shape, imagesFile);
   if (labels.shape.length !== 1) throw new UserInputError(`IDX labels must have one dimension (N), not ${labels.shape.length} (${labels.shape.join(' x ')})`, { file: labelsFile });
-  const [n, h, w] = images.shape;
-  const c = images.shape[3] ?? 1;
-  if (c !== 1 && c !== 3) throw new UserInputError(`IDX images must have 1 or 3 channels, not ${c}`, { file: imagesFile });
   if (labels.shape[0] !== n) throw new UserInputError(`${labels.shape[0]} labels for ${n} images in ${imagesFile}`, { file: labelsFile });
   let max = 0;
   for (let i = 0; i < n; i++) {
@@ -57,15 +52,69 @@ export function readIdxSplit(imagesFile: string, labelsFile: string, shape: Imag
   }
   const names = labelNames ?? [...Array(max + 1).keys()].map(String);
   if (max >= names.length) throw new UserInputError(`label ${max} has no name: ${names.length} classes are named`, { file: labelsFile });
+  return { examples: idxImages(images, imagesFile, shape, (i) => labels.data[i]), labels: names };
+}
+
+/** N, height, width and channels of an IDX images array (3 dimensions: grey, 4: 1 or 3 channels). */
+function idxImageShape(shape: number[], file: string): [number, number, number, 1 | 3] {
+  if (shape.length !== 3 && shape.length !== 4) {
+    throw new UserInputError(`IDX images must have 3 dimensions (N, height, width) or 4 (N, height, width, channels), not ${shape.length} (${shape.join(' x ')})`, { file });
+  }
+  const c = shape[3] ?? 1;
+  if (c !== 1 && c !== 3) throw new UserInputError(`IDX images must have 1 or 3 channels, not ${c}`, { file });
+  return [shape[0], shape[1], shape[2], c];
+}
+
+/** An IDX images array's images at the network's shape (values / 255), labelled by `labelOf`. */
+function idxImages(images: IdxArray, file: string, shape: ImageShape, labelOf: (i: number) => number): ImageExample[] {
+  const [n, h, w, c] = idxImageShape(images.shape, file);
   const perImage = h * w * c;
   const examples: ImageExample[] = [];
   for (let i = 0; i < n; i++) {
     const data = new Float32Array(perImage);
     for (let k = 0; k < perImage; k++) data[k] = images.data[i * perImage + k] / 255;
-    const img: DecodedImage = { width: w, height: h, channels: c as 1 | 3, data };
-    examples.push({ pixels: toInput(img, shape), label: labels.data[i], source: `${imagesFile}#${i}` });
+    const img: DecodedImage = { width: w, height: h, channels: c, data };
+    examples.push({ pixels: toInput(img, shape), label: labelOf(i), source: `${file}#${i}` });
   }
-  return { examples, labels: names };
+  return examples;
+}
+
+/**
+ * Images without labels, for prediction: an IDX images file (each image's source `file#index`), one PNG or JPEG
+ * file, or a folder of them (its subfolders too, in sorted order; hidden files skipped, any other file an error
+ * naming it). Every example's label is 0 (none is known).
+ */
+export function readUnlabelledImages(input: string, shape: ImageShape): ImageExample[] {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(input);
+  } catch (err) {
+    throw new UserInputError(`cannot read the input: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`, { file: input });
+  }
+  if (stat.isDirectory()) {
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+        if (e.name.startsWith('.')) continue;
+        const file = path.join(dir, e.name);
+        if (e.isDirectory()) walk(file);
+        else if (IMAGE_EXTENSIONS.includes(path.extname(e.name).toLowerCase())) files.push(file);
+        else throw new UserInputError(`not an image this tool reads (${IMAGE_EXTENSIONS.join(', ')})`, { file });
+      }
+    };
+    walk(input);
+    if (files.length === 0) throw new UserInputError(`the folder holds no images (${IMAGE_EXTENSIONS.join(', ')})`, { file: input });
+    return files.map((file) => ({ pixels: toInput(readImage(file), shape), label: 0, source: file }));
+  }
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(input, 'r');
+  try {
+    fs.readSync(fd, head, 0, 8, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (isPng(head) || isJpeg(head)) return [{ pixels: toInput(readImage(input), shape), label: 0, source: input }];
+  return idxImages(readIdx(input), input, shape, () => 0);
 }
 
 /** A folder with one subfolder per class (the class names, sorted), each holding images. */
@@ -236,20 +285,21 @@ export function normalise(pixels: Float32Array, stats: { mean: number[]; std: nu
 
 /**
  * A batch of images as one array [B, size, size, channels]: normalised, then (for training) augmented with
- * `rng`, which draws in example order so the same seed gives the same batch.
+ * `rng`, which draws in example order so the same seed gives the same batch; or with a generator per example
+ * (`rng` a function of the example's index), so that any part of a batch is augmented as in the whole batch.
  */
 export function imageBatch(
   examples: ImageExample[],
   shape: ImageShape,
   stats: { mean: number[]; std: number[] },
-  augmentation?: { options: AugmentOptions; rng: Rng },
+  augmentation?: { options: AugmentOptions; rng: Rng | ((index: number) => Rng) },
 ): { pixels: Float32Array; labels: Int32Array } {
   const per = shape.size * shape.size * shape.channels;
   const pixels = new Float32Array(examples.length * per);
   const labels = new Int32Array(examples.length);
   examples.forEach((ex, i) => {
     let x = normalise(ex.pixels, stats);
-    if (augmentation) x = augment(x, shape.size, shape.channels, augmentation.options, augmentation.rng);
+    if (augmentation) x = augment(x, shape.size, shape.channels, augmentation.options, typeof augmentation.rng === 'function' ? augmentation.rng(i) : augmentation.rng);
     pixels.set(x, i * per);
     labels[i] = ex.label;
   });

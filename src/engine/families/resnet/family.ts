@@ -9,10 +9,11 @@ import { writeJsonAtomic } from '../../util/atomicFile';
 import { baseFingerprint } from '../../model/fingerprint';
 import { computeMetrics } from '../../metrics/metrics';
 import { classReport } from '../../analysis/evaluate';
-import { FamilyBatch, FamilyData, FamilyEvaluation, FamilyRunConfig, GridEntry, ModelFamily, TrainableFamilyModel } from '../../model/family';
-import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder } from '../../data/images/imageSet';
+import { FamilyBatch, FamilyBatchOutputs, FamilyData, FamilyEvaluation, FamilyParallelism, FamilyRunConfig, GridEntry, ModelFamily, TrainableFamilyModel } from '../../model/family';
+import { derivedRng } from '../../parallel/shard';
+import { AugmentOptions, channelStats, ImageExample, imageBatch, ImageShape, ImageSplit, readIdxSplit, readImageFolder, readUnlabelledImages } from '../../data/images/imageSet';
 import { checkResNetConfig, ResNet, ResNetConfig } from './network';
-import { isVisionMethod, VISION_METHOD_NAMES } from './methods';
+import { isVisionMethod, VISION_METHOD_NAMES, VisionMethodType } from './methods';
 import { crossEntropy, ResNetDomainModel } from './model';
 import { resnetPretrainCommand } from './pretrainCommand';
 import { BUILTIN_PREFIX, resolveModelDir } from '../../model/checkpoint';
@@ -44,8 +45,21 @@ export interface ImageTaskSpec {
 
 export interface ImageBatch extends FamilyBatch {
   examples: ImageExample[];
-  /** Seed of the batch's augmentation; null: none (evaluation). */
+  /** Seed of the batch's augmentation (each example's drawn from it and the example's row); null: none (evaluation). */
   augmentSeed: number | null;
+  /** A shard of a training batch (FamilyParallelism): its first row in the whole batch, and the whole batch's rows. */
+  firstRow: number;
+  batchRows: number;
+}
+
+/** What a worker thread builds its copy of a domain model from (ResNetFamilyModel.parallel.replica). */
+interface ResNetReplica {
+  networkDir: string;
+  method: VisionMethodType;
+  domain: string;
+  labels: string[];
+  inputStats: { mean: number[]; std: number[] };
+  augmentation: AugmentOptions;
 }
 
 export function saveNetwork(dir: string, network: ResNet): void {
@@ -161,44 +175,87 @@ export class ResNetFamilyModel implements TrainableFamilyModel<ImageExample, Ima
   batches(examples: ImageExample[], batchSize: number, opts: { training: boolean; rng: Rng | null }): ImageBatch[] {
     const order = examples.map((_, i) => i);
     if (opts.training && opts.rng) opts.rng.shuffle(order);
-    const pixels = this.shape.size * this.shape.size;
     const out: ImageBatch[] = [];
     for (let i = 0; i < order.length; i += batchSize) {
       const chunk = order.slice(i, i + batchSize).map((k) => examples[k]);
-      out.push({ examples: chunk, size: chunk.length, units: chunk.length, augmentSeed: opts.training && opts.rng ? opts.rng.seed() : null });
+      // Units are images (the progress line's images/s).
+      out.push({ examples: chunk, size: chunk.length, units: chunk.length, augmentSeed: opts.training && opts.rng ? opts.rng.seed() : null, firstRow: 0, batchRows: chunk.length });
     }
     return out;
   }
 
   private tensorOf(batch: ImageBatch): { images: tf.Tensor4D; labels: Int32Array } {
     const s = this.shape;
-    const augmentation = batch.augmentSeed === null ? undefined : { options: this.augmentation, rng: new Rng(batch.augmentSeed) };
+    const seed = batch.augmentSeed;
+    // Each example's augmentation drawn from the batch's seed and its row: a shard augments as the whole batch.
+    const augmentation = seed === null ? undefined : { options: this.augmentation, rng: (i: number) => derivedRng(seed, 5, batch.firstRow + i) };
     const { pixels, labels } = imageBatch(batch.examples, s, this.inputStats, augmentation);
     return { images: tf.tensor4d(pixels, [batch.size, s.size, s.size, s.channels]), labels };
   }
 
+  /** A shard's loss is its mean weighted by its share of the batch's rows (1 for a whole batch). */
   lossAndGradients(batch: ImageBatch): { loss: number; grads: Map<string, tf.Tensor> } {
     const { images, labels } = this.tensorOf(batch);
     try {
-      return this.domain.lossAndGradients(images, labels);
+      return this.domain.lossAndGradients(images, labels, batch.size / batch.batchRows);
     } finally {
       images.dispose();
     }
   }
 
   evaluate(examples: ImageExample[], batchSize: number): FamilyEvaluation {
-    const predictions: number[] = [];
-    const confidences: number[] = [];
-    let lossSum = 0;
-    for (const batch of this.batches(examples, batchSize, { training: false, rng: null })) {
-      const { images, labels } = this.tensorOf(batch);
-      const [logits, loss] = tf.tidy(() => {
+    return this.evaluation(examples, this.batches(examples, batchSize, { training: false, rng: null }).map((b) => this.batchOutputs(b)));
+  }
+
+  classLabels(): string[] {
+    return this.domain.labels;
+  }
+
+  readInputs(input: string): { examples: ImageExample[]; sources: { file: string; image?: number }[] } {
+    const examples = readUnlabelledImages(input, this.shape);
+    const sources = examples.map((e) => {
+      // An IDX file's images are `file#index`; an image file is itself.
+      const at = e.source.lastIndexOf('#');
+      return at > 0 && e.source.slice(0, at) === input ? { file: input, image: Number(e.source.slice(at + 1)) } : { file: e.source };
+    });
+    return { examples, sources };
+  }
+
+  readonly parallel: FamilyParallelism<ImageExample, ImageBatch> = {
+    replica: (): ResNetReplica => ({ networkDir: this.networkDir, method: this.domain.method.type, domain: this.domain.domain, labels: this.domain.labels, inputStats: this.inputStats, augmentation: this.augmentation }),
+    shardBatch: (batch, n) => {
+      const count = Math.max(1, Math.min(n, batch.size));
+      if (count === 1) return [batch];
+      const pixels = batch.units / batch.size;
+      return Array.from({ length: count }, (_, k) => {
+        const [from, to] = [Math.floor((k * batch.size) / count), Math.floor(((k + 1) * batch.size) / count)];
+        return { ...batch, examples: batch.examples.slice(from, to), size: to - from, units: (to - from) * pixels, firstRow: batch.firstRow + from };
+      });
+    },
+    batchOutputs: (batch) => this.batchOutputs(batch),
+    evaluation: (examples, outputs) => this.evaluation(examples, outputs),
+  };
+
+  private batchOutputs(batch: ImageBatch): FamilyBatchOutputs {
+    const { images, labels } = this.tensorOf(batch);
+    try {
+      const [scores, loss] = tf.tidy(() => {
         const o = this.domain.outputs(images, { training: false });
         return [o.arraySync() as number[][], crossEntropy(o, labels).dataSync()[0]];
       }) as [number[][], number];
+      return { scores, lossSum: loss * batch.size };
+    } finally {
       images.dispose();
-      lossSum += loss * batch.size;
-      for (const row of logits) {
+    }
+  }
+
+  private evaluation(examples: ImageExample[], outputs: FamilyBatchOutputs[]): FamilyEvaluation {
+    const predictions: number[] = [];
+    const confidences: number[] = [];
+    let lossSum = 0;
+    for (const o of outputs) {
+      lossSum += o.lossSum;
+      for (const row of o.scores) {
         const top = Math.max(...row);
         predictions.push(row.indexOf(top));
         confidences.push(1 / row.reduce((sum, v) => sum + Math.exp(v - top), 0)); // softmax at the top class
@@ -309,6 +366,13 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   },
 
   pretrain: resnetPretrainCommand,
+
+  async buildReplica(replica) {
+    const r = replica as ResNetReplica;
+    // The seed does not matter: every trained value and BatchNorm statistic comes from the coordinator.
+    const domain = ResNetDomainModel.create(loadNetwork(resolveModelDir(r.networkDir, process.cwd())), r.method, r.domain, r.labels, 0);
+    return new ResNetFamilyModel(domain, r.networkDir, r.inputStats, r.augmentation);
+  },
 
   async checkConfig(cfg) {
     // The network and the method against it; the head's size does not matter here.

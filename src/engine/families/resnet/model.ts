@@ -86,21 +86,22 @@ export class ResNetDomainModel {
     return tf.add(tf.matMul(features, this.head.get(`heads.${this.domain}.weight`)!), this.head.get(`heads.${this.domain}.bias`)!) as tf.Tensor2D;
   }
 
-  /** Mean softmax cross-entropy. */
-  loss(images: tf.Tensor4D, labels: Int32Array | Float32Array, ctx: ResNetContext): tf.Scalar {
-    return crossEntropy(this.outputs(images, ctx), labels);
+  /** Mean softmax cross-entropy, times `weight` (a shard's share of its batch's rows) unless that is 1. */
+  loss(images: tf.Tensor4D, labels: Int32Array | Float32Array, ctx: ResNetContext, weight = 1): tf.Scalar {
+    const mean = crossEntropy(this.outputs(images, ctx), labels);
+    return weight === 1 ? mean : (tf.mul(mean, weight) as tf.Scalar);
   }
 
   /**
    * Loss and gradients of the trainable parameters for one batch in training mode; the running statistics of the
    * BatchNorms that normalised with batch statistics are updated after the gradients are taken.
    */
-  lossAndGradients(images: tf.Tensor4D, labels: Int32Array | Float32Array): { loss: number; grads: Map<string, tf.Tensor> } {
+  lossAndGradients(images: tf.Tensor4D, labels: Int32Array | Float32Array, weight = 1): { loss: number; grads: Map<string, tf.Tensor> } {
     const params = this.trainableParams();
     const names = [...params.keys()];
     const vars = [...params.values()];
     const updates: BatchNormUpdate[] = [];
-    const { value, grads } = tf.variableGrads(() => this.loss(images, labels, { training: true, batchNormUpdates: updates }), vars);
+    const { value, grads } = tf.variableGrads(() => this.loss(images, labels, { training: true, batchNormUpdates: updates }, weight), vars);
     const loss = value.dataSync()[0];
     value.dispose();
     applyBatchNormUpdates(updates);

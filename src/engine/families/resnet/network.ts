@@ -236,8 +236,8 @@ function shortcut(x: tf.Tensor4D, stride: 1 | 2, outChannels: number): tf.Tensor
 export function batchNorm(x: tf.Tensor4D, bn: BatchNormParams, ctx: ResNetContext): tf.Tensor4D {
   if (!ctx.training || bn.frozen) return batchNormInference(x, bn.runningMean, bn.runningVar, bn.weight, bn.bias, BN_EPSILON);
   const updates = ctx.batchNormUpdates;
-  const n = x.shape[0] * x.shape[1] * x.shape[2];
-  return batchNormTraining(x, bn.weight, bn.bias, BN_EPSILON, updates && ((mean, variance) => {
+  // n: the rows the statistics are over (the whole batch's when BatchNorm is synchronised over shards).
+  return batchNormTraining(x, bn.weight, bn.bias, BN_EPSILON, updates && ((mean, variance, n) => {
     const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : tf.clone(variance);
     updates.push({ runningMean: bn.runningMean, runningVar: bn.runningVar, mean: tf.keep(tf.clone(mean)) as tf.Tensor1D, variance: tf.keep(unbiased) as tf.Tensor1D });
   }));
