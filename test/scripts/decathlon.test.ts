@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/fixtures';
 import { runAsync } from '../helpers/python';
+import { catalogEntry, catalogLearningRate, methodsForTaskType } from '../../src/engine/methods/catalog';
+// @ts-expect-error: a plain .mjs module of the decathlon script, without types
+import { METHODS as DECATHLON_ROWS } from '../../scripts/decathlon-methods.mjs';
 
 /**
  * scripts/decathlon.mjs (`npm run decathlon`): real `adapter-lab train` and `eval --split test` runs of
@@ -124,6 +127,15 @@ describe('scripts/decathlon.mjs', () => {
     expect(report.stdout).not.toMatch(/test accuracy \d/);
     expect(tableRows(out)).toEqual(rows);
   }, 900_000);
+
+  it("has a row for every method of the ResNet family, at the catalog's learning rate for image tasks", () => {
+    const rows = DECATHLON_ROWS as { key: string; lr: number; frozenBase: boolean }[];
+    expect(rows.map((r) => r.key).sort()).toEqual([...methodsForTaskType('image-classification')].sort());
+    for (const r of rows) {
+      expect(r.lr, r.key).toBe(catalogLearningRate(r.key as never, 'image-classification'));
+      expect(r.frozenBase, r.key).toBe(catalogEntry(r.key as never).trainsBase !== 'everything');
+    }
+  });
 
   it('names an unknown domain or method and the ones it knows, exit 2', async () => {
     const out = tempDir();
