@@ -215,6 +215,11 @@ function baseUnchanged(runs) {
   return check;
 }
 
+/** The rows' learning rates in words, with the reason where a row departs from the catalog. */
+function learningRates() {
+  return METHODS.map((m) => `${m.key} ${m.lr}${m.lrWhy ? ` (${m.lrWhy})` : ''}`).join(', ');
+}
+
 const pct = (x) => (100 * x).toFixed(2);
 const cell = (s) => (s.n > 1 ? `${pct(s.mean)} ± ${pct(s.sd)}` : `${pct(s.mean)} (n=1)`);
 
@@ -300,7 +305,7 @@ function writeReports() {
     : 'The base domain has no run yet.';
   const body =
     `Test accuracy (%) on each domain, mean ± standard deviation over seeds ${seeds.join(', ')} (the dev split picks the best epoch), ` +
-    `network ${NETWORK}; budget: ${budgets.join('; ') || 'none yet'}, batch 32. ${baseLine} ` +
+    `network ${NETWORK}; budget: ${budgets.join('; ') || 'none yet'}, batch 32; learning rates (AdamW): ${learningRates()}. ${baseLine} ` +
     `Parameters: those of all ${figures.domains.length + 1} domains together as a multiple of the network's ${figures.baseParams?.toLocaleString('en-US') ?? '?'} ` +
     `(the network and the base domain's head once, plus each domain's trained parameters as its run recorded). ` +
     `Score: Rebuffi et al.'s decathlon score over the ${figures.domains.length + 1} domains (full fine-tuning scores 250 on each). ` +
