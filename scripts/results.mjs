@@ -14,21 +14,13 @@
 // A run is remembered with a fingerprint of everything its figure depends on: the resolved config (method,
 // learning rate, seed, budget) and the bytes of the encoder and of the task's data. When the built-in encoder is
 // re-pretrained or a task rebuilt, the runs that used them are stale and `npm run results` redoes them.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { METHODS } from './results-methods.mjs';
+import { arg, hashFiles, meanSd, resultsStore, root, runCli as run, writeReadmeSection } from './table-runs.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const bin = path.join(root, 'bin', 'adapter-lab.js');
 const examples = path.join(root, 'examples');
-
-function arg(name, fallback) {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1] : fallback;
-}
 const customOut = arg('out');
 const outDir = customOut ? path.resolve(customOut) : path.join(root, 'docs', 'results');
 const resultsFile = path.join(outDir, 'results.json');
@@ -66,52 +58,11 @@ for (const t of TASKS) {
   }
 }
 
-const results = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
-// Runs this process finished; merged into the file as it is now, so that two `npm run results` at once (say one
-// per task) keep each other's runs.
-const mine = {};
-const save = () => {
-  fs.mkdirSync(outDir, { recursive: true });
-  const onDisk = fs.existsSync(resultsFile) ? JSON.parse(fs.readFileSync(resultsFile, 'utf8')) : { runs: {} };
-  results.runs = { ...onDisk.runs, ...mine };
-  const tmp = `${resultsFile}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(results, null, 2) + '\n');
-  fs.renameSync(tmp, resultsFile);
-};
+// Runs this process finishes are merged into the file as it is on disk, so that two `npm run results` at once (say
+// one per task) keep each other's runs.
+const store = resultsStore(resultsFile);
+const results = store.results;
 
-function run(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => {
-      const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-      if (code !== 0) return reject(new Error(`adapter-lab ${args.join(' ')} exited ${code}: ${lines.find((l) => l.type === 'error')?.message ?? stderr.slice(-500)}`));
-      resolve(lines);
-    });
-  });
-}
-
-/**
- * sha256 over files' bytes (each prefixed by its name, so that moving bytes between files changes it). Each list is
- * hashed once per process: the report checks every remembered run against the same encoder and data files.
- */
-const fileHashes = new Map();
-function hashFiles(files) {
-  const key = files.join('\0');
-  if (!fileHashes.has(key)) fileHashes.set(key, hashFilesNow(files));
-  return fileHashes.get(key);
-}
-function hashFilesNow(files) {
-  const h = createHash('sha256');
-  for (const f of files) {
-    h.update(path.basename(f) + '\0');
-    h.update(fs.existsSync(f) ? fs.readFileSync(f) : 'missing');
-  }
-  return h.digest('hex');
-}
 const builtinDir = (ref) => path.join(root, 'models', ref.slice('builtin:'.length));
 // The random encoder is random-init of the built-in model, one per seed (the run's seed draws the encoder's weights
 // too, so the row's spread covers what a different random encoder does, not only a different training order). Its
@@ -195,7 +146,7 @@ async function trainOne(task, m, seed) {
   const started = Date.now();
   const lines = await run(['train', file]);
   const result = lines.find((l) => l.type === 'result');
-  mine[key] = {
+  store.add(key, {
     task,
     method: m.key,
     seed,
@@ -208,17 +159,11 @@ async function trainOne(task, m, seed) {
     runDir: path.relative(root, result.runDir),
     budget: JSON.stringify(budget),
     fingerprint,
-  };
-  save();
+  });
   console.log(`${key}: ${result.best.metric} ${result.best.value.toFixed(4)} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
 function table(runs) {
-  const stats = (xs) => {
-    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-    return { mean, sd, n: xs.length };
-  };
   // Every task with results, whichever invocation ran it.
   const tasks = ALL_TASKS.filter((t) => runs.some((r) => r.task === t));
   const header = `| method | trained params (% of base) | ${tasks.map((t) => {
@@ -233,7 +178,7 @@ function table(runs) {
     const cells = tasks.map((t) => {
       const vs = rows.filter((r) => r.task === t).map((r) => r.value);
       if (!vs.length) return '';
-      const s = stats(vs);
+      const s = meanSd(vs);
       // One seed has no spread to show.
       return s.n > 1 ? `${s.mean.toFixed(3)} ± ${s.sd.toFixed(3)} (n=${s.n})` : `${s.mean.toFixed(3)} (n=1)`;
     });
@@ -261,13 +206,7 @@ function writeReports() {
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'README.md'), `# Results: Houlsby et al.'s Table 1 at small scale\n\n${body}`);
   if (customOut) return console.log('\n' + body);
-  const readme = path.join(root, 'README.md');
-  const text = fs.readFileSync(readme, 'utf8');
-  const start = '<!-- results:start -->';
-  const end = '<!-- results:end -->';
-  if (text.includes(start) && text.includes(end)) {
-    fs.writeFileSync(readme, text.slice(0, text.indexOf(start) + start.length) + '\n' + body + text.slice(text.indexOf(end)));
-  }
+  writeReadmeSection('results', body);
   console.log('\n' + body);
 }
 
@@ -288,6 +227,6 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: JOBS }, worker));
-if (!process.argv.includes('--report')) save(); // the file's runs, including other processes'
+if (!process.argv.includes('--report')) store.save(); // the file's runs, including other processes'
 writeReports();
 process.exit(failed ? 1 : 0);
