@@ -23,8 +23,10 @@ describe('image runs in the Runs tree, Loss Curves and Compare', () => {
       const cfgFile = writeImageConfig(dir, { method: { type: method }, training: { epochs: 2 } }, file);
       const cfg = readJson(path.join(dir, cfgFile));
       fs.writeFileSync(path.join(dir, cfgFile), JSON.stringify({ ...cfg, name: `shapes-${method}` }));
-      const r = await cliAsync(['train', cfgFile, '--workers', '1'], dir);
+      const r = await cliAsync(['train', cfgFile], dir);
       expect(r.code, r.stderr).toBe(0);
+      // Image runs train on one thread unless asked (the ResNet family's defaultTrainingWorkers).
+      expect(r.stdout).toMatch(/backend \w+, 1 worker\n/);
     }
   }, 240_000);
 

@@ -183,6 +183,11 @@ export interface ModelFamily<Example = unknown, Batch extends FamilyBatch = Fami
    * train, eval, ablate and info then take the family's path. Absent: the generic ones.
    */
   readonly ownTrainer?: boolean;
+  /**
+   * The workers a training run takes when neither --workers nor training.workers says (absent: the engine's
+   * default, every core). Evaluation and the ablation spread whole batches and keep the engine's default.
+   */
+  readonly defaultTrainingWorkers?: number;
   /** A worker thread's copy of a model, from what its `parallel.replica()` returned (with `parallel`). */
   buildReplica?(replica: unknown): Promise<TrainableFamilyModel<Example, Batch>>;
   /** `adapter-lab pretrain <file>` for a config whose `taskType` this family serves (`raw`: the parsed file). */

@@ -98,7 +98,7 @@ export async function trainFamilyRun(
 
     const warnings = [...data.warnings];
     // No more workers than a batch has rows (each shard is at least one).
-    let workers = Math.max(1, Math.min(workersRequested ?? defaultWorkers(backend?.name), t.batchSize));
+    let workers = Math.max(1, Math.min(workersRequested ?? family.defaultTrainingWorkers ?? defaultWorkers(backend?.name), t.batchSize));
     if (workers > 1 && !model.parallel) {
       const note = `the ${family.name} family trains on one thread: ${workers} workers were asked for, 1 is used`;
       log(note, 'warn');

@@ -340,6 +340,9 @@ export const resnetFamily: ModelFamily<ImageExample, ImageBatch> = {
   taskTypes: ['image-classification'],
   throughputUnit: 'images',
   methods: VISION_METHOD_NAMES,
+  // One thread unless asked: a step's shards meet at every BatchNorm (synchronised statistics), and on 2 cores the
+  // bench's ResNet-8 step (batch 32) gains 1.00x-1.09x from a second worker for ~350 MB more (README, Every core).
+  defaultTrainingWorkers: 1,
 
   async readData(cfg): Promise<FamilyData<ImageExample>> {
     const baseDir = baseDirOf(cfg);
