@@ -69,7 +69,7 @@ Options on every command:
   --json             JSON lines on stdout (the protocol the VS Code extension reads)
   --backend NAME     auto (default), node, wasm or cpu
   --workers N        threads for training, pretraining, evaluation and prediction (default: training.workers,
-                     else the machine's cores; one on tfjs-node; a sweep with --jobs J gives each run cores / J)
+                     else the machine's cores; one on tfjs-node; a sweep with --jobs J gives each run at most cores / J)
   -h, --help
 
 Exit codes: 0 success, 1 a failed or cancelled run (or results that could not be saved), 2 bad input
@@ -272,10 +272,20 @@ async function sweepCommand({ values, args, out }: Ctx): Promise<number> {
   return runSweep(config.name, points, {
     jobs,
     cli: { command: process.execPath, args: [process.argv[1]] },
-    // Concurrent runs share the cores: never more busy threads than cores unless --workers says so.
-    childArgs: [...(values.backend ? ['--backend', values.backend] : []), '--workers', String(requestedWorkers ?? Math.max(1, Math.floor(defaultWorkers(activeBackend()?.name) / Math.min(jobs, points.length))))],
+    childArgs: [...(values.backend ? ['--backend', values.backend] : []), '--workers', String(sweepRunWorkers(config, jobs, points.length))],
     out,
   });
+}
+
+/**
+ * Each sweep run's workers: --workers, else what one run would take (training.workers, else its family's
+ * default, else every core) but no more than its share of the cores, so that concurrent runs never make more busy
+ * threads than cores unless --workers says so.
+ */
+function sweepRunWorkers(config: ResolvedConfig, jobs: number, points: number): number {
+  if (requestedWorkers !== undefined) return requestedWorkers;
+  const share = Math.max(1, Math.floor(defaultWorkers(activeBackend()?.name) / Math.min(jobs, points)));
+  return Math.min(share, config.training.workers ?? familyFor(config.task.type).defaultTrainingWorkers ?? share);
 }
 
 /** Aborted by SIGINT or SIGTERM, for the whole process: a cancelled run saves its checkpoint and ends. */

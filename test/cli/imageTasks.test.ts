@@ -253,5 +253,18 @@ describe('image classification through the CLI', () => {
       expect(readJson(path.join(runDir, 'eval-dev.json')).examples).toBe(60);
     }
   }, 120_000);
-});
 
+  it("a sweep's image runs train on one thread (the family's default) unless --workers says otherwise", async () => {
+    const dir = tempDir();
+    const file = writeImageConfig(dir, { training: { epochs: 1 } });
+    const cfg = readJson(path.join(dir, file));
+    fs.writeFileSync(path.join(dir, file), JSON.stringify({ ...cfg, sweep: { 'training.seed': [1, 2] } }));
+    const workersOf = (lines: any[]) => lines.filter((l) => l.type === 'log' && / examples, \d+ steps, backend /.test(l.message)).map((l) => /(\d+) workers?$/.exec(l.message)?.[1]);
+    const byDefault = await cliAsync(['sweep', file, '--jobs', '1', '--json'], dir);
+    expect(byDefault.code, byDefault.stderr).toBe(0);
+    expect(workersOf(byDefault.lines)).toEqual(['1', '1']);
+    const asked = await cliAsync(['sweep', file, '--jobs', '1', '--workers', '2', '--json'], dir);
+    expect(asked.code, asked.stderr).toBe(0);
+    expect(workersOf(asked.lines)).toEqual(['2', '2']);
+  });
+});
