@@ -59,6 +59,12 @@ describe('Per-class metrics webview', () => {
     // dev is done; test is still offered.
     expect(await page.textContent('[data-testid="unevaluated"]')).toContain('No per-class evaluation on test yet.');
     expect(await page.isVisible('[data-testid="evaluate-test"]')).toBe(true);
+    // An evaluation that fails writes nothing: when its job ends the extension sends the same data again, and the
+    // button the click disabled can be clicked again.
+    await page.click('[data-testid="evaluate-test"]');
+    expect(await page.isDisabled('[data-testid="evaluate-test"]')).toBe(true);
+    await host.send({ type: 'init', payload: payload(), subject: { runDirs: [runDir] } });
+    await page.waitForSelector('[data-testid="evaluate-test"]:not([disabled])');
     expect(host.errors).toEqual([]);
     await page.close();
   });

@@ -33,6 +33,8 @@ class ViewPanel implements vscode.Disposable {
   private follower = new MetricsFollower();
   private live: NodeJS.Timeout | undefined;
   private onDisposed: (() => void) | undefined;
+  /** Per-class Metrics asked for an evaluation and its job may still run (the page disabled its button). */
+  private evaluating = false;
   /** The tab the next init opens (Per-class Metrics: Show Image Predictions opens the image grid), sent once. */
   pendingTab: ClassReportTab | undefined;
 
@@ -101,6 +103,7 @@ class ViewPanel implements vscode.Disposable {
       case 'evaluate':
         // The evaluation writes eval-<split>.json, which the view follows (followEvalFiles).
         await vscode.commands.executeCommand('adapterLab.evaluateAdapter', m.runDir, m.split);
+        this.evaluating = true;
         break;
     }
   }
@@ -185,6 +188,14 @@ class ViewPanel implements vscode.Disposable {
     const timer = setInterval(() => {
       const dir = this.subject.runDirs[0];
       if (!dir || !this.ready) return;
+      if (this.evaluating && !this.host.isActive(dir)) {
+        // The evaluation ended (or never started: refused, untrusted). Whatever it wrote, the page is sent anew,
+        // which also gives back the button it disabled: after a failure nothing else would (the queue says why).
+        this.evaluating = false;
+        last = evalFilesSignature(dir);
+        this.sendInit();
+        return;
+      }
       const signature = evalFilesSignature(dir);
       if (signature === last) return;
       last = signature;
