@@ -11,22 +11,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, test } from 'vitest';
-import { ARTIFACTS, checkInstalled, ROOT, startCodeServer, type CodeServer } from './codeServer';
-import { canvasInk, fail, until, Workbench } from './workbench';
-import { makeWorkspace, runFolders, TRAIN_CONFIG, vsixHasBuiltinModel, type E2eWorkspace } from './workspace';
-
-const log = (line: string) => {
-  console.log(`[e2e class-report] ${line}`);
-  fs.appendFileSync(path.join(ARTIFACTS, 'e2e-class-report.log'), line + '\n');
-};
-
-let tmpRoot = '';
-let ws: E2eWorkspace;
-let server: CodeServer | undefined;
-let wb: Workbench | undefined;
+import { describe, test } from 'vitest';
+import { ROOT } from './codeServer';
+import { workbenchSuite } from './suite';
+import { canvasInk, fail, until } from './workbench';
+import { runFolders, TRAIN_CONFIG } from './workspace';
 
 interface EvalFile {
   examples: number;
@@ -35,30 +25,12 @@ interface EvalFile {
 }
 
 describe.sequential('the Per-class Metrics view in a real VS Code workbench', () => {
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { vsix } = checkInstalled();
-    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-e2e-class-report-'));
-    ws = makeWorkspace(tmpRoot, vsixHasBuiltinModel(vsix));
-    server = await startCodeServer(ws.dir, tmpRoot, log);
-    wb = await Workbench.open(server.url, log);
-    await wb.focusRunsView();
-    await until(`the Runs view listing "config ${TRAIN_CONFIG}, no runs yet"`, async () => {
-      const rows = await wb!.rows();
-      return { ok: rows.includes(`config ${TRAIN_CONFIG}, no runs yet`), seen: rows.join(' | ') };
-    }, 180_000);
-    await wb.widenSideBar(560);
-  });
-
-  afterAll(async () => {
-    if (server) fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output-class-report.log'), server.extensionOutput());
-    await wb?.close();
-    await server?.stop();
-    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+  const suite = workbenchSuite('class-report', {
+    config: TRAIN_CONFIG,
   });
 
   test('train a text classifier, open Show Per-class Metrics on its run, evaluate from the view, see its classes and confusion matrix', async () => {
-    const w = wb!;
+    const { ws, log, wb: w } = suite;
     try {
       await w.command('Adapter Lab: Train Adapter');
       await w.pick('Adapter Lab: choose an experiment config', TRAIN_CONFIG);

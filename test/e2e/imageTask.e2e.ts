@@ -11,25 +11,14 @@
  * Screenshots: test-results/e2e/image-task-*.png.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, test } from 'vitest';
-import { ARTIFACTS, checkInstalled, startCodeServer, type CodeServer } from './codeServer';
-import { canvasInk, fail, until, Workbench } from './workbench';
-import { makeWorkspace, runFolders, vsixHasBuiltinModel, type E2eWorkspace } from './workspace';
+import { describe, test } from 'vitest';
+import { workbenchSuite } from './suite';
+import { canvasInk, fail, until } from './workbench';
+import { runFolders } from './workspace';
 
 const IMAGE_CONFIG = 'digits-residual.adapter.json';
 const DIGITS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
-
-const log = (line: string) => {
-  console.log(`[e2e image-task] ${line}`);
-  fs.appendFileSync(path.join(ARTIFACTS, 'e2e-image-task.log'), line + '\n');
-};
-
-let tmpRoot = '';
-let ws: E2eWorkspace;
-let server: CodeServer | undefined;
-let wb: Workbench | undefined;
 
 interface EvalFile {
   examples: number;
@@ -60,31 +49,13 @@ function writeImageConfig(dir: string): void {
 }
 
 describe.sequential('an image task in a real VS Code workbench', () => {
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { vsix } = checkInstalled();
-    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-e2e-image-task-'));
-    ws = makeWorkspace(tmpRoot, vsixHasBuiltinModel(vsix));
-    writeImageConfig(ws.dir);
-    server = await startCodeServer(ws.dir, tmpRoot, log);
-    wb = await Workbench.open(server.url, log);
-    await wb.focusRunsView();
-    await until(`the Runs view listing "config ${IMAGE_CONFIG}, no runs yet"`, async () => {
-      const rows = await wb!.rows();
-      return { ok: rows.includes(`config ${IMAGE_CONFIG}, no runs yet`), seen: rows.join(' | ') };
-    }, 180_000);
-    await wb.widenSideBar(560);
-  });
-
-  afterAll(async () => {
-    if (server) fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output-image-task.log'), server.extensionOutput());
-    await wb?.close();
-    await server?.stop();
-    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+  const suite = workbenchSuite('image-task', {
+    prepare: (ws) => writeImageConfig(ws.dir),
+    config: IMAGE_CONFIG,
   });
 
   test('train digits from the palette; the run under an image task; Per-class Metrics; Show Image Predictions with filters', async () => {
-    const w = wb!;
+    const { ws, server, log, wb: w } = suite;
     try {
       const started = Date.now();
       await w.command('Adapter Lab: Train Adapter');
@@ -107,8 +78,8 @@ describe.sequential('an image task in a real VS Code workbench', () => {
       if (!icons.some((c) => /\bcodicon-file-media\b/.test(c))) fail('the digits task row to carry the image icon (codicon-file-media)', `icons: ${icons.join(' | ') || 'none'}`);
       // The training's progress, as the Output channel tells it: images per second, not tokens.
       const progress = await until('the Output channel\'s progress line "step 24/24 loss ... images/s"', async () => {
-        const line = server!.extensionOutput().split('\n').find((l) => /step 24\/24 loss \d+\.\d{4} \d+ images\/s/.test(l));
-        return { ok: !!line, value: line, seen: server!.extensionOutput().split('\n').filter((l) => /step \d+\/\d+/.test(l)).slice(-3).join(' | ') || 'no progress lines' };
+        const line = server.extensionOutput().split('\n').find((l) => /step 24\/24 loss \d+\.\d{4} \d+ images\/s/.test(l));
+        return { ok: !!line, value: line, seen: server.extensionOutput().split('\n').filter((l) => /step \d+\/\d+/.test(l)).slice(-3).join(' | ') || 'no progress lines' };
       }, 20_000);
       log(`progress: ${progress}`);
 

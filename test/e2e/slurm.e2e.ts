@@ -8,63 +8,38 @@
  * Screenshots: test-results/e2e/slurm-*.png.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { afterAll, beforeAll, describe, test } from 'vitest';
+import { describe, test } from 'vitest';
+import { workbenchSuite } from './suite';
 import { startTestCluster, type TestCluster } from '../slurm/cluster';
-import { ARTIFACTS, checkInstalled, startCodeServer, type CodeServer } from './codeServer';
-import { fail, until, Workbench } from './workbench';
-import { makeWorkspace, runFolders, TRAIN_CONFIG, vsixHasBuiltinModel, type E2eWorkspace } from './workspace';
+import { fail, until } from './workbench';
+import { runFolders, TRAIN_CONFIG } from './workspace';
 
 const SLURM_CONFIG = 'spam-slurm.adapter.json';
-const log = (line: string) => {
-  console.log(`[e2e slurm] ${line}`);
-  fs.appendFileSync(path.join(ARTIFACTS, 'e2e-slurm.log'), line + '\n');
-};
 
-let tmpRoot = '';
-let ws: E2eWorkspace;
 let cluster: TestCluster | undefined;
-let server: CodeServer | undefined;
-let wb: Workbench | undefined;
 let sweepName = '';
 
 describe.sequential('Adapter Lab on Slurm in a real VS Code workbench', () => {
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { vsix } = checkInstalled();
-    cluster = startTestCluster();
-    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-e2e-slurm-'));
-    ws = makeWorkspace(tmpRoot, vsixHasBuiltinModel(vsix));
-    const base = parseJsonc(fs.readFileSync(path.join(ws.dir, TRAIN_CONFIG), 'utf8')) as Record<string, unknown>;
-    sweepName = `${base.name as string}-slurm`;
-    fs.writeFileSync(path.join(ws.dir, SLURM_CONFIG), JSON.stringify({ ...base, name: sweepName, sweep: { 'training.seed': [1, 2] } }, null, 2) + '\n');
-    fs.mkdirSync(path.join(ws.dir, '.vscode'), { recursive: true });
-    fs.writeFileSync(
-      path.join(ws.dir, '.vscode', 'settings.json'),
-      JSON.stringify({ 'adapterLab.slurm.enabled': true, 'adapterLab.slurm.maxConcurrent': 1, 'adapterLab.slurm.pollSeconds': 2, 'adapterLab.slurm.node': process.execPath }, null, 2),
-    );
-    server = await startCodeServer(ws.dir, tmpRoot, log);
-    wb = await Workbench.open(server.url, log);
-    await wb.focusRunsView();
-    await until(`the Runs view listing "config ${SLURM_CONFIG}, no runs yet"`, async () => {
-      const rows = await wb!.rows();
-      return { ok: rows.includes(`config ${SLURM_CONFIG}, no runs yet`), seen: rows.join(' | ') };
-    }, 180_000);
-    await wb.widenSideBar(560);
-  }, 10 * 60_000);
-
-  afterAll(async () => {
-    if (server) fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output-slurm.log'), server.extensionOutput());
-    await wb?.close();
-    await server?.stop();
-    cluster?.stop();
-    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
-  }, 5 * 60_000);
+  const suite = workbenchSuite('slurm', {
+    prepare: (ws) => {
+      cluster = startTestCluster();
+      const base = parseJsonc(fs.readFileSync(path.join(ws.dir, TRAIN_CONFIG), 'utf8')) as Record<string, unknown>;
+      sweepName = `${base.name as string}-slurm`;
+      fs.writeFileSync(path.join(ws.dir, SLURM_CONFIG), JSON.stringify({ ...base, name: sweepName, sweep: { 'training.seed': [1, 2] } }, null, 2) + '\n');
+      fs.mkdirSync(path.join(ws.dir, '.vscode'), { recursive: true });
+      fs.writeFileSync(
+        path.join(ws.dir, '.vscode', 'settings.json'),
+        JSON.stringify({ 'adapterLab.slurm.enabled': true, 'adapterLab.slurm.maxConcurrent': 1, 'adapterLab.slurm.pollSeconds': 2, 'adapterLab.slurm.node': process.execPath }, null, 2),
+      );
+    },
+    config: SLURM_CONFIG,
+    cleanup: () => cluster?.stop(),
+  });
 
   test('Run Sweep with adapterLab.slurm.enabled: the points show their Slurm job ids, pending, then done', async () => {
-    const w = wb!;
+    const { ws, server, log, wb: w } = suite;
     try {
       await w.command('Adapter Lab: Run Sweep');
       await w.pick('Adapter Lab: choose an experiment config', SLURM_CONFIG);
@@ -90,7 +65,7 @@ describe.sequential('Adapter Lab on Slurm in a real VS Code workbench', () => {
       const points = runFolders(ws).filter((f) => f.record.name.startsWith(`${sweepName}__`));
       const records = points.map((p) => p.record as { status: string; slurm?: { jobId: string } });
       if (points.length !== 2 || records.some((r) => r.status !== 'done' || !r.slurm)) fail('2 sweep run folders, done, with their Slurm job', records.map((r) => `${r.status} ${JSON.stringify(r.slurm)}`).join(', '));
-      if (!server!.extensionOutput().includes('== Slurm job')) fail("the tasks' slurm.log lines in the Adapter Lab output channel", 'none');
+      if (!server.extensionOutput().includes('== Slurm job')) fail("the tasks' slurm.log lines in the Adapter Lab output channel", 'none');
       await w.screenshot('slurm-02-done');
     } catch (err) {
       await w.screenshot('slurm-FAILED').catch(() => undefined);

@@ -7,55 +7,30 @@
  * Screenshots: test-results/e2e/sweep-*.png.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseJsonc } from 'jsonc-parser';
-import { afterAll, beforeAll, describe, test } from 'vitest';
-import { ARTIFACTS, checkInstalled, startCodeServer, type CodeServer } from './codeServer';
-import { fail, until, Workbench } from './workbench';
-import { makeWorkspace, runFolders, TRAIN_CONFIG, vsixHasBuiltinModel, type E2eWorkspace } from './workspace';
+import { describe, test } from 'vitest';
+import { workbenchSuite } from './suite';
+import { fail, until } from './workbench';
+import { runFolders, TRAIN_CONFIG } from './workspace';
 
 const SWEEP_CONFIG = 'spam-seeds.adapter.json';
-const log = (line: string) => {
-  console.log(`[e2e sweep] ${line}`);
-  fs.appendFileSync(path.join(ARTIFACTS, 'e2e-sweep.log'), line + '\n');
-};
 
-let tmpRoot = '';
-let ws: E2eWorkspace;
-let server: CodeServer | undefined;
-let wb: Workbench | undefined;
 let sweepName = '';
 
 describe.sequential('Adapter Lab sweeps in a real VS Code workbench', () => {
-  beforeAll(async () => {
-    fs.mkdirSync(ARTIFACTS, { recursive: true });
-    const { vsix } = checkInstalled();
-    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-e2e-sweep-'));
-    ws = makeWorkspace(tmpRoot, vsixHasBuiltinModel(vsix));
-    // The small training config of the main suite, with a seed axis: two runs that differ only by seed.
-    const base = parseJsonc(fs.readFileSync(path.join(ws.dir, TRAIN_CONFIG), 'utf8')) as Record<string, unknown>;
-    sweepName = `${base.name as string}-seeds`;
-    fs.writeFileSync(path.join(ws.dir, SWEEP_CONFIG), JSON.stringify({ ...base, name: sweepName, sweep: { 'training.seed': [1, 2] } }, null, 2) + '\n');
-    server = await startCodeServer(ws.dir, tmpRoot, log);
-    wb = await Workbench.open(server.url, log);
-    await wb.focusRunsView();
-    await until(`the Runs view listing "config ${SWEEP_CONFIG}, no runs yet"`, async () => {
-      const rows = await wb!.rows();
-      return { ok: rows.includes(`config ${SWEEP_CONFIG}, no runs yet`), seen: rows.join(' | ') };
-    }, 180_000);
-    await wb.widenSideBar(560);
-  });
-
-  afterAll(async () => {
-    if (server) fs.writeFileSync(path.join(ARTIFACTS, 'adapter-lab-output-sweep.log'), server.extensionOutput());
-    await wb?.close();
-    await server?.stop();
-    if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
+  const suite = workbenchSuite('sweep', {
+    prepare: (ws) => {
+      // The small training config of the main suite, with a seed axis: two runs that differ only by seed.
+      const base = parseJsonc(fs.readFileSync(path.join(ws.dir, TRAIN_CONFIG), 'utf8')) as Record<string, unknown>;
+      sweepName = `${base.name as string}-seeds`;
+      fs.writeFileSync(path.join(ws.dir, SWEEP_CONFIG), JSON.stringify({ ...base, name: sweepName, sweep: { 'training.seed': [1, 2] } }, null, 2) + '\n');
+    },
+    config: SWEEP_CONFIG,
   });
 
   test('Run Sweep from the palette: a sweep node with its 2 points done, then the Compare view with the mean over seeds', async () => {
-    const w = wb!;
+    const { ws, wb: w } = suite;
     try {
       await w.command('Adapter Lab: Run Sweep');
       await w.pick('Adapter Lab: choose an experiment config', SWEEP_CONFIG);
