@@ -24,7 +24,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { METHODS } from './decathlon-methods.mjs';
-import { arg, filesUnder, hashFiles, meanSd, resultsStore, root, runCli, writeReadmeSection } from './table-runs.mjs';
+import { arg, filesUnder, hashFiles, meanSd, resultsStore, root, runCli, runTable, writeReadmeSection } from './table-runs.mjs';
 
 const examples = path.join(root, 'examples', 'data');
 const NETWORK = 'builtin:resnet-fashion';
@@ -326,19 +326,7 @@ if (!process.argv.includes('--report')) {
   queue.push([BASE_DOMAIN, 'base-head', 42]);
   for (const seed of SEEDS) for (const d of domainsRun) for (const m of methodsRun) queue.push([d, m, seed]);
 }
-let failed = 0;
-async function worker() {
-  while (queue.length) {
-    const [d, m, seed] = queue.shift();
-    try {
-      await trainOne(d, m, seed);
-    } catch (err) {
-      failed++;
-      console.error(err.message);
-    }
-  }
-}
-await Promise.all(Array.from({ length: JOBS }, worker));
+const failed = await runTable(queue, JOBS, trainOne);
 if (!process.argv.includes('--report')) store.save();
 writeReports();
 process.exit(failed ? 1 : 0);

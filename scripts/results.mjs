@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { METHODS } from './results-methods.mjs';
-import { arg, hashFiles, meanSd, resultsStore, root, runCli as run, writeReadmeSection } from './table-runs.mjs';
+import { arg, hashFiles, meanSd, resultsStore, root, runCli as run, runTable, writeReadmeSection } from './table-runs.mjs';
 
 const examples = path.join(root, 'examples');
 const customOut = arg('out');
@@ -214,19 +214,7 @@ const queue = [];
 // --report: only rewrite the tables from what results.json holds (e.g. while a long run is still going).
 // Seed by seed across the tasks, so that a run cut short leaves every task with the same seeds done.
 if (!process.argv.includes('--report')) for (const seed of SEEDS) for (const task of TASKS) for (const m of METHODS) if (!methodKeys || methodKeys.includes(m.key)) queue.push([task, m, seed]);
-let failed = 0;
-async function worker() {
-  while (queue.length) {
-    const [task, m, seed] = queue.shift();
-    try {
-      await trainOne(task, m, seed);
-    } catch (err) {
-      failed++;
-      console.error(err.message);
-    }
-  }
-}
-await Promise.all(Array.from({ length: JOBS }, worker));
+const failed = await runTable(queue, JOBS, trainOne);
 if (!process.argv.includes('--report')) store.save(); // the file's runs, including other processes'
 writeReports();
 process.exit(failed ? 1 : 0);

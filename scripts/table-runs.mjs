@@ -10,6 +10,27 @@ import { fileURLToPath } from 'node:url';
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const bin = path.join(root, 'bin', 'adapter-lab.js');
 
+/**
+ * Runs `train(...item)` for every item, `jobs` at a time, in the items' order; a failure is printed and counted
+ * and the others go on. Resolves to the number that failed.
+ */
+export async function runTable(items, jobs, train) {
+  const queue = [...items];
+  let failed = 0;
+  const worker = async () => {
+    while (queue.length) {
+      try {
+        await train(...queue.shift());
+      } catch (err) {
+        failed++;
+        console.error(err.message);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: jobs }, worker));
+  return failed;
+}
+
 /** The value of `--name` on the command line, or `fallback`. */
 export function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
