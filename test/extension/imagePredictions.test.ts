@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cliAsync } from '../helpers/cliRun';
 import { tempDir, useBackend } from '../helpers/fixtures';
-import { writeImageConfig } from '../helpers/imageTask';
+import { trainImageRun } from '../helpers/imageTask';
 import { evalFilesSignature, loadClassReport, readImagePredictions } from '../../src/extension/webviews/viewData';
 import { cellFilter, describeGrid, filterItems, NO_FILTER, validFilter } from '../../webview-ui/classReport/imageGrid';
 
@@ -18,9 +18,7 @@ let runDir = '';
 beforeAll(async () => {
   await useBackend();
   work = tempDir('adapter-lab-image-grid-');
-  const trained = await cliAsync(['train', writeImageConfig(work, { training: { epochs: 1 } }), '--json'], work);
-  if (trained.code !== 0) throw new Error(trained.stderr);
-  runDir = trained.lines.find((l) => l.type === 'start' && l.command === 'train').runDir;
+  runDir = await trainImageRun(work, { training: { epochs: 1 } });
 }, 120_000);
 
 /** A copy of the run to break. */

@@ -4,6 +4,7 @@ import { encodeIdxUint8 } from '../../src/engine/data/images/idx';
 import { ResNet, ResNetConfig } from '../../src/engine/families/resnet/network';
 import { saveNetwork } from '../../src/engine/families/resnet/family';
 import { Rng } from '../../src/engine/util/random';
+import { cliAsync } from './cliRun';
 
 /** A ResNet small enough for CLI tests: 8 x 8 grey inputs, widths 4, 8, 8, one block per stage (3 blocks). */
 export const TINY_RESNET: ResNetConfig = { modelType: 'resnet', inputChannels: 1, imageSize: 8, widths: [4, 8, 8], blocksPerStage: 1 };
@@ -67,4 +68,11 @@ export function writeImageConfig(dir: string, overrides: { method?: Record<strin
   };
   fs.writeFileSync(path.join(dir, file), JSON.stringify(cfg, null, 2));
   return file;
+}
+
+/** Trains the shapes config (writeImageConfig's, with `overrides`) in `dir` with the built CLI; returns its run folder. */
+export async function trainImageRun(dir: string, overrides: Parameters<typeof writeImageConfig>[1] = {}): Promise<string> {
+  const trained = await cliAsync(['train', writeImageConfig(dir, overrides), '--json'], dir);
+  if (trained.code !== 0) throw new Error(trained.stderr);
+  return trained.lines.find((l) => l.type === 'start' && l.command === 'train').runDir;
 }

@@ -8,7 +8,7 @@ import { readIdx } from '../../src/engine/data/images/idx';
 import type { ClassReportTab, ViewData } from '../../src/protocol/webview';
 import { cliAsync } from '../helpers/cliRun';
 import { tempDir, useBackend } from '../helpers/fixtures';
-import { writeImageConfig } from '../helpers/imageTask';
+import { trainImageRun } from '../helpers/imageTask';
 import { openView, waitFor, webviewSuite } from './harness';
 
 /**
@@ -24,9 +24,7 @@ let runDir = '';
 beforeAll(async () => {
   await useBackend();
   work = tempDir('adapter-lab-image-grid-view-');
-  const trained = await cliAsync(['train', writeImageConfig(work, { training: { epochs: 1 } }), '--json'], work);
-  if (trained.code !== 0) throw new Error(trained.stderr);
-  runDir = trained.lines.find((l) => l.type === 'start' && l.command === 'train').runDir;
+  runDir = await trainImageRun(work, { training: { epochs: 1 } });
 }, 120_000);
 
 const payload = (dir: string, tab?: ClassReportTab) => (): ViewData => ({ view: 'classReport', ...loadClassReport(dir), ...(tab ? { tab } : {}) });
