@@ -81,6 +81,15 @@ function trainSteps(dir: string): number {
   }
 }
 
+/** A run's slurm.log (what each start of its task printed), for failure messages. */
+function slurmLog(dir: string): string {
+  try {
+    return fs.readFileSync(path.join(dir, 'slurm.log'), 'utf8');
+  } catch (e) {
+    return `(no slurm.log: ${(e as Error).message})`;
+  }
+}
+
 /** What a finished run produced: its best dev score, its final dev metrics and the adapter's bytes. */
 function outcome(dir: string) {
   return {
@@ -217,7 +226,7 @@ describe('adapter-lab on Slurm', () => {
     scontrol('update', `JobId=${task}`, 'TimeLimit=10', 'StartTime=now');
 
     const [r, local] = await Promise.all([onSlurm, uninterrupted]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.code, `${r.stdout}${r.stderr}\nslurm.log:\n${slurmLog(run.dir)}`).toBe(0);
     expect(local.code, local.stderr).toBe(0);
     const log = fs.readFileSync(path.join(run.dir, 'slurm.log'), 'utf8');
     expect(log).toContain('the time limit is near');
@@ -239,7 +248,7 @@ describe('adapter-lab on Slurm', () => {
     await waitFor('the task to be pending again', () => scontrolJob(task).JobState === 'PENDING' && record(run.dir).status === 'cancelled', 120_000);
     scontrol('update', `JobId=${task}`, 'StartTime=now');
     const [r, local] = await Promise.all([onSlurm, uninterrupted]);
-    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.code, `${r.stdout}${r.stderr}\nslurm.log:\n${slurmLog(run.dir)}`).toBe(0);
     expect(local.code, local.stderr).toBe(0);
     const log = fs.readFileSync(path.join(run.dir, 'slurm.log'), 'utf8');
     expect(log).toContain('stopped by Slurm (cancel or preemption)');

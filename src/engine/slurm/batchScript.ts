@@ -15,6 +15,9 @@ import { SLURM_LOG_FILE } from '../runs/files';
 
 export { SLURM_LOG_FILE };
 
+/** What a task writes to its log just before it requeues itself (the time limit was near). */
+export const REQUEUE_ANNOUNCEMENT = '== requeueing ';
+
 export interface BatchScriptInput {
   /** Shown in squeue: `adapter-lab:<group>`. */
   jobName: string;
@@ -94,7 +97,7 @@ while :; do
 done
 echo "== the training process ended with exit code $status at $(date -Is)"
 if [ -n "$requeue" ] && [ "$status" -ne 0 ]; then
-  echo "== requeueing \${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}: it resumes from its checkpoint"
+  echo "${REQUEUE_ANNOUNCEMENT}\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}: it resumes from its checkpoint"
   scontrol requeue "\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}"
 fi
 exit "$status"

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { resolveConfig } from '../../../src/engine/config/load';
 import { createRun, openRun } from '../../../src/engine/runs';
-import { batchScript, expandTaskIds, parseSacct, parseScontrolJobs, reconcileRun, SLURM_LOG_FILE } from '../../../src/engine/slurm';
+import { batchScript, expandTaskIds, parseSacct, parseScontrolJobs, reconcileRun, REQUEUE_ANNOUNCEMENT, SLURM_LOG_FILE, slurmStatuses } from '../../../src/engine/slurm';
 import { tempDir, writeToyTask } from '../../helpers/fixtures';
 
 /** The parts of the Slurm support that need no cluster (test/slurm/ runs them against a real one). */
@@ -105,5 +105,66 @@ describe('reconciling run.json with what Slurm saw', () => {
     run.update({ status: 'done' });
     expect(reconcileRun(run.dir, { id: '7_0', phase: 'done', state: 'COMPLETED', exitCode: 0 })).toBeNull();
     expect(openRun(run.dir).record.status).toBe('done');
+  });
+});
+
+/**
+ * A scontrol that answers `show job` with the given JobState/Restarts pairs in turn (the last one for ever),
+ * first on PATH. The real cluster (test/slurm/) shows the moment a self-requeued task passes through FAILED only
+ * under load, by chance; this replays that sequence of answers so the rule that waits it out is tested every time.
+ */
+function scriptedScontrol(dir: string, answers: [state: string, restarts: number][]): { restore: () => void; asked: () => number } {
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin, { recursive: true });
+  const counter = path.join(dir, 'asked');
+  fs.writeFileSync(counter, '0');
+  const cases = answers
+    .map(([state, restarts], i) => `  ${i === answers.length - 1 ? '*' : i}) echo "JobId=8 ArrayJobId=7 ArrayTaskId=0 JobState=${state} Reason=None Restarts=${restarts} ExitCode=${state === 'FAILED' ? '1:0' : '0:0'}" ;;`)
+    .join('\n');
+  fs.writeFileSync(path.join(bin, 'scontrol'), `#!/bin/sh\nn=$(cat '${counter}')\necho $((n + 1)) > '${counter}'\ncase $n in\n${cases}\nesac\n`, { mode: 0o755 });
+  const oldPath = process.env.PATH;
+  process.env.PATH = `${bin}:${oldPath}`;
+  return { restore: () => (process.env.PATH = oldPath), asked: () => Number(fs.readFileSync(counter, 'utf8')) };
+}
+
+describe('an end Slurm shows for a moment is not taken for the end', () => {
+  it('a self-requeued task seen FAILED, then PENDING, is pending; an end that holds is the end', async () => {
+    const dir = tempDir();
+    const run = slurmRun(dir);
+    run.update({ status: 'running' });
+    run.update({ status: 'cancelled' });
+    const slurm = openRun(run.dir).record.slurm!;
+    fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), `== Slurm job 7_0 (start 1)\n== the training process ended with exit code 1\n${REQUEUE_ANNOUNCEMENT}7_0: it resumes from its checkpoint\n`);
+    process.env.ADAPTER_LAB_SLURM_SETTLE_MS = '50';
+
+    // The log says it requeues itself: FAILED held twice is still waited out until Slurm shows it PENDING.
+    let fake = scriptedScontrol(path.join(dir, 'a'), [['FAILED', 1], ['FAILED', 1], ['FAILED', 1], ['PENDING', 1]]);
+    try {
+      const s = (await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)!;
+      expect(s).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
+      expect(fake.asked()).toBe(4);
+    } finally {
+      fake.restore();
+    }
+    expect(openRun(run.dir).record.status).toBe('cancelled');
+
+    // No announcement: an end seen twice, the same, is believed (and the run is left as it ended itself).
+    fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), '== Slurm job 7_0 (start 2)\n== the training process ended with exit code 1\n');
+    fake = scriptedScontrol(path.join(dir, 'b'), [['FAILED', 2]]);
+    try {
+      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 2 });
+      expect(fake.asked()).toBe(2);
+    } finally {
+      fake.restore();
+    }
+
+    // A completed task is believed at once.
+    fake = scriptedScontrol(path.join(dir, 'c'), [['COMPLETED', 2]]);
+    try {
+      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'done' });
+      expect(fake.asked()).toBe(1);
+    } finally {
+      fake.restore();
+    }
   });
 });
