@@ -518,10 +518,14 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   const pool = most > 1 ? await start(most) : null;
   const mlmPool = most > 1 ? await startMlm(most) : null;
   const times: Record<string, Record<number, number[]>> = { train: {}, eval: {}, ablation: {}, pretrain: {} };
-  const timed = async (what: string, k: number, fn: () => unknown) => {
+  // For the steps over k > 1 workers: the longest shard's computation in each step (the rest is the exchange and
+  // the update), so the scaling splits into the machine's part and the pool's.
+  const longestShard: Record<string, Record<number, number[]>> = { train: {}, pretrain: {} };
+  const timed = async (what: string, k: number, fn: () => unknown, poolOf?: WorkerPool | null) => {
     const t0 = performance.now();
     await fn();
     (times[what][k] ??= []).push(performance.now() - t0);
+    if (poolOf && k > 1) (longestShard[what][k] ??= []).push(Math.max(...poolOf.lastShardMs));
   };
   const reps = quick ? 3 : 5;
   for (let r = 0; r <= reps; r++) {
@@ -530,12 +534,13 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
       if (mlmPool) mlmPool.using = k;
       const withPool = pool && k > 1 ? pool : null;
       // Round 0 warms up every count and is not kept.
-      await timed('train', k, () => (withPool ? withPool.trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4) : trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4)));
+      await timed('train', k, () => (withPool ? withPool.trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4) : trainStep(model, batch, cfg, step++, vars, nameOfVar, optimizer, () => 1e-4)), withPool);
       await timed('eval', k, () => (withPool ? withPool.predict(model, evalExamples, 32) : predict(model, evalExamples, 32)));
       if (r % 2 === 0) await timed('ablation', k, () => (withPool ? withPool.ablate(model, ablationExamples, { metric: 'accuracy', batchSize: 32 }) : layerAblation(model, ablationExamples, { metric: 'accuracy', batchSize: 32 })));
-      await timed('pretrain', k, () => pretrainStepOn(mlmPool && k > 1 ? mlmPool : null));
+      await timed('pretrain', k, () => pretrainStepOn(mlmPool && k > 1 ? mlmPool : null), mlmPool);
     }
     if (r === 0) for (const what of Object.keys(times)) times[what] = {};
+    if (r === 0) for (const what of Object.keys(longestShard)) longestShard[what] = {};
   }
   await pool?.close();
   await mlmPool?.close();
@@ -556,7 +561,17 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
     console.log([String(k), cell('train'), cell('eval'), cell('ablation'), cell('pretrain'), memory[k].toFixed(0)].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
   }
   for (const what of Object.keys(times)) {
-    result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]) }]));
+    result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]), ...(longestShard[what]?.[k] ? { longestShardMs: median(longestShard[what][k]) } : {}) }]));
+  }
+  // Where the k-worker step's time goes: the shards computed side by side (against one worker's step / k, the
+  // ideal if each thread ran as fast as one alone), then the exchange of gradients and weights and the update.
+  for (const what of Object.keys(longestShard)) {
+    for (const k of counts.slice(1)) {
+      const total = median(times[what][k]);
+      const shard = median(longestShard[what][k]);
+      const ideal = median(times[what][1]) / k;
+      console.log(`${what} step, ${k} workers: ${total.toFixed(0)} ms = ${shard.toFixed(0)} ms computing the shards side by side (the longest; one worker's step / ${k} is ${ideal.toFixed(0)} ms: the threads ran at ${((ideal / shard) * 100).toFixed(0)}% of one thread alone) + ${(total - shard).toFixed(0)} ms exchange and update`);
+    }
   }
   result.imageTrain = await imageWorkersSection(counts);
   console.log(JSON.stringify({ workers: result }));

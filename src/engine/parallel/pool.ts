@@ -103,6 +103,13 @@ export class WorkerPool {
     return this.threads.length + 1;
   }
 
+  /**
+   * Each participant's time for its shard's loss and gradients in the last training step (the coordinator's
+   * first), in ms: what the step took beyond the longest of them is the exchange and the update. The benchmark
+   * prints the split.
+   */
+  lastShardMs: number[] = [];
+
   /** How many of the workers requests use (all by default; fewer for the benchmark's side-by-side timings). */
   using = Infinity;
 
@@ -215,6 +222,7 @@ export class WorkerPool {
     // A rejected reply is awaited below; until then it must not count as unhandled.
     for (const r of replies) r.catch(() => undefined);
     let own: { loss: number; grads: Map<string, tf.Tensor> };
+    const started = performance.now();
     try {
       own = ownShard();
     } catch (err) {
@@ -224,6 +232,7 @@ export class WorkerPool {
       await Promise.allSettled(replies);
       throw this.failure ?? err;
     }
+    const ownMs = performance.now() - started;
     const sums: (Float32Array | null)[] = this.slots.map((slot) => {
       const g = own.grads.get(slot.name);
       return g ? (g.dataSync() as Float32Array).slice() : null;
@@ -236,8 +245,10 @@ export class WorkerPool {
     } catch (err) {
       throw this.failure ?? err;
     }
+    this.lastShardMs = [ownMs];
     for (const reply of others) {
       if (reply.type !== 'grads') throw new Error(`unexpected reply ${reply.type} to a training step`);
+      this.lastShardMs.push(reply.computeMs);
       loss += reply.loss;
       reply.grads.forEach((g, i) => {
         if (!g) return;

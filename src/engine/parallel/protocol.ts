@@ -67,7 +67,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready' }
-  | { type: 'grads'; id: number; loss: number; grads: (Float32Array | null)[] }
+  /** computeMs: the worker's time for its shard's loss and gradients (for StepTimings). */
+  | { type: 'grads'; id: number; loss: number; grads: (Float32Array | null)[]; computeMs: number }
   | { type: 'outputs'; id: number; results: { outputs: number[][]; loss: number }[] }
   | { type: 'ablated'; id: number; results: number[][][] }
   | { type: 'dropped'; id: number; results: number[][][] }

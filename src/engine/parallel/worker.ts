@@ -101,17 +101,18 @@ function syncWeights(version: number): void {
 }
 
 /** A shard's loss and gradients to the coordinator, in the order of the weight slots (the arrays moved, not copied). */
-function postGradients(id: number, loss: number, grads: Map<string, tf.Tensor>): void {
+function postGradients(id: number, loss: number, grads: Map<string, tf.Tensor>, computeMs: number): void {
   const arrays: (Float32Array | null)[] = init.slots.map((slot) => {
     const g = grads.get(slot.name);
     return g ? (g.dataSync() as Float32Array).slice() : null;
   });
   for (const g of grads.values()) g.dispose();
-  post({ type: 'grads', id, loss, grads: arrays }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
+  post({ type: 'grads', id, loss, grads: arrays, computeMs }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));
 }
 
 function handle(msg: ToWorker): void {
   syncWeights(msg.weightsVersion);
+  const started = performance.now();
   const cache = 'cache' in msg && msg.cache ? caches.get(msg.cache) : undefined;
   const step = msg.type === 'step' || msg.type === 'familyStep' ? msg.step : msg.type === 'mlmStep' ? msg.settings.step : undefined;
   if (init.failAt && init.failAt.step === step) {
@@ -121,7 +122,7 @@ function handle(msg: ToWorker): void {
   if (msg.type === 'mlmStep') {
     if (init.source.kind !== 'mlm') throw new Error('a pretraining step needs a worker built for pretraining');
     const { loss, grads } = mlmShardLossAndGradients(mlm, { batch: msg.shard, firstRow: msg.firstRow }, msg.batchPositions, msg.settings, vars, nameOfVar);
-    postGradients(msg.id, loss, grads);
+    postGradients(msg.id, loss, grads, performance.now() - started);
   } else if (msg.type === 'multiTask') {
     const models = msg.models.map((k) => taskModels[k]);
     const groups = sharedGroups(models);
@@ -129,12 +130,12 @@ function handle(msg: ToWorker): void {
   } else if (msg.type === 'step') {
     if (init.source.kind !== 'config') throw new Error('a training step needs a worker built from a config');
     const { loss, grads } = shardLossAndGradients(model, { batch: msg.shard, firstRow: msg.firstRow }, msg.batchRows, init.source.cfg, msg.step, vars, nameOfVar, cache);
-    postGradients(msg.id, loss, grads);
+    postGradients(msg.id, loss, grads, performance.now() - started);
   } else if (msg.type === 'familyStep') {
     if (!init.shardSync) throw new Error('a family training step needs the pool\'s synchronisation buffers');
     const exchange = new ShardExchange(init.shardSync, msg.part, msg.participants);
     const { loss, grads } = withSynchronisedBatchNorm(exchange, () => familyModel.lossAndGradients(msg.shard as FamilyBatch, derivedRng(msg.seed, 2, msg.step)));
-    postGradients(msg.id, loss, grads);
+    postGradients(msg.id, loss, grads, performance.now() - started);
   } else if (msg.type === 'familyOutputs') {
     const parallel = familyModel.parallel!;
     const results = msg.items.map((item) => {

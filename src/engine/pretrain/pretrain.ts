@@ -25,7 +25,7 @@ import { BertEncoder, encoderParamShapes } from '../model/bert';
 import { initEncoderArrays, loadEncoder, saveEncoderHf, transpose2d } from '../model/checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from '../model/safetensors';
 import { loadRawTokenizer } from '../data/tokenizer';
-import { AdamW, clipByGlobalNorm, linearScheduleFactor } from '../train/adamw';
+import { AdamW, globalNormClipScale, linearScheduleFactor } from '../train/adamw';
 import { activeBackend } from '../tf/backend';
 import { UserInputError } from '../errors';
 import { Rng } from '../util/random';
@@ -332,9 +332,7 @@ export async function pretrainStep(model: MlmModel, batch: MaskedBatch, settings
     : mlmShardLossAndGradients(model, { batch, firstRow: 0 }, batch.positions.length, settings, vars, nameOfVar);
   try {
     if (!Number.isFinite(loss)) return loss;
-    const { clipped } = clipByGlobalNorm(grads, target.maxGradNorm);
-    optimizer.apply(clipped, () => target.learningRate);
-    if (clipped !== grads) for (const g of clipped.values()) g.dispose();
+    optimizer.apply(grads, () => target.learningRate, globalNormClipScale(grads, target.maxGradNorm).scale);
   } finally {
     for (const g of grads.values()) g.dispose();
   }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NamedArray, TensorMap } from '../model/safetensors';
+import { fusedAdamW, usesElementwiseKernels } from '../tf/kernels/simd';
 
 /**
  * AdamW (Loshchilov and Hutter 2019) with decoupled weight decay, as Hugging Face's trainer applies it:
@@ -22,8 +23,11 @@ export class AdamW {
     }
   }
 
-  /** One update with learning rate `lr` (per parameter via lrFor, e.g. a different head rate). */
-  apply(grads: Map<string, tf.Tensor>, lrFor: (name: string) => number): void {
+  /**
+   * One update with learning rate `lr` (per parameter via lrFor, e.g. a different head rate), from the gradients
+   * times gradScale (global-norm clipping's factor: the same floats as multiplying them first).
+   */
+  apply(grads: Map<string, tf.Tensor>, lrFor: (name: string) => number, gradScale = 1): void {
     const b1 = this.options.beta1 ?? 0.9;
     const b2 = this.options.beta2 ?? 0.999;
     const eps = this.options.epsilon ?? 1e-8;
@@ -32,15 +36,25 @@ export class AdamW {
     const c2 = 1 - b2 ** this.step;
     tf.tidy(() => {
       for (const [name, p] of this.params) {
-        const g = grads.get(name);
-        if (!g) continue;
+        const unscaled = grads.get(name);
+        if (!unscaled) continue;
         const lr = lrFor(name);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;
+        const decays = p.rank > 1 && this.options.weightDecay > 0;
+        if (usesElementwiseKernels(p)) {
+          // One pass on the wasm backend, the same floats as the ops below.
+          const [pNew, mNew, vNew] = fusedAdamW(p, unscaled, m, v, { beta1: b1, beta2: b2, epsilon: eps, c1, c2, lr, weightDecay: this.options.weightDecay, decay: decays, gradScale });
+          m.assign(mNew);
+          v.assign(vNew);
+          p.assign(pNew);
+          continue;
+        }
+        const g = gradScale === 1 ? unscaled : tf.mul(unscaled, gradScale);
         m.assign(tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1)));
         v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
         const update = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), eps));
-        const decay = p.rank > 1 && this.options.weightDecay > 0 ? tf.mul(p, this.options.weightDecay) : null;
+        const decay = decays ? tf.mul(p, this.options.weightDecay) : null;
         p.assign(tf.sub(p, tf.mul(decay ? tf.add(update, decay) : update, lr)));
       }
     });
@@ -77,19 +91,24 @@ export class AdamW {
 
 /** The update from a step's gradients (clipped to the global norm), unless the loss is NaN or infinite; disposes them. */
 export function applyGradients(loss: number, grads: Map<string, tf.Tensor>, cfg: { training: { maxGradNorm: number } }, optimizer: AdamW, lrFor: (name: string) => number): void {
-  if (Number.isFinite(loss)) {
-    const { clipped } = clipByGlobalNorm(grads, cfg.training.maxGradNorm);
-    optimizer.apply(clipped, lrFor);
-    if (clipped !== grads) for (const g of clipped.values()) g.dispose();
-  }
+  if (Number.isFinite(loss)) optimizer.apply(grads, lrFor, globalNormClipScale(grads, cfg.training.maxGradNorm).scale);
   for (const g of grads.values()) g.dispose();
 }
 
-/** Clips gradients to a global L2 norm (Pascanu et al. 2013); returns the norm before clipping. */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { clipped: Map<string, tf.Tensor>; norm: number } {
+/**
+ * Global-norm clipping's factor (Pascanu et al. 2013): maxNorm / (norm + 1e-6) when the gradients' global L2
+ * norm exceeds maxNorm, else 1; and the norm before clipping.
+ */
+export function globalNormClipScale(grads: Map<string, tf.Tensor>, maxNorm: number): { scale: number; norm: number } {
   const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
-  if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { clipped: grads, norm };
-  const scale = maxNorm / (norm + 1e-6);
+  if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { scale: 1, norm };
+  return { scale: maxNorm / (norm + 1e-6), norm };
+}
+
+/** Clips gradients to a global L2 norm (new tensors when they are clipped); returns the norm before clipping. */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { clipped: Map<string, tf.Tensor>; norm: number } {
+  const { scale, norm } = globalNormClipScale(grads, maxNorm);
+  if (scale === 1) return { clipped: grads, norm };
   const clipped = new Map<string, tf.Tensor>();
   for (const [n, g] of grads) clipped.set(n, tf.mul(g, scale));
   return { clipped, norm };

@@ -2,7 +2,8 @@ import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchedMatMul, fusedActivation, fusedActivationGrad, fusedColumnSum, fusedDropout, transpose2d, usesElementwiseKernels, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { AdamWAttrs, batchedMatMul, fusedActivation, fusedActivationGrad, fusedAdamW, fusedColumnSum, fusedDropout, transpose2d, usesElementwiseKernels, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
+import { AdamW } from '../../../src/engine/train/adamw';
 import { activate, batchMatMul, dropoutMask, layerNorm } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
@@ -283,3 +284,55 @@ function erf(x: number): number {
   }
   return x < 0 ? -r : r;
 }
+
+describe('the WebAssembly SIMD AdamW kernel', () => {
+  beforeAll(useBackend);
+
+  /** AdamW as adamw.ts writes it, one float32 rounding per operation (Math.fround), in tfjs's order. */
+  function reference(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, a: AdamWAttrs): [Float32Array, Float32Array, Float32Array] {
+    const f = Math.fround;
+    const [scale, b1, ob1, b2, ob2, c1, c2, eps, lr, wd] = [a.gradScale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.c1, a.c2, a.epsilon, a.lr, a.weightDecay].map(f);
+    const pOut = new Float32Array(p.length);
+    const mOut = new Float32Array(p.length);
+    const vOut = new Float32Array(p.length);
+    for (let i = 0; i < p.length; i++) {
+      const gi = f(g[i] * scale);
+      mOut[i] = f(f(m[i] * b1) + f(gi * ob1));
+      vOut[i] = f(f(v[i] * b2) + f(f(gi * gi) * ob2));
+      let u = f(f(mOut[i] / c1) / f(f(Math.sqrt(f(vOut[i] / c2))) + eps));
+      if (a.decay) u = f(u + f(p[i] * wd));
+      pOut[i] = f(p[i] - f(u * lr));
+    }
+    return [pOut, mOut, vOut];
+  }
+
+  it('gives the float32 update bit for bit, at every length, decayed or not, clipped or not, and AdamW.apply uses it', () => {
+    expect(usesElementwiseKernels(tf.zeros([4]))).toBe(true);
+    for (const n of [4, 5, 7, 8, 33, 1000]) {
+      for (const [decay, gradScale] of [[false, 1], [true, 1], [true, 0.37]] as const) {
+        const t = tf.tidy(() => [1, 2, 3].map((seed) => tf.randomNormal([n], 0, 1, 'float32', seed + n)));
+        const [p, g, m] = t;
+        const v = tf.tidy(() => tf.mul(tf.square(t[2]), 0.5));
+        const attrs: AdamWAttrs = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, c1: 1 - 0.9 ** 3, c2: 1 - 0.999 ** 3, lr: 3e-4, weightDecay: 0.01, decay, gradScale };
+        const ours = fusedAdamW(p, g, m, v, attrs).map((x) => x.dataSync() as Float32Array);
+        const want = reference(p.dataSync() as Float32Array, g.dataSync() as Float32Array, m.dataSync() as Float32Array, v.dataSync() as Float32Array, attrs);
+        for (let k = 0; k < 3; k++) expect(Buffer.from(ours[k].buffer).equals(Buffer.from(want[k].buffer)), `n=${n} decay=${decay} scale=${gradScale} output ${k}`).toBe(true);
+      }
+    }
+    // Through the optimizer: three steps on a matrix (decayed) and a bias (not), the second clipped, against the reference's.
+    const w = tf.variable(tf.randomNormal([3, 5], 0, 1, 'float32', 11));
+    const b = tf.variable(tf.randomNormal([6], 0, 1, 'float32', 12));
+    const expected = new Map([['w', [w.dataSync().slice(), new Float32Array(15), new Float32Array(15)]], ['b', [b.dataSync().slice(), new Float32Array(6), new Float32Array(6)]]] as [string, Float32Array[]][]);
+    const opt = new AdamW(new Map([['w', w], ['b', b]]), { weightDecay: 0.1 });
+    for (let step = 1; step <= 3; step++) {
+      const grads = new Map([['w', tf.randomNormal([3, 5], 0, 1, 'float32', 20 + step)], ['b', tf.randomNormal([6], 0, 1, 'float32', 30 + step)]]);
+      for (const [name, g] of grads) {
+        const [p, m, v] = expected.get(name)!;
+        expected.set(name, reference(p, g.dataSync() as Float32Array, m, v, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8, c1: 1 - 0.9 ** step, c2: 1 - 0.999 ** step, lr: 1e-2, weightDecay: 0.1, decay: name === 'w', gradScale: step === 2 ? 0.25 : 1 }));
+      }
+      opt.apply(grads, () => 1e-2, step === 2 ? 0.25 : 1);
+    }
+    expect(Buffer.from((w.dataSync() as Float32Array).buffer).equals(Buffer.from(expected.get('w')![0].buffer))).toBe(true);
+    expect(Buffer.from((b.dataSync() as Float32Array).buffer).equals(Buffer.from(expected.get('b')![0].buffer))).toBe(true);
+  });
+});

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { rngInitialState, rngStateAfter } from '../../util/random';
 import { activationsWasmBase64 } from './activationsWasm';
+import { adamwWasmBase64 } from './adamwWasm';
 import { batchMatMulWasmBase64 } from './batchMatMulWasm';
 import { convWasmBase64 } from './convWasm';
 import { dropoutWasmBase64 } from './dropoutWasm';
@@ -20,6 +21,7 @@ import { transposeWasmBase64 } from './transposeWasm';
  * - 2-D transposes in 4 x 4 SIMD blocks (tfjs moves one element at a time);
  * - inverted dropout drawing its mask in the kernel from the engine's seeded generator (the mask JS would
  *   draw, bit for bit): no mask array made in JS, copied into the heap, or saved for the gradient.
+ * - AdamW's update of a parameter and its two moments, one pass instead of fourteen tfjs ops (the same floats);
  * - im2col, col2im, a filter flip and BatchNorm's passes for the ResNet's convolutions (conv.wat), which
  *   ../conv.ts registers and uses through registerWasmKernel.
  *
@@ -37,6 +39,7 @@ type LayerNormGradFn = (x: number, r: number, res: number, gamma: number, dy: nu
 type ColumnSumFn = (x: number, y: number, rows: number, d: number) => void;
 type TransposeFn = (x: number, y: number, rows: number, cols: number) => void;
 type DropoutFn = (x: number, y: number, n: number, state: number, threshold: number, keepAll: number, scale: number) => void;
+type AdamWFn = (p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, gradScale: number, b1: number, ob1: number, b2: number, ob2: number, c1: number, c2: number, eps: number, lr: number, wd: number, decay: number) => void;
 /** conv.wat's kernels (src/engine/tf/conv.ts registers and uses them). */
 type PatchFn = (from: number, to: number, batch: number, h: number, w: number, c: number, k: number, s: number, pad: number, ho: number, wo: number) => void;
 
@@ -52,6 +55,7 @@ export interface Kernels {
   layer_norm_grad: LayerNormGradFn;
   column_sum: ColumnSumFn;
   dropout: DropoutFn;
+  adamw: AdamWFn;
   transpose: TransposeFn;
   im2col: PatchFn;
   col2im: PatchFn;
@@ -65,7 +69,7 @@ export interface Kernels {
 export type FusedActivation = 'gelu' | 'quick_gelu';
 
 /** The kernel modules (the .wat files beside this one, assembled into base64 by scripts/build-kernels.mjs). */
-const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64, convWasmBase64];
+const SOURCES = [batchMatMulWasmBase64, activationsWasmBase64, rowsWasmBase64, dropoutWasmBase64, transposeWasmBase64, convWasmBase64, adamwWasmBase64];
 let modules: WebAssembly.Module[] | undefined;
 let simdSupported: boolean | undefined;
 
@@ -124,6 +128,7 @@ const LN_GRAD = 'AdapterLabLayerNormGrad';
 const COLUMN_SUM = 'AdapterLabColumnSum';
 const DROPOUT = 'AdapterLabDropout';
 const TRANSPOSE = 'AdapterLabTranspose';
+const ADAMW = 'AdapterLabAdamW';
 
 interface BmmAttrs {
   transposeA: boolean;
@@ -216,6 +221,11 @@ function register(): void {
   registerWasmKernel(DROPOUT, ['x'], ([x]) => [x], (kern, [x], [y], [shape], attrs) => {
     const { state, threshold, keepAll, scale } = attrs as unknown as DropoutAttrs;
     kern.dropout(x, y, tf.util.sizeFromShape(shape), state, threshold, keepAll ? 1 : 0, scale);
+  });
+  // Outputs p', m', v'.
+  registerWasmKernel(ADAMW, ['p', 'g', 'm', 'v'], ([p]) => [p, p, p], (kern, [p, g, m, v], [pOut, mOut, vOut], [shape], attrs) => {
+    const a = attrs as unknown as AdamWAttrs;
+    kern.adamw(p, g, m, v, pOut, mOut, vOut, tf.util.sizeFromShape(shape), a.gradScale, a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.c1, a.c2, a.epsilon, a.lr, a.weightDecay, a.decay ? 1 : 0);
   });
   registerWasmKernel(TRANSPOSE, ['x'], ([[rows, cols]]) => [[cols, rows]], (kern, [x], [y], [[rows, cols]]) => kern.transpose(x, y, rows, cols));
   registerWasmKernel(COLUMN_SUM, ['x'], ([[, d]]) => [[d]], (kern, [x], [y], [[rows, d]]) => kern.column_sum(x, y, rows, d));
@@ -406,6 +416,27 @@ export function fusedDropout(x: tf.Tensor, rate: number, seed: number, offset = 
     scale: Math.fround(1 / keep),
   };
   return tf.engine().runKernel(DROPOUT, { x }, attrs as unknown as tf.NamedAttrMap);
+}
+
+/** AdamW's constants for one parameter (each rounded to float32 as tfjs rounds a scalar). */
+export interface AdamWAttrs {
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  /** 1 - beta1^t and 1 - beta2^t. */
+  c1: number;
+  c2: number;
+  lr: number;
+  weightDecay: number;
+  /** Whether the parameter is decayed (weight matrices, not biases or LayerNorm). */
+  decay: boolean;
+  /** The gradient's factor (global-norm clipping), applied first: g gradScale. */
+  gradScale: number;
+}
+
+/** AdamW's update of p and its moments m and v by the gradient g, one pass: [p', m', v']. Only where usesElementwiseKernels(p). */
+export function fusedAdamW(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  return tf.engine().runKernel(ADAMW, { p, g, m, v }, attrs as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
 }
 
 /** x^T for a 2-D x: one SIMD pass in 4 x 4 blocks on the wasm backend (both sides multiples of 4), else tfjs's. */
