@@ -2,9 +2,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedConfig } from '../config/types';
 import { RunHandle } from '../runs/runFolder';
-import { ADAPTER_DIR, CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, evalResultName } from '../runs/files';
+import { ADAPTER_DIR, evalResultName } from '../runs/files';
 import { assertNoLinksInTree } from '../runs/confined';
-import { assignParams, snapshot } from '../model/adapterIo';
 import { metricHigherIsBetter } from '../metrics/metrics';
 import { activeBackend } from '../tf/backend';
 import { derivedRng } from '../parallel/shard';
@@ -14,7 +13,8 @@ import { FamilyRunConfig, ModelFamily } from '../model/family';
 import { writePredictionGrid } from '../analysis/predictionGrid';
 import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
 import type { TrainCallbacks, TrainOutcome, TrainProgress } from './trainer';
-import { DivergenceError, engineVersion, loadCheckpoint, readCheckpointTensors, removeStaleFiles, saveTensors, type CheckpointState } from './trainer';
+import { DivergenceError, engineVersion } from './trainer';
+import { RunCheckpoints, trainingPlan } from './runCheckpoints';
 
 /**
  * The training loop on the model-family interface (model/family.ts), for the families without a trainer of their
@@ -61,40 +61,15 @@ export async function trainFamilyRun(
     const headNames = model.headParamNames();
     const headLr = t.headLearningRate ?? t.learningRate;
 
-    const batchesPerEpoch = Math.ceil(data.train.length / t.batchSize);
-    const fullSteps = t.epochs * batchesPerEpoch;
-    const totalSteps = t.maxSteps ? Math.min(t.maxSteps, fullSteps) : fullSteps;
-    const warmupSteps = Math.round(t.warmupRatio * totalSteps);
+    const { totalSteps, warmupSteps } = trainingPlan(t, data.train.length);
     const counts = model.parameterCounts();
     const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
-    let state: CheckpointState = { step: 0, epoch: 0, batchInEpoch: 0, best: null, files: { trainable: '', optimizer: '', best: null } };
-    const hasState = resume && run.readFile(`${CHECKPOINT_DIR}/${CHECKPOINT_STATE_FILE}`) !== null;
-    if (hasState) {
-      state = loadCheckpoint(run, checkpointed, optimizer);
-      log(`resuming at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch + 1})`);
-    } else if (resume) {
-      log('no complete checkpoint yet: starting again from step 0');
-    }
-    let step = state.step;
-    let best = state.best;
-
-    const checkpoint = (epoch: number, batchInEpoch: number) => {
-      state = {
-        step,
-        epoch,
-        batchInEpoch,
-        best,
-        files: {
-          trainable: saveTensors(run, `trainable-${step}`, snapshot(checkpointed)),
-          optimizer: saveTensors(run, `optimizer-${step}`, optimizer.state()),
-          best: state.files.best,
-        },
-      };
-      run.writeFile(`${CHECKPOINT_DIR}/${CHECKPOINT_STATE_FILE}`, JSON.stringify({ ...state, optimizerStep: optimizer.step }, null, 2) + '\n');
-      removeStaleFiles(run, state);
-    };
+    const checkpoints = new RunCheckpoints(run, checkpointed, optimizer, resume, log);
+    const start = checkpoints.state;
+    let step = start.step;
+    const checkpoint = (epoch: number, batchInEpoch: number) => checkpoints.save(step, epoch, batchInEpoch);
 
     const warnings = [...data.warnings];
     // No more workers than a batch has rows (each shard is at least one).
@@ -113,10 +88,10 @@ export async function trainFamilyRun(
       skippedRows: 0,
       warnings: warnings.length ? warnings : undefined,
       resumable: true,
-      best: state.best ?? undefined,
+      best: start.best ?? undefined,
     });
-    if (resume) run.trimMetrics(state.step);
-    if (!hasState) checkpoint(0, 0);
+    if (resume) run.trimMetrics(start.step);
+    if (!checkpoints.restored) checkpoint(0, 0);
     log(
       `${cfg.method.type} on ${cfg.task.name} (${family.name}): ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
         `(${counts.trainablePercent.toFixed(2)}%), ${data.train.length} train / ${data.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, ${workers} worker${workers > 1 ? 's' : ''}`,
@@ -130,29 +105,21 @@ export async function trainFamilyRun(
 
     const started = Date.now();
     let unitsSeen = 0;
-    const evaluateDev = async (epoch: number): Promise<boolean> => {
-      const result = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
-      const value = result.metrics[t.metric];
-      const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
-      run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
-      callbacks.evaluated?.({ epoch, step, metrics: result.metrics, isBest });
-      if (isBest) {
-        best = { metric: t.metric, value, epoch, step };
-        state.files.best = saveTensors(run, `best-${step}`, snapshot(checkpointed));
-        run.update({ best });
-      }
-      return isBest;
+    const evaluateDev = async (epoch: number): Promise<void> => {
+      const { metrics } = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
+      const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
+      callbacks.evaluated?.({ epoch, step, metrics, isBest });
     };
 
-    for (let epoch = state.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
+    for (let epoch = start.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
       const batches = model.batches(data.train, t.batchSize, { training: true, rng: derivedRng(t.seed, 1, epoch) });
-      const firstBatch = epoch === state.epoch ? state.batchInEpoch : 0;
+      const firstBatch = epoch === start.epoch ? start.batchInEpoch : 0;
       for (let b = firstBatch; b < batches.length && step < totalSteps; b++) {
         if (signal?.aborted) {
           checkpoint(epoch, b);
           run.update({ status: 'cancelled', resumable: true });
           log(`cancelled at step ${step}; checkpoint saved, resume with --resume`);
-          return { status: 'cancelled', best, steps: step };
+          return { status: 'cancelled', best: checkpoints.best, steps: step };
         }
         const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
         const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
@@ -192,8 +159,9 @@ export async function trainFamilyRun(
     }
 
     // The trained model a run hands out is its best checkpoint.
-    if (state.files.best) assignParams(checkpointed, readCheckpointTensors(run, state.files.best), 'best checkpoint');
+    checkpoints.restoreBest();
     pool?.publishWeights();
+    const best = checkpoints.best;
     run.ensureDir(ADAPTER_DIR);
     assertNoLinksInTree(run.adapterDir, run.dir);
     model.saveTrained(run.adapterDir);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ResolvedConfig } from '../config/types';
 import { RunHandle } from '../runs/runFolder';
-import { ADAPTER_DIR, CHECKPOINT_DIR, CHECKPOINT_STATE_FILE, evalResultName } from '../runs/files';
+import { ADAPTER_DIR, evalResultName } from '../runs/files';
 import { assertNoLinksInTree } from '../runs/confined';
 import { RunRecord } from '../runs/types';
 import { loadTokenizer } from '../data/tokenizer';
@@ -12,19 +12,18 @@ import { Batch, SkippedRow } from '../data/types';
 import { SKIPPED_ROWS_KEPT, skippedReport } from '../data/load';
 import { methodSizeWarnings } from '../config/load';
 import { AdapterModel } from '../model/adapterModel';
-import { assignParams, saveAdapterFolder, snapshot } from '../model/adapterIo';
-import { encodeSafetensors, parseSafetensors, TensorMap } from '../model/safetensors';
+import { saveAdapterFolder } from '../model/adapterIo';
 import { packageRoot } from '../model/checkpoint';
 import { evaluate, scorePredictions } from '../analysis/evaluate';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
 import { metricHigherIsBetter } from '../metrics/metrics';
 import { adapterMeta, buildModel, EVAL_CONTEXT, modelDirOf, prepareData } from '../experiment';
 import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
+import { RunCheckpoints, trainingPlan } from './runCheckpoints';
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { baseFingerprint } from '../model/fingerprint';
 import { derivedRng, shardLossAndGradients } from '../parallel/shard';
-import { UserInputError } from '../errors';
 import { writeTaskFields } from '../model/taskFields';
 import { familyFor } from '../families';
 import { trainFamilyRun } from './familyTrainer';
@@ -92,18 +91,6 @@ export class DivergenceError extends Error {
   }
 }
 
-export interface CheckpointState {
-  /** Steps done. */
-  step: number;
-  /** Where the next step starts. */
-  epoch: number;
-  batchInEpoch: number;
-  best: Best | null;
-  files: { trainable: string; optimizer: string; best: string | null };
-}
-
-const STATE_FILE = CHECKPOINT_STATE_FILE;
-
 export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {}, workers }: TrainOptions): Promise<TrainOutcome> {
   const log = (m: string, level: 'info' | 'warn' = 'info', rows?: SkippedRow[]) => callbacks.log?.(m, level, rows);
   // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
@@ -153,10 +140,7 @@ async function trainLocked(
     const headNames = new Set(model.head.params.keys());
     const headLr = t.headLearningRate ?? t.learningRate;
 
-    const batchesPerEpoch = Math.ceil(prepared.train.length / t.batchSize);
-    const fullSteps = t.epochs * batchesPerEpoch;
-    const totalSteps = t.maxSteps ? Math.min(t.maxSteps, fullSteps) : fullSteps;
-    const warmupSteps = Math.round(t.warmupRatio * totalSteps);
+    const { totalSteps, warmupSteps } = trainingPlan(t, prepared.train.length);
     const counts = model.parameterCounts();
     const sizeWarnings = methodSizeWarnings(cfg, counts, model.encoder.config.hiddenSize);
     for (const warning of sizeWarnings) log(warning, 'warn');
@@ -164,34 +148,10 @@ async function trainLocked(
     const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
-    let state: CheckpointState = { step: 0, epoch: 0, batchInEpoch: 0, best: null, files: { trainable: '', optimizer: '', best: null } };
-    const hasState = resume && run.readFile(`${CHECKPOINT_DIR}/${STATE_FILE}`) !== null;
-    if (hasState) {
-      state = loadCheckpoint(run, params, optimizer);
-      log(`resuming at step ${state.step} (epoch ${state.epoch + 1}, batch ${state.batchInEpoch + 1})`);
-    } else if (resume) {
-      // Killed before its first checkpoint was complete: the same seeds make a restart from step 0 compute
-      // exactly what the first attempt did.
-      log('no complete checkpoint yet: starting again from step 0');
-    }
-    let step = state.step;
-    let best = state.best;
-
-    const checkpoint = (epoch: number, batchInEpoch: number) => {
-      state = {
-        step,
-        epoch,
-        batchInEpoch,
-        best,
-        files: {
-          trainable: saveTensors(run, `trainable-${step}`, snapshot(params)),
-          optimizer: saveTensors(run, `optimizer-${step}`, optimizer.state()),
-          best: state.files.best,
-        },
-      };
-      run.writeFile(`${CHECKPOINT_DIR}/${STATE_FILE}`, JSON.stringify({ ...state, optimizerStep: optimizer.step }, null, 2) + '\n');
-      removeStaleFiles(run, state);
-    };
+    const checkpoints = new RunCheckpoints(run, params, optimizer, resume, log);
+    const start = checkpoints.state;
+    let step = start.step;
+    const checkpoint = (epoch: number, batchInEpoch: number) => checkpoints.save(step, epoch, batchInEpoch);
 
     // A started run can always be resumed: from its checkpoint, or from step 0 when killed before the first.
     run.update({
@@ -204,11 +164,11 @@ async function trainLocked(
       warnings: warnings.length ? warnings : undefined,
       resumable: true,
       // The checkpoint's best: one recorded after it, by the attempt that was killed, is redone.
-      best: state.best ?? undefined,
+      best: start.best ?? undefined,
     });
-    if (resume) run.trimMetrics(state.step);
+    if (resume) run.trimMetrics(start.step);
     // Before the first step, so that a run killed at any moment has a checkpoint the extension offers to resume.
-    if (!hasState) checkpoint(0, 0);
+    if (!checkpoints.restored) checkpoint(0, 0);
     const workers = workersOverride ?? t.workers ?? defaultWorkers(backend?.name);
     log(
       `${cfg.method.type} on ${cfg.task.name}: ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
@@ -245,38 +205,30 @@ async function trainLocked(
     const started = Date.now();
     let tokensSeen = 0;
 
-    const evaluateDev = async (epoch: number): Promise<boolean> => {
-      const result = await evaluateOnDev();
-      const value = result.metrics[t.metric];
-      const isBest = best === null || (higherIsBetter ? value > best.value : value < best.value) || (Number.isNaN(best.value) && !Number.isNaN(value));
-      run.appendMetric({ type: 'eval', split: 'dev', epoch, step, ...result.metrics });
-      callbacks.evaluated?.({ epoch, step, metrics: result.metrics, isBest });
-      if (isBest) {
-        best = { metric: t.metric, value, epoch, step };
-        state.files.best = saveTensors(run, `best-${step}`, snapshot(params));
-        run.update({ best });
-      }
-      return isBest;
+    const evaluateDev = async (epoch: number): Promise<void> => {
+      const { metrics } = await evaluateOnDev();
+      const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
+      callbacks.evaluated?.({ epoch, step, metrics, isBest });
     };
 
-    for (let epoch = state.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
+    for (let epoch = start.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
       const batches = makeBatches(prepared.train, t.batchSize, {
         shuffle: true,
         rng: derivedRng(t.seed, 1, epoch),
         padId: tokenizer.padId,
         taskType: cfg.task.type,
       });
-      if (epoch === state.epoch && state.batchInEpoch === 0 && step === 0) {
+      if (epoch === start.epoch && start.batchInEpoch === 0 && step === 0) {
         const pad = paddingStats(batches);
         log(`length buckets: ${pad.realTokens} real of ${pad.paddedTokens} padded tokens per epoch (${((100 * pad.realTokens) / pad.paddedTokens).toFixed(1)}%)`);
       }
-      const firstBatch = epoch === state.epoch ? state.batchInEpoch : 0;
+      const firstBatch = epoch === start.epoch ? start.batchInEpoch : 0;
       for (let b = firstBatch; b < batches.length && step < totalSteps; b++) {
         if (signal?.aborted) {
           checkpoint(epoch, b);
           run.update({ status: 'cancelled', resumable: true });
           log(`cancelled at step ${step}; checkpoint saved, resume with --resume`);
-          return { status: 'cancelled', best, steps: step };
+          return { status: 'cancelled', best: checkpoints.best, steps: step };
         }
         const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
         const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
@@ -316,10 +268,8 @@ async function trainLocked(
     }
 
     // The adapter a run hands out is its best checkpoint.
-    if (state.files.best) {
-      assignParams(params, readCheckpointTensors(run, state.files.best), 'best checkpoint');
-      pool?.publishWeights();
-    }
+    if (checkpoints.restoreBest()) pool?.publishWeights();
+    const best = checkpoints.best;
     const savedBase = [...model.method.trainedBaseParams, ...(model.method.baseValues?.keys() ?? [])];
     const adapterParams = new Map([...model.method.params, ...savedBase.map((n) => [n, model.encoder.params.get(n)!] as const)]);
     const meta = adapterMeta(cfg, model, fingerprint);
@@ -359,58 +309,6 @@ export function trainStep(
   const { loss, grads } = shardLossAndGradients(model, { batch, firstRow: 0 }, batch.batchSize, cfg, step, vars, nameOfVar, cache);
   applyGradients(loss, grads, cfg, optimizer, lrFor);
   return loss;
-}
-
-export function saveTensors(run: RunHandle, stem: string, tensors: TensorMap): string {
-  const file = `${stem}.safetensors`;
-  run.writeFile(`${CHECKPOINT_DIR}/${file}`, encodeSafetensors(tensors));
-  return file;
-}
-
-/** Deletes the checkpoint files the new state does not name (inside checkpoint/ only: links are refused). */
-export function removeStaleFiles(run: RunHandle, state: CheckpointState): void {
-  const keep = new Set([STATE_FILE, state.files.trainable, state.files.optimizer, state.files.best].filter(Boolean) as string[]);
-  for (const f of run.listFiles(CHECKPOINT_DIR)) if (f.endsWith('.safetensors') && !keep.has(f)) run.removeFile(`${CHECKPOINT_DIR}/${f}`);
-}
-
-export function readCheckpointTensors(run: RunHandle, name: string): TensorMap {
-  const file = path.join(run.checkpointDir, name);
-  const bytes = run.readFile(`${CHECKPOINT_DIR}/${name}`);
-  if (bytes === null) throw new UserInputError('missing: the checkpoint state names it but it is not there', { file });
-  return parseSafetensors(bytes, file).tensors;
-}
-
-/** A plain file name of checkpoint/ (a state naming `../x` is corrupt, not a path to follow). */
-function isCheckpointFileName(v: unknown): v is string {
-  return typeof v === 'string' && /^[\w.-]+\.safetensors$/.test(v) && !v.startsWith('.');
-}
-
-export function loadCheckpoint(run: RunHandle, params: Map<string, tf.Variable>, optimizer: AdamW): CheckpointState {
-  const file = path.join(run.checkpointDir, STATE_FILE);
-  const text = run.readFile(`${CHECKPOINT_DIR}/${STATE_FILE}`)?.toString('utf8') ?? '';
-  let state: CheckpointState & { optimizerStep: number };
-  try {
-    state = JSON.parse(text);
-  } catch (err) {
-    throw new UserInputError(`corrupt checkpoint state (${text.trim() === '' ? 'empty' : (err as Error).message}); it cannot be resumed: train its config again`, { file });
-  }
-  const ok =
-    state !== null &&
-    typeof state === 'object' &&
-    [state.step, state.epoch, state.batchInEpoch, state.optimizerStep].every((n) => Number.isInteger(n) && n >= 0) &&
-    isCheckpointFileName(state.files?.trainable) &&
-    isCheckpointFileName(state.files?.optimizer) &&
-    (state.files.best === null || isCheckpointFileName(state.files.best));
-  if (!ok) throw new UserInputError('corrupt checkpoint state (missing or invalid step, epoch or file names); it cannot be resumed: train its config again', { file });
-  const where = (name: string) => path.join(run.checkpointDir, name);
-  try {
-    assignParams(params, readCheckpointTensors(run, state.files.trainable), `checkpoint ${where(state.files.trainable)}`);
-    optimizer.loadState(readCheckpointTensors(run, state.files.optimizer), state.optimizerStep);
-  } catch (err) {
-    if (err instanceof UserInputError) throw err;
-    throw new UserInputError((err as Error).message, { file: where(state.files.optimizer) });
-  }
-  return state;
 }
 
 export function engineVersion(): string {
