@@ -9,11 +9,12 @@ import { activeBackend } from '../tf/backend';
 import { derivedRng } from '../parallel/shard';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
 import { evaluateFamily, startFamilyPool } from '../parallel/familyParallel';
-import { FamilyRunConfig, ModelFamily } from '../model/family';
+import { FamilyBatch, FamilyRunConfig, ModelFamily } from '../model/family';
 import { writePredictionGrid } from '../analysis/predictionGrid';
-import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
-import type { TrainCallbacks, TrainOutcome, TrainProgress } from './trainer';
-import { DivergenceError, engineVersion } from './trainer';
+import { AdamW, applyGradients } from './adamw';
+import type { TrainCallbacks, TrainOutcome } from './trainer';
+import { engineVersion } from './trainer';
+import { runEpochs } from './epochLoop';
 import { RunCheckpoints, trainingPlan } from './runCheckpoints';
 
 /**
@@ -58,18 +59,15 @@ export async function trainFamilyRun(
     // What a checkpoint holds besides the optimizer: the parameters and the state training changes beside them.
     const checkpointed = new Map([...params, ...(model.trainingState?.() ?? new Map<string, tf.Variable>())]);
     const optimizer = new AdamW(params, { weightDecay: t.weightDecay });
-    const headNames = model.headParamNames();
-    const headLr = t.headLearningRate ?? t.learningRate;
 
-    const { totalSteps, warmupSteps } = trainingPlan(t, data.train.length);
+    const plan = trainingPlan(t, data.train.length);
+    const { totalSteps } = plan;
     const counts = model.parameterCounts();
     const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
     const checkpoints = new RunCheckpoints(run, checkpointed, optimizer, resume, log);
     const start = checkpoints.state;
-    let step = start.step;
-    const checkpoint = (epoch: number, batchInEpoch: number) => checkpoints.save(step, epoch, batchInEpoch);
 
     const warnings = [...data.warnings];
     // No more workers than a batch has rows (each shard is at least one).
@@ -91,7 +89,7 @@ export async function trainFamilyRun(
       best: start.best ?? undefined,
     });
     if (resume) run.trimMetrics(start.step);
-    if (!checkpoints.restored) checkpoint(0, 0);
+    if (!checkpoints.restored) checkpoints.save(0, 0, 0);
     log(
       `${cfg.method.type} on ${cfg.task.name} (${family.name}): ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
         `(${counts.trainablePercent.toFixed(2)}%), ${data.train.length} train / ${data.dev.length} dev examples, ${totalSteps} steps, backend ${backend?.name ?? '?'}, ${workers} worker${workers > 1 ? 's' : ''}`,
@@ -103,60 +101,31 @@ export async function trainFamilyRun(
       log(`started ${workers - 1} worker thread${workers > 2 ? 's' : ''} in ${((Date.now() - poolStart) / 1000).toFixed(1)} s`);
     }
 
-    const started = Date.now();
-    let unitsSeen = 0;
-    const evaluateDev = async (epoch: number): Promise<void> => {
-      const { metrics } = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
-      const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
-      callbacks.evaluated?.({ epoch, step, metrics, isBest });
-    };
-
-    for (let epoch = start.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
-      const batches = model.batches(data.train, t.batchSize, { training: true, rng: derivedRng(t.seed, 1, epoch) });
-      const firstBatch = epoch === start.epoch ? start.batchInEpoch : 0;
-      for (let b = firstBatch; b < batches.length && step < totalSteps; b++) {
-        if (signal?.aborted) {
-          checkpoint(epoch, b);
-          run.update({ status: 'cancelled', resumable: true });
-          log(`cancelled at step ${step}; checkpoint saved, resume with --resume`);
-          return { status: 'cancelled', best: checkpoints.best, steps: step };
-        }
-        const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
-        const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
-        const { loss, grads } = pool ? await pool.familyStep(model, batches[b], t.seed, step) : model.lossAndGradients(batches[b], derivedRng(t.seed, 2, step));
+    const outcome = await runEpochs<FamilyBatch>({
+      run,
+      training: t,
+      checkpoints,
+      plan,
+      headNames: model.headParamNames(),
+      signal,
+      callbacks,
+      log,
+      batchesOf: (epoch) => model.batches(data.train, t.batchSize, { training: true, rng: derivedRng(t.seed, 1, epoch) }),
+      step: async (batch, step, lrFor) => {
+        const { loss, grads } = pool ? await pool.familyStep(model, batch, t.seed, step) : model.lossAndGradients(batch, derivedRng(t.seed, 2, step));
         applyGradients(loss, grads, cfg, optimizer, lrFor);
         pool?.publishWeights();
-        if (!Number.isFinite(loss)) {
-          run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
-          throw new DivergenceError(step, t.learningRate);
-        }
-        step++;
-        unitsSeen += batches[b].units;
-        const elapsedMs = Date.now() - started;
-        const rate = { [family.throughputUnit === 'images' ? 'imagesPerSecond' : 'tokensPerSecond']: unitsSeen / Math.max(1e-3, elapsedMs / 1000) };
-        const progress: TrainProgress = {
-          epoch,
-          epochs: t.epochs,
-          step,
-          totalSteps,
-          loss,
-          learningRate: t.learningRate * lrFactor,
-          ...rate,
-          elapsedMs,
-        };
-        run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, ...rate });
-        callbacks.progress?.(progress);
-        if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
-          await evaluateDev(epoch);
-          checkpoint(epoch, b + 1);
-        }
-        // Let signals (cancel) and stdout drain between steps.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      await evaluateDev(epoch);
-      run.appendMetric({ type: 'epoch', epoch, step });
-      checkpoint(epoch + 1, 0);
-    }
+        return loss;
+      },
+      unitsOf: (batch) => batch.units,
+      rate: family.throughputUnit === 'images' ? 'imagesPerSecond' : 'tokensPerSecond',
+      evaluateDev: async (epoch, step) => {
+        const { metrics } = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
+        const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
+        callbacks.evaluated?.({ epoch, step, metrics, isBest });
+      },
+    });
+    if (outcome.status === 'cancelled') return { status: 'cancelled', best: checkpoints.best, steps: outcome.steps };
 
     // The trained model a run hands out is its best checkpoint.
     checkpoints.restoreBest();
@@ -170,7 +139,7 @@ export async function trainFamilyRun(
     run.writeResult(evalResultName('dev'), { split: 'dev', examples: final.examples, metrics: final.metrics, ...(final.classes ? { classes: final.classes } : {}), best, fingerprint });
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
-    return { status: 'done', best, steps: step };
+    return { status: 'done', best, steps: outcome.steps };
   } finally {
     await pool?.close();
     model.dispose();

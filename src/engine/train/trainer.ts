@@ -18,8 +18,11 @@ import { evaluate, scorePredictions } from '../analysis/evaluate';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
 import { metricHigherIsBetter } from '../metrics/metrics';
 import { adapterMeta, buildModel, EVAL_CONTEXT, modelDirOf, prepareData } from '../experiment';
-import { AdamW, applyGradients, linearScheduleFactor } from './adamw';
+import { AdamW, applyGradients } from './adamw';
 import { RunCheckpoints, trainingPlan } from './runCheckpoints';
+import { DivergenceError, runEpochs } from './epochLoop';
+
+export { DivergenceError };
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { baseFingerprint } from '../model/fingerprint';
@@ -80,17 +83,6 @@ export interface TrainOutcome {
   steps: number;
 }
 
-/** The loss became NaN or infinite. */
-export class DivergenceError extends Error {
-  constructor(step: number, learningRate: number) {
-    super(
-      `training diverged: the loss became NaN or infinite at step ${step}. ` +
-        `Try a lower learning rate (this run used ${learningRate}), or a stronger gradient clip (training.maxGradNorm).`,
-    );
-    this.name = 'DivergenceError';
-  }
-}
-
 export async function trainRun({ config: cfg, run, resume = false, signal, callbacks = {}, workers }: TrainOptions): Promise<TrainOutcome> {
   const log = (m: string, level: 'info' | 'warn' = 'info', rows?: SkippedRow[]) => callbacks.log?.(m, level, rows);
   // The caller (the CLI) may hold the lock already, to keep it while it records a failure.
@@ -137,10 +129,8 @@ async function trainLocked(
     const vars = [...params.values()];
     const nameOfVar = new Map(vars.map((v, i) => [v.name, names[i]]));
     const optimizer = new AdamW(params, { weightDecay: t.weightDecay });
-    const headNames = new Set(model.head.params.keys());
-    const headLr = t.headLearningRate ?? t.learningRate;
-
-    const { totalSteps, warmupSteps } = trainingPlan(t, prepared.train.length);
+    const plan = trainingPlan(t, prepared.train.length);
+    const { totalSteps } = plan;
     const counts = model.parameterCounts();
     const sizeWarnings = methodSizeWarnings(cfg, counts, model.encoder.config.hiddenSize);
     for (const warning of sizeWarnings) log(warning, 'warn');
@@ -150,8 +140,6 @@ async function trainLocked(
 
     const checkpoints = new RunCheckpoints(run, params, optimizer, resume, log);
     const start = checkpoints.state;
-    let step = start.step;
-    const checkpoint = (epoch: number, batchInEpoch: number) => checkpoints.save(step, epoch, batchInEpoch);
 
     // A started run can always be resumed: from its checkpoint, or from step 0 when killed before the first.
     run.update({
@@ -168,7 +156,7 @@ async function trainLocked(
     });
     if (resume) run.trimMetrics(start.step);
     // Before the first step, so that a run killed at any moment has a checkpoint the extension offers to resume.
-    if (!checkpoints.restored) checkpoint(0, 0);
+    if (!checkpoints.restored) checkpoints.save(0, 0, 0);
     const workers = workersOverride ?? t.workers ?? defaultWorkers(backend?.name);
     log(
       `${cfg.method.type} on ${cfg.task.name}: ${counts.trainable.toLocaleString('en-US')} trainable of ${counts.base.toLocaleString('en-US')} base parameters ` +
@@ -202,70 +190,34 @@ async function trainLocked(
     const evaluateOnDev = async () =>
       pool ? scorePredictions(model, prepared.dev, await pool.predict(model, prepared.dev, t.evalBatchSize, EVAL_CONTEXT, devCache, 'dev')) : evaluate(model, prepared.dev, t.evalBatchSize, undefined, devCache);
 
-    const started = Date.now();
-    let tokensSeen = 0;
-
-    const evaluateDev = async (epoch: number): Promise<void> => {
-      const { metrics } = await evaluateOnDev();
-      const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
-      callbacks.evaluated?.({ epoch, step, metrics, isBest });
-    };
-
-    for (let epoch = start.epoch; epoch < t.epochs && step < totalSteps; epoch++) {
-      const batches = makeBatches(prepared.train, t.batchSize, {
-        shuffle: true,
-        rng: derivedRng(t.seed, 1, epoch),
-        padId: tokenizer.padId,
-        taskType: cfg.task.type,
-      });
-      if (epoch === start.epoch && start.batchInEpoch === 0 && step === 0) {
-        const pad = paddingStats(batches);
-        log(`length buckets: ${pad.realTokens} real of ${pad.paddedTokens} padded tokens per epoch (${((100 * pad.realTokens) / pad.paddedTokens).toFixed(1)}%)`);
-      }
-      const firstBatch = epoch === start.epoch ? start.batchInEpoch : 0;
-      for (let b = firstBatch; b < batches.length && step < totalSteps; b++) {
-        if (signal?.aborted) {
-          checkpoint(epoch, b);
-          run.update({ status: 'cancelled', resumable: true });
-          log(`cancelled at step ${step}; checkpoint saved, resume with --resume`);
-          return { status: 'cancelled', best: checkpoints.best, steps: step };
+    const outcome = await runEpochs({
+      run,
+      training: t,
+      checkpoints,
+      plan,
+      headNames: new Set(model.head.params.keys()),
+      signal,
+      callbacks,
+      log,
+      batchesOf: (epoch) => {
+        const batches = makeBatches(prepared.train, t.batchSize, { shuffle: true, rng: derivedRng(t.seed, 1, epoch), padId: tokenizer.padId, taskType: cfg.task.type });
+        if (epoch === 0 && start.step === 0) {
+          const pad = paddingStats(batches);
+          log(`length buckets: ${pad.realTokens} real of ${pad.paddedTokens} padded tokens per epoch (${((100 * pad.realTokens) / pad.paddedTokens).toFixed(1)}%)`);
         }
-        const lrFactor = linearScheduleFactor(step, warmupSteps, totalSteps);
-        const lrFor = (n: string) => (headNames.has(n) ? headLr : t.learningRate) * lrFactor;
-        const loss = pool
-          ? await pool.trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache, 'train')
-          : trainStep(model, batches[b], cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache);
-        if (!Number.isFinite(loss)) {
-          run.appendMetric({ type: 'train', epoch, step, loss: String(loss) });
-          throw new DivergenceError(step, t.learningRate);
-        }
-        step++;
-        tokensSeen += batches[b].realTokens;
-        const elapsedMs = Date.now() - started;
-        const progress: TrainProgress = {
-          epoch,
-          epochs: t.epochs,
-          step,
-          totalSteps,
-          loss,
-          learningRate: t.learningRate * lrFactor,
-          tokensPerSecond: tokensSeen / Math.max(1e-3, elapsedMs / 1000),
-          elapsedMs,
-        };
-        run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, tokensPerSecond: progress.tokensPerSecond });
-        callbacks.progress?.(progress);
-        if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
-          await evaluateDev(epoch);
-          checkpoint(epoch, b + 1);
-        }
-        // Let signals (cancel) and stdout drain between steps.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      await evaluateDev(epoch);
-      // Before the checkpoint: a resume from it must find the epoch's line (one from a later step is trimmed).
-      run.appendMetric({ type: 'epoch', epoch, step });
-      checkpoint(epoch + 1, 0);
-    }
+        return batches;
+      },
+      step: (batch, step, lrFor) =>
+        pool ? pool.trainStep(model, batch, cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache, 'train') : trainStep(model, batch, cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache),
+      unitsOf: (batch) => batch.realTokens,
+      rate: 'tokensPerSecond',
+      evaluateDev: async (epoch, step) => {
+        const { metrics } = await evaluateOnDev();
+        const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
+        callbacks.evaluated?.({ epoch, step, metrics, isBest });
+      },
+    });
+    if (outcome.status === 'cancelled') return { status: 'cancelled', best: checkpoints.best, steps: outcome.steps };
 
     // The adapter a run hands out is its best checkpoint.
     if (checkpoints.restoreBest()) pool?.publishWeights();
@@ -287,7 +239,7 @@ async function trainLocked(
     for (const [name, result] of Object.entries(extra)) run.writeResult(name, result);
     run.update({ status: 'done', best: best ?? undefined, resumable: false });
     optimizer.dispose();
-    return { status: 'done', best, steps: step };
+    return { status: 'done', best, steps: outcome.steps };
   } finally {
     await pool?.close();
     model.dispose();
