@@ -6,7 +6,7 @@ import { writePredictionGrid } from '../engine/analysis/predictionGrid';
 import { evaluateFamily, startFamilyPool, unitAblationOn } from '../engine/parallel/familyParallel';
 import { primaryMetricFor } from '../engine/metrics/metrics';
 import { UserInputError } from '../engine/errors';
-import { Reporter, formatClassReport, formatNumber } from './reporter';
+import { Reporter, finishEval, formatNumber } from './reporter';
 import type { Target } from './targets';
 
 /**
@@ -44,25 +44,11 @@ export async function evalFamilyRun(family: ModelFamily, target: Extract<Target,
     } finally {
       await pool?.close();
     }
-    const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
-    let notSaved: string | null = null;
-    try {
+    return finishEval(out, { split, ...result }, run.dir, (payload) => {
       const time = new Date().toISOString();
       writePredictionGrid(run, split, examples, result, model, time);
       run.writeResult(evalResultName(split), { ...payload, time });
-    } catch (err) {
-      notSaved = (err as Error).message;
-    }
-    out.emit({ type: 'eval', split, metrics: result.metrics, runDir: run.dir });
-    out.emit({ type: 'result', command: 'eval', ...payload, runDir: run.dir, ...(notSaved ? { saved: false } : {}) });
-    if (!out.json && result.classes) out.info(formatClassReport(result.classes));
-    if (notSaved) {
-      out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
-      out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
-      return 1;
-    }
-    out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
-    return 0;
+    });
   } finally {
     model.dispose();
   }

@@ -20,7 +20,7 @@ import { maxSequenceLength } from '../engine/model/config';
 import { Rng } from '../engine/util/random';
 import { Example, SkippedRow } from '../engine/data/types';
 import { primaryMetricFor } from '../engine/metrics/metrics';
-import { Reporter, formatClassReport, formatNumber } from './reporter';
+import { Reporter, finishEval, formatNumber } from './reporter';
 import { resolveTarget, Target } from './targets';
 import { compareCommand, listCommand } from './list';
 import { pretrainCommand } from '../engine/pretrain/command';
@@ -410,26 +410,8 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
       await pool?.close();
     }
     // Classification: each class's precision, recall, F1 and support, and the confusion matrix, by class name.
-    const payload = { split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
-    // The metrics are printed whether or not they can be saved (a read-only or full disk must not lose them).
-    let notSaved: string | null = null;
-    if (target.kind === 'run') {
-      try {
-        target.run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() });
-      } catch (err) {
-        notSaved = (err as Error).message;
-      }
-    }
-    out.emit({ type: 'eval', split, metrics: result.metrics, runDir: target.kind === 'run' ? target.run.dir : undefined });
-    out.emit({ type: 'result', command: 'eval', ...payload, runDir: target.kind === 'run' ? target.run.dir : undefined, ...(notSaved ? { saved: false } : {}) });
-    if (!out.json && result.classes) out.info(formatClassReport(result.classes));
-    if (notSaved) {
-      out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
-      out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
-      return 1;
-    }
-    out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
-    return 0;
+    const runDir = target.kind === 'run' ? target.run.dir : undefined;
+    return finishEval(out, { split, ...result }, runDir, target.kind === 'run' ? (payload) => target.run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() }) : null);
   } finally {
     model.dispose();
   }

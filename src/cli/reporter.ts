@@ -102,3 +102,35 @@ export function formatClassReport(r: ClassReport): string {
   const matrix = formatTable([['true \\ predicted', ...r.labels], ...r.confusion.map((row, t) => [r.labels[t], ...row.map(String)])]);
   return `${scores}\n\nconfusion matrix (rows: true class, columns: predicted class):\n${matrix}`;
 }
+
+/** What `eval` reports and saves of an evaluation. */
+export interface EvalPayload {
+  split: 'dev' | 'test';
+  examples: number;
+  metrics: Record<string, number>;
+  classes?: ClassReport;
+}
+
+/**
+ * The end of `eval`: the metrics and (classification) the class report are printed whether or not `save` can
+ * write them (a read-only or full disk must not lose them); exit 1, saying why, when it could not.
+ */
+export function finishEval(out: Reporter, result: EvalPayload, runDir: string | undefined, save: ((payload: EvalPayload) => void) | null): number {
+  const payload: EvalPayload = { split: result.split, examples: result.examples, metrics: result.metrics, ...(result.classes ? { classes: result.classes } : {}) };
+  let notSaved: string | null = null;
+  try {
+    save?.(payload);
+  } catch (err) {
+    notSaved = (err as Error).message;
+  }
+  out.emit({ type: 'eval', split: payload.split, metrics: payload.metrics, runDir });
+  out.emit({ type: 'result', command: 'eval', ...payload, runDir, ...(notSaved ? { saved: false } : {}) });
+  if (!out.json && payload.classes) out.info(formatClassReport(payload.classes));
+  if (notSaved) {
+    out.emit({ type: 'error', message: `the metrics above were not saved: ${notSaved}`, exitCode: 1 });
+    out.emit({ type: 'done', command: 'eval', status: 'failed', exitCode: 1 });
+    return 1;
+  }
+  out.emit({ type: 'done', command: 'eval', status: 'done', exitCode: 0 });
+  return 0;
+}
