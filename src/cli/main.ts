@@ -409,7 +409,7 @@ async function evalCommand({ values, args, out }: Ctx): Promise<number> {
     } finally {
       await pool?.close();
     }
-    // Classification: each class's precision, recall, F1 and support, and the confusion matrix, by class name.
+    // Classification: the payload carries each class's precision, recall, F1 and support, and the confusion matrix.
     const runDir = target.kind === 'run' ? target.run.dir : undefined;
     return finishEval(out, { split, ...result }, runDir, target.kind === 'run' ? (payload) => target.run.writeResult(evalResultName(split), { ...payload, time: new Date().toISOString() }) : null);
   } finally {

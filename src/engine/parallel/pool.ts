@@ -197,7 +197,7 @@ export class WorkerPool {
     const shards = shardBatch(batch, this.usingCount);
     const replies = shards.slice(1).map((shard, k) => this.request(k + 1, { type: 'step', step, shard: shard.batch, firstRow: shard.firstRow, batchRows: batch.batchSize, cache: cacheName }));
     const { loss, grads } = await this.summedGradients(replies, () => shardLossAndGradients(model, shards[0], batch.batchSize, cfg, step, vars, nameOfVar, cache));
-    applyGradients(loss, grads, cfg, optimizer, lrFor);
+    applyGradients(loss, grads, cfg.training.maxGradNorm, optimizer, lrFor);
     this.publishWeights();
     return loss;
   }

@@ -67,7 +67,7 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: 'ready' }
-  /** computeMs: the worker's time for its shard's loss and gradients (for StepTimings). */
+  /** computeMs: the worker's time for its shard's loss and gradients (WorkerPool.lastShardMs). */
   | { type: 'grads'; id: number; loss: number; grads: (Float32Array | null)[]; computeMs: number }
   | { type: 'outputs'; id: number; results: { outputs: number[][]; loss: number }[] }
   | { type: 'ablated'; id: number; results: number[][][] }

@@ -25,7 +25,7 @@ import { BertEncoder, encoderParamShapes } from '../model/bert';
 import { initEncoderArrays, loadEncoder, saveEncoderHf, transpose2d } from '../model/checkpoint';
 import { readSafetensors, TensorMap, writeSafetensors } from '../model/safetensors';
 import { loadRawTokenizer } from '../data/tokenizer';
-import { AdamW, globalNormClipScale, linearScheduleFactor } from '../train/adamw';
+import { AdamW, applyGradients, linearScheduleFactor } from '../train/adamw';
 import { activeBackend } from '../tf/backend';
 import { UserInputError } from '../errors';
 import { Rng } from '../util/random';
@@ -330,12 +330,7 @@ export async function pretrainStep(model: MlmModel, batch: MaskedBatch, settings
   const { loss, grads } = pool
     ? await pool.mlmGradients(model, batch, settings, vars, nameOfVar)
     : mlmShardLossAndGradients(model, { batch, firstRow: 0 }, batch.positions.length, settings, vars, nameOfVar);
-  try {
-    if (!Number.isFinite(loss)) return loss;
-    optimizer.apply(grads, () => target.learningRate, globalNormClipScale(grads, target.maxGradNorm).scale);
-  } finally {
-    for (const g of grads.values()) g.dispose();
-  }
+  applyGradients(loss, grads, target.maxGradNorm, optimizer, () => target.learningRate);
   pool?.publishWeights();
   return loss;
 }

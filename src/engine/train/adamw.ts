@@ -89,9 +89,9 @@ export class AdamW {
   }
 }
 
-/** The update from a step's gradients (clipped to the global norm), unless the loss is NaN or infinite; disposes them. */
-export function applyGradients(loss: number, grads: Map<string, tf.Tensor>, cfg: { training: { maxGradNorm: number } }, optimizer: AdamW, lrFor: (name: string) => number): void {
-  if (Number.isFinite(loss)) optimizer.apply(grads, lrFor, globalNormClipScale(grads, cfg.training.maxGradNorm).scale);
+/** The update from a step's gradients (clipped to the global norm maxGradNorm), unless the loss is NaN or infinite; disposes them. */
+export function applyGradients(loss: number, grads: Map<string, tf.Tensor>, maxGradNorm: number, optimizer: AdamW, lrFor: (name: string) => number): void {
+  if (Number.isFinite(loss)) optimizer.apply(grads, lrFor, globalNormClipScale(grads, maxGradNorm).scale);
   for (const g of grads.values()) g.dispose();
 }
 
@@ -99,19 +99,10 @@ export function applyGradients(loss: number, grads: Map<string, tf.Tensor>, cfg:
  * Global-norm clipping's factor (Pascanu et al. 2013): maxNorm / (norm + 1e-6) when the gradients' global L2
  * norm exceeds maxNorm, else 1; and the norm before clipping.
  */
-export function globalNormClipScale(grads: Map<string, tf.Tensor>, maxNorm: number): { scale: number; norm: number } {
+function globalNormClipScale(grads: Map<string, tf.Tensor>, maxNorm: number): { scale: number; norm: number } {
   const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))).dataSync()[0]);
   if (!(maxNorm > 0) || !Number.isFinite(norm) || norm <= maxNorm) return { scale: 1, norm };
   return { scale: maxNorm / (norm + 1e-6), norm };
-}
-
-/** Clips gradients to a global L2 norm (new tensors when they are clipped); returns the norm before clipping. */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { clipped: Map<string, tf.Tensor>; norm: number } {
-  const { scale, norm } = globalNormClipScale(grads, maxNorm);
-  if (scale === 1) return { clipped: grads, norm };
-  const clipped = new Map<string, tf.Tensor>();
-  for (const [n, g] of grads) clipped.set(n, tf.mul(g, scale));
-  return { clipped, norm };
 }
 
 /** Linear warm-up from 0 to the peak over warmupSteps, then linear decay to 0 at totalSteps. */

@@ -1,4 +1,6 @@
 import { RunHandle } from '../runs/runFolder';
+import type { MetricName } from '../config/types';
+import { metricHigherIsBetter } from '../metrics/metrics';
 import { linearScheduleFactor } from './adamw';
 import type { RunCheckpoints } from './runCheckpoints';
 import type { TrainCallbacks, TrainProgress } from './trainer';
@@ -6,8 +8,8 @@ import type { TrainCallbacks, TrainProgress } from './trainer';
 /**
  * The epochs of a training run, for both trainers (trainer.ts, familyTrainer.ts), which bring their batches and
  * their step: from the checkpoint's epoch and batch to the last step, with the learning rate's warm-up and
- * decay (the head at its own rate), a metrics line and a progress report per step, a dev evaluation and a
- * checkpoint every evalEverySteps and at each epoch's end, a stop at a loss that is not finite, and on cancel a
+ * decay (the head at its own rate), a metrics line and a progress report per step, a dev evaluation (the best
+ * kept) and a checkpoint every evalEverySteps and at each epoch's end, a stop at a loss that is not finite, and on cancel a
  * checkpoint at the batch it stopped before.
  */
 
@@ -24,7 +26,7 @@ export class DivergenceError extends Error {
 
 export interface EpochLoop<B> {
   run: RunHandle;
-  training: { epochs: number; learningRate: number; headLearningRate?: number | null; evalEverySteps: number };
+  training: { epochs: number; learningRate: number; headLearningRate?: number | null; evalEverySteps: number; metric: MetricName };
   checkpoints: RunCheckpoints;
   plan: { totalSteps: number; warmupSteps: number };
   /** The head's parameters, trained at training.headLearningRate when it is set. */
@@ -39,8 +41,8 @@ export interface EpochLoop<B> {
   /** What a batch counts toward the training rate (real tokens, images), and the rate's name. */
   unitsOf(batch: B): number;
   rate: 'tokensPerSecond' | 'imagesPerSecond';
-  /** A dev evaluation after `step` steps, in epoch (recorded through checkpoints.recordDev). */
-  evaluateDev(epoch: number, step: number): Promise<void>;
+  /** The dev set's metrics with the weights as they are. */
+  evaluateDev(): Promise<Record<string, number>>;
 }
 
 export async function runEpochs<B>(o: EpochLoop<B>): Promise<{ status: 'done' | 'cancelled'; steps: number }> {
@@ -48,6 +50,12 @@ export async function runEpochs<B>(o: EpochLoop<B>): Promise<{ status: 'done' | 
   const { totalSteps, warmupSteps } = o.plan;
   const start = o.checkpoints.state;
   const headLr = t.headLearningRate ?? t.learningRate;
+  const higherIsBetter = metricHigherIsBetter(t.metric);
+  const evaluateDev = async (epoch: number, step: number) => {
+    const metrics = await o.evaluateDev();
+    const isBest = o.checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
+    o.callbacks.evaluated?.({ epoch, step, metrics, isBest });
+  };
   let step = start.step;
   const started = Date.now();
   let unitsSeen = 0;
@@ -76,13 +84,13 @@ export async function runEpochs<B>(o: EpochLoop<B>): Promise<{ status: 'done' | 
       o.run.appendMetric({ type: 'train', epoch, step, loss, lr: progress.learningRate, ...rate });
       o.callbacks.progress?.(progress);
       if (t.evalEverySteps > 0 && step % t.evalEverySteps === 0 && b < batches.length - 1) {
-        await o.evaluateDev(epoch, step);
+        await evaluateDev(epoch, step);
         o.checkpoints.save(step, epoch, b + 1);
       }
       // Let signals (cancel) and stdout drain between steps.
       await new Promise((resolve) => setImmediate(resolve));
     }
-    await o.evaluateDev(epoch, step);
+    await evaluateDev(epoch, step);
     // Before the checkpoint: a resume from it must find the epoch's line (one from a later step is trimmed).
     o.run.appendMetric({ type: 'epoch', epoch, step });
     o.checkpoints.save(step, epoch + 1, 0);

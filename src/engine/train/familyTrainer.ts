@@ -4,7 +4,6 @@ import { ResolvedConfig } from '../config/types';
 import { RunHandle } from '../runs/runFolder';
 import { ADAPTER_DIR, evalResultName } from '../runs/files';
 import { assertNoLinksInTree } from '../runs/confined';
-import { metricHigherIsBetter } from '../metrics/metrics';
 import { activeBackend } from '../tf/backend';
 import { derivedRng } from '../parallel/shard';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
@@ -63,7 +62,6 @@ export async function trainFamilyRun(
     const plan = trainingPlan(t, data.train.length);
     const { totalSteps } = plan;
     const counts = model.parameterCounts();
-    const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
     const checkpoints = new RunCheckpoints(run, checkpointed, optimizer, resume, log);
@@ -113,17 +111,13 @@ export async function trainFamilyRun(
       batchesOf: (epoch) => model.batches(data.train, t.batchSize, { training: true, rng: derivedRng(t.seed, 1, epoch) }),
       step: async (batch, step, lrFor) => {
         const { loss, grads } = pool ? await pool.familyStep(model, batch, t.seed, step) : model.lossAndGradients(batch, derivedRng(t.seed, 2, step));
-        applyGradients(loss, grads, cfg, optimizer, lrFor);
+        applyGradients(loss, grads, t.maxGradNorm, optimizer, lrFor);
         pool?.publishWeights();
         return loss;
       },
       unitsOf: (batch) => batch.units,
       rate: family.throughputUnit === 'images' ? 'imagesPerSecond' : 'tokensPerSecond',
-      evaluateDev: async (epoch, step) => {
-        const { metrics } = await evaluateFamily(pool, model, data.dev, t.evalBatchSize);
-        const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
-        callbacks.evaluated?.({ epoch, step, metrics, isBest });
-      },
+      evaluateDev: async () => (await evaluateFamily(pool, model, data.dev, t.evalBatchSize)).metrics,
     });
     if (outcome.status === 'cancelled') return { status: 'cancelled', best: checkpoints.best, steps: outcome.steps };
 

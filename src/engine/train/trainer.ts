@@ -16,13 +16,10 @@ import { saveAdapterFolder } from '../model/adapterIo';
 import { packageRoot } from '../model/checkpoint';
 import { evaluate, scorePredictions } from '../analysis/evaluate';
 import { defaultWorkers, WorkerPool } from '../parallel/pool';
-import { metricHigherIsBetter } from '../metrics/metrics';
 import { adapterMeta, buildModel, EVAL_CONTEXT, modelDirOf, prepareData } from '../experiment';
 import { AdamW, applyGradients } from './adamw';
 import { RunCheckpoints, trainingPlan } from './runCheckpoints';
-import { DivergenceError, runEpochs } from './epochLoop';
-
-export { DivergenceError };
+import { runEpochs } from './epochLoop';
 import { FrozenPrefixCache } from './frozenPrefix';
 import { activeBackend } from '../tf/backend';
 import { baseFingerprint } from '../model/fingerprint';
@@ -135,7 +132,6 @@ async function trainLocked(
     const sizeWarnings = methodSizeWarnings(cfg, counts, model.encoder.config.hiddenSize);
     for (const warning of sizeWarnings) log(warning, 'warn');
     const warnings = [...prepared.data.warnings, ...sizeWarnings];
-    const higherIsBetter = metricHigherIsBetter(t.metric);
     const backend = activeBackend();
 
     const checkpoints = new RunCheckpoints(run, params, optimizer, resume, log);
@@ -211,11 +207,7 @@ async function trainLocked(
         pool ? pool.trainStep(model, batch, cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache, 'train') : trainStep(model, batch, cfg, step, vars, nameOfVar, optimizer, lrFor, trainCache),
       unitsOf: (batch) => batch.realTokens,
       rate: 'tokensPerSecond',
-      evaluateDev: async (epoch, step) => {
-        const { metrics } = await evaluateOnDev();
-        const isBest = checkpoints.recordDev(epoch, step, metrics, t.metric, higherIsBetter);
-        callbacks.evaluated?.({ epoch, step, metrics, isBest });
-      },
+      evaluateDev: async () => (await evaluateOnDev()).metrics,
     });
     if (outcome.status === 'cancelled') return { status: 'cancelled', best: checkpoints.best, steps: outcome.steps };
 
@@ -259,7 +251,7 @@ export function trainStep(
   cache?: FrozenPrefixCache,
 ): number {
   const { loss, grads } = shardLossAndGradients(model, { batch, firstRow: 0 }, batch.batchSize, cfg, step, vars, nameOfVar, cache);
-  applyGradients(loss, grads, cfg, optimizer, lrFor);
+  applyGradients(loss, grads, cfg.training.maxGradNorm, optimizer, lrFor);
   return loss;
 }
 
