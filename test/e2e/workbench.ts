@@ -182,20 +182,22 @@ export class Workbench {
   /** Runs a command from the command palette (F1), by its exact title, e.g. "Adapter Lab: Train Adapter". */
   async command(title: string, timeoutMs = 60_000): Promise<void> {
     // The palette lists the commands known when it opens: early on, an extension's may not be there yet, so a
-    // palette without the command is closed and opened again.
+    // palette without the command is closed and opened again. The palette can also close by itself between F1
+    // and typing (focus moving to a view or notification the workbench just opened): that attempt is retried
+    // the same way rather than failing on a fill with no input to fill.
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 1; ; attempt++) {
-      await this.escape();
-      await this.page.keyboard.press('F1');
-      const input = this.quickInput().locator('.quick-input-box input');
-      await until('the command palette to open after F1', async () => ({ ok: await input.isVisible(), seen: 'no quick input' }), 15_000);
-      await input.fill(`>${title}`);
       try {
+        await this.escape();
+        await this.page.keyboard.press('F1');
+        const input = this.quickInput().locator('.quick-input-box input');
+        await until('the command palette to open after F1', async () => ({ ok: await input.isVisible(), seen: 'no quick input' }), 15_000);
+        await input.fill(`>${title}`, { timeout: 5_000 });
         await this.clickPickRow(title, `the command "${title}" in the command palette`, Math.min(5_000, Math.max(1_000, deadline - Date.now())));
         return;
       } catch (err) {
         if (Date.now() > deadline) throw err;
-        this.log(`the palette did not list "${title}" (attempt ${attempt}); opening it again`);
+        this.log(`the palette did not run "${title}" (attempt ${attempt}: ${String(err).split('\n')[0]}); opening it again`);
       }
     }
   }
