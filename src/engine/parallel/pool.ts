@@ -8,7 +8,7 @@ import { ForwardContext } from '../model/bert';
 import { ResolvedConfig } from '../config/types';
 import { Batch, EncodedExample } from '../data/types';
 import { packageRoot } from '../model/checkpoint';
-import { activeBackend, BackendName } from '../tf/backend';
+import { activeBackend, BackendName, copyValues } from '../tf/backend';
 import { AdamW, applyGradients } from '../train/adamw';
 import type { FrozenPrefixCache } from '../train/frozenPrefix';
 import { evaluationBatches, gatherPredictions, predictBatch, Predictions } from '../analysis/evaluate';
@@ -156,7 +156,7 @@ export class WorkerPool {
 
   /** Writes the coordinator's trainable weights for the workers (after every update, and after a restore). */
   publishWeights(): void {
-    for (const slot of this.slots) this.weights.set(this.params.get(slot.name)!.dataSync() as Float32Array, slot.offset);
+    for (const slot of this.slots) copyValues(this.params.get(slot.name)!, this.weights, slot.offset);
     this.weightsVersion++;
   }
 
@@ -233,35 +233,39 @@ export class WorkerPool {
       throw this.failure ?? err;
     }
     const ownMs = performance.now() - started;
-    const sums: (Float32Array | null)[] = this.slots.map((slot) => {
+    // The sums stay tensors, made in worker order (own + worker 1 + worker 2 ..., the float32 additions a loop
+    // over arrays would make): the coordinator's shard is never copied out of the backend's memory.
+    const grads = new Map<string, tf.Tensor>();
+    for (const slot of this.slots) {
       const g = own.grads.get(slot.name);
-      return g ? (g.dataSync() as Float32Array).slice() : null;
-    });
-    for (const g of own.grads.values()) g.dispose();
+      if (g) grads.set(slot.name, g);
+    }
+    for (const [name, g] of own.grads) if (!grads.has(name)) g.dispose();
     let loss = own.loss;
     let others: FromWorker[];
     try {
       others = await Promise.all(replies);
+      if (others.some((reply) => reply.type !== 'grads')) throw new Error(`unexpected reply ${others.find((r) => r.type !== 'grads')!.type} to a training step`);
     } catch (err) {
+      for (const g of grads.values()) g.dispose();
       throw this.failure ?? err;
     }
     this.lastShardMs = [ownMs];
-    for (const reply of others) {
-      if (reply.type !== 'grads') throw new Error(`unexpected reply ${reply.type} to a training step`);
+    for (const reply of others as Extract<FromWorker, { type: 'grads' }>[]) {
       this.lastShardMs.push(reply.computeMs);
       loss += reply.loss;
-      reply.grads.forEach((g, i) => {
-        if (!g) return;
-        const sum = sums[i];
-        if (!sum) sums[i] = g;
-        else for (let j = 0; j < sum.length; j++) sum[j] += g[j];
+      reply.grads.forEach((values, i) => {
+        if (!values) return;
+        const name = this.slots[i].name;
+        const theirs = tf.tensor(values, this.params.get(name)!.shape);
+        const sum = grads.get(name);
+        grads.set(name, sum ? tf.add(sum, theirs) : theirs);
+        if (sum) {
+          sum.dispose();
+          theirs.dispose();
+        }
       });
     }
-    const grads = new Map<string, tf.Tensor>();
-    this.slots.forEach((slot, i) => {
-      const sum = sums[i];
-      if (sum) grads.set(slot.name, tf.tensor(sum, this.params.get(slot.name)!.shape));
-    });
     return { loss, grads };
   }
 

@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../tf/backend';
+import { copyValues, initBackend } from '../tf/backend';
 import { buildModel, loadAdapterModel, modelDirOf } from '../experiment';
 import { AdapterModel } from '../model/adapterModel';
 import { FrozenPrefixCache } from '../train/frozenPrefix';
@@ -104,7 +104,7 @@ function syncWeights(version: number): void {
 function postGradients(id: number, loss: number, grads: Map<string, tf.Tensor>, computeMs: number): void {
   const arrays: (Float32Array | null)[] = init.slots.map((slot) => {
     const g = grads.get(slot.name);
-    return g ? (g.dataSync() as Float32Array).slice() : null;
+    return g ? copyValues(g) : null;
   });
   for (const g of grads.values()) g.dispose();
   post({ type: 'grads', id, loss, grads: arrays, computeMs }, arrays.flatMap((a) => (a ? [a.buffer as ArrayBuffer] : [])));

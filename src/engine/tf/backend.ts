@@ -82,6 +82,22 @@ function shareMemoryInWasmIdentity(): void {
   });
 }
 
+/**
+ * A float32 tensor's values copied into `into` from element `at` (by default into a new array of their own, which
+ * can be transferred to another thread), once: on the wasm backend straight from its heap, where dataSync would
+ * copy them into a new array first (the workers' exchange moves every trainable weight and gradient each step);
+ * elsewhere through dataSync.
+ */
+export function copyValues(t: tf.Tensor, into: Float32Array = new Float32Array(t.size), at = 0): Float32Array {
+  if (t.dtype !== 'float32') throw new Error(`copyValues: a ${t.dtype} tensor, float32 expected`);
+  const backend = tf.engine().backend as unknown as { wasm?: { HEAPF32?: Float32Array }; dataIdMap?: { get(dataId: object): { memoryOffset: number } | undefined } };
+  const heap = tf.getBackend() === 'wasm' ? backend.wasm?.HEAPF32 : undefined;
+  const offset = heap ? backend.dataIdMap?.get(t.dataId)?.memoryOffset : undefined;
+  if (heap && offset !== undefined) into.set(heap.subarray(offset / 4, offset / 4 + t.size), at);
+  else into.set(t.dataSync() as Float32Array, at);
+  return into;
+}
+
 async function tryCpu(notes: string[]): Promise<boolean> {
   try {
     loaders.cpu();

@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { AdamWAttrs, batchedMatMul, fusedActivation, fusedActivationGrad, fusedAdamW, fusedColumnSum, fusedDropout, transpose2d, usesElementwiseKernels, usesRowKernels, usesSimdKernel } from '../../../src/engine/tf/kernels/simd';
 import { AdamW } from '../../../src/engine/train/adamw';
+import { copyValues } from '../../../src/engine/tf/backend';
 import { activate, batchMatMul, dropoutMask, layerNorm } from '../../../src/engine/tf/ops';
 import { maxAbsDiff, useBackend } from '../../helpers/fixtures';
 
@@ -258,6 +259,29 @@ describe('the wasm backend\'s Identity (every tf.clone, every tensor saved for a
     const z = tf.add(y, 1);
     y.dispose();
     expect(Array.from(z.dataSync())).toEqual([2, 3, 4, 5]);
+  });
+});
+
+describe('copyValues (the workers\' exchange of weights and gradients)', () => {
+  beforeAll(useBackend);
+
+  it('copies a tensor\'s values once, into a new array of their own or into a given one at an offset', () => {
+    const values = Float32Array.from({ length: 1001 }, (_, i) => Math.sin(i) * 1e3);
+    // Made by a kernel, so the values lie somewhere inside the heap, not at a fresh allocation of their own.
+    const t = tf.tidy(() => tf.add(tf.tensor(values, [7, 143]), 0));
+    const fresh = copyValues(t);
+    expect(fresh).toEqual(values);
+    expect(fresh.buffer.byteLength).toBe(values.byteLength); // its own buffer: transferable without the heap
+    const shared = new Float32Array(new SharedArrayBuffer(4 * 1010)).fill(-1);
+    copyValues(t, shared, 5);
+    expect(Array.from(shared.subarray(0, 5))).toEqual([-1, -1, -1, -1, -1]);
+    expect(shared.subarray(5, 1006)).toEqual(values);
+    expect(Array.from(shared.subarray(1006))).toEqual([-1, -1, -1, -1]);
+    // The copy does not alias the tensor's memory.
+    fresh[0] = 42;
+    expect(t.dataSync()[0]).toBe(values[0]);
+    t.dispose();
+    expect(() => copyValues(tf.tensor1d([1, 2], 'int32'))).toThrow(/int32 tensor, float32 expected/);
   });
 });
 
