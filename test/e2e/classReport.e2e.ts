@@ -32,17 +32,11 @@ describe.sequential('the Per-class Metrics view in a real VS Code workbench', ()
   test('train a text classifier, open Show Per-class Metrics on its run, evaluate from the view, see its classes and confusion matrix', async () => {
     const { ws, log, wb: w } = suite;
     try {
-      await w.command('Adapter Lab: Train Adapter');
-      await w.pick('Adapter Lab: choose an experiment config', TRAIN_CONFIG);
-      const done = await until('a run of the spam config, done ("run <created>, done, accuracy ...")', async () => {
-        const rows = await w.rows();
-        const row = rows.find((r) => /^run .*, done, accuracy \d\.\d{4}\b/.test(r));
-        return { ok: !!row, value: row, seen: rows.join(' | ') };
-      }, 8 * 60_000, 300);
+      const done = await w.trainFromPalette(TRAIN_CONFIG, 8 * 60_000);
       const folder = runFolders(ws).find((f) => f.record.status === 'done');
       if (!folder) fail('a done run folder', runFolders(ws).map((f) => `${f.record.name}: ${f.record.status}`).join(', ') || 'none');
       const runDir = folder.dir;
-      const rowPrefix = done!.slice(0, done!.indexOf(', done, ') + ', done, '.length);
+      const rowPrefix = done.slice(0, done.indexOf(', done, ') + ', done, '.length);
       log(`trained ${runDir}: ${JSON.stringify(done)}`);
 
       // The task's icon says text (image tasks get another); the run row is the usual one.

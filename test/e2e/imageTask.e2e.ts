@@ -58,18 +58,12 @@ describe.sequential('an image task in a real VS Code workbench', () => {
     const { ws, server, log, wb: w } = suite;
     try {
       const started = Date.now();
-      await w.command('Adapter Lab: Train Adapter');
-      await w.pick('Adapter Lab: choose an experiment config', IMAGE_CONFIG);
-      const done = await until('a run of the digits config, done ("run <created>, done, accuracy ...")', async () => {
-        const rows = await w.rows();
-        const row = rows.find((r) => /^run .*, done, accuracy \d\.\d{4}\b/.test(r));
-        return { ok: !!row, value: row, seen: rows.join(' | ') };
-      }, 4 * 60_000, 300);
+      const done = await w.trainFromPalette(IMAGE_CONFIG, 4 * 60_000);
       const folder = runFolders(ws).find((f) => f.record.status === 'done' && f.record.name.startsWith('digits-residual'));
       if (!folder) fail('a done run folder of digits-residual', runFolders(ws).map((f) => `${f.record.name}: ${f.record.status}`).join(', ') || 'none');
       const runDir = folder.dir;
       const runName = folder.record.name;
-      const rowPrefix = done!.slice(0, done!.indexOf(', done, ') + ', done, '.length);
+      const rowPrefix = done.slice(0, done.indexOf(', done, ') + ', done, '.length);
       log(`trained ${runDir} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${JSON.stringify(done)}`);
 
       // The task row carries the image icon.

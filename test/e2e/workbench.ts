@@ -202,6 +202,25 @@ export class Workbench {
     }
   }
 
+  /**
+   * Train Adapter from the palette on the config `config` (a workspace path, as the quick pick lists it), then
+   * waits for its run to be done in the Runs tree: the run row's label ("run <created>, done, accuracy 0.xxxx").
+   */
+  async trainFromPalette(config: string, timeoutMs: number): Promise<string> {
+    await this.command('Adapter Lab: Train Adapter');
+    await this.pick('Adapter Lab: choose an experiment config', config);
+    return until(
+      `a run of ${config}, done ("run <created>, done, accuracy ...")`,
+      async () => {
+        const rows = await this.rows();
+        const row = rows.find((r) => /^run .*, done, accuracy \d\.\d{4}\b/.test(r));
+        return { ok: !!row, value: row, seen: rows.join(' | ') };
+      },
+      timeoutMs,
+      300,
+    ) as Promise<string>;
+  }
+
   /** In the open quick pick (optionally: the one titled `title`), chooses the item labelled exactly `label`. */
   async pick(title: string | undefined, label: string, timeoutMs = 30_000): Promise<void> {
     if (title) {
