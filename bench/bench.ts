@@ -414,6 +414,16 @@ function workerCounts(): number[] {
 }
 
 /**
+ * Where a k-worker step's time goes: the shards computed side by side (the longest of them, against one worker's
+ * step / k, the ideal if each thread ran as fast as one alone), then the exchange of gradients and weights and the
+ * update.
+ */
+function splitLine(what: string, k: number, total: number, shard: number, oneWorker: number): string {
+  const ideal = oneWorker / k;
+  return `${what}, ${k} workers: ${total.toFixed(0)} ms = ${shard.toFixed(0)} ms computing the shards side by side (the longest; one worker's step / ${k} is ${ideal.toFixed(0)} ms: the threads ran at ${((ideal / shard) * 100).toFixed(0)}% of one thread alone) + ${(total - shard).toFixed(0)} ms exchange and update`;
+}
+
+/**
  * The image training step over 1..N workers (src/engine/parallel/familyParallel.ts): ResNet-8 (widths 16/32/64),
  * residual-series adapters (their BatchNorms and the domain's synchronised over the shards), a batch of 32
  * 28 x 28 grey images, the optimizer step included; timed interleaved on one pool, as the text steps are.
@@ -434,6 +444,7 @@ async function imageWorkersSection(counts: number[]): Promise<Record<string, unk
   const pool = await startFamilyPool(resnetFamily as unknown as ModelFamily, model as unknown as TrainableFamilyModel<unknown>, most);
   let step = 0;
   const times: Record<number, number[]> = {};
+  const longestShard: Record<number, number[]> = {};
   const reps = quick ? 3 : 5;
   for (let r = 0; r <= reps; r++) {
     for (const k of counts) {
@@ -445,6 +456,7 @@ async function imageWorkersSection(counts: number[]): Promise<Record<string, unk
       pool?.publishWeights();
       // Round 0 warms up every count and is not kept.
       if (r > 0) (times[k] ??= []).push(performance.now() - t0);
+      if (r > 0 && pool && k > 1) (longestShard[k] ??= []).push(Math.max(...pool.lastShardMs));
     }
   }
   await pool?.close();
@@ -454,7 +466,8 @@ async function imageWorkersSection(counts: number[]): Promise<Record<string, unk
   console.log(`
 image training step over workers (ResNet-8, residual-series, batch 32 x 28 x 28 grey), load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median ms (scaling vs 1 worker)`);
   for (const k of counts) console.log([String(k), `${median(times[k]).toFixed(0)} (${(median(times[1]) / median(times[k])).toFixed(2)}x)`].map((c, i) => c.padEnd(i ? 18 : 8)).join(' '));
-  const result = Object.fromEntries(counts.map((k) => [k, { ms: median(times[k]), scaling: median(times[1]) / median(times[k]) }]));
+  for (const k of counts.slice(1)) console.log(splitLine('image step', k, median(times[k]), median(longestShard[k]), median(times[1])));
+  const result = Object.fromEntries(counts.map((k) => [k, { ms: median(times[k]), scaling: median(times[1]) / median(times[k]), ...(longestShard[k] ? { longestShardMs: median(longestShard[k]) } : {}) }]));
   console.log(JSON.stringify({ imageWorkers: result }));
   return result;
 }
@@ -563,14 +576,10 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   for (const what of Object.keys(times)) {
     result[what] = Object.fromEntries(counts.map((k) => [k, { ms: median(times[what][k]), scaling: median(times[what][1]) / median(times[what][k]), ...(longestShard[what]?.[k] ? { longestShardMs: median(longestShard[what][k]) } : {}) }]));
   }
-  // Where the k-worker step's time goes: the shards computed side by side (against one worker's step / k, the
-  // ideal if each thread ran as fast as one alone), then the exchange of gradients and weights and the update.
+  // Where the k-worker step's time goes (splitLine).
   for (const what of Object.keys(longestShard)) {
     for (const k of counts.slice(1)) {
-      const total = median(times[what][k]);
-      const shard = median(longestShard[what][k]);
-      const ideal = median(times[what][1]) / k;
-      console.log(`${what} step, ${k} workers: ${total.toFixed(0)} ms = ${shard.toFixed(0)} ms computing the shards side by side (the longest; one worker's step / ${k} is ${ideal.toFixed(0)} ms: the threads ran at ${((ideal / shard) * 100).toFixed(0)}% of one thread alone) + ${(total - shard).toFixed(0)} ms exchange and update`);
+      console.log(splitLine(`${what} step`, k, median(times[what][k]), median(longestShard[what][k]), median(times[what][1])));
     }
   }
   result.imageTrain = await imageWorkersSection(counts);
