@@ -10,9 +10,11 @@
  *   npm run bench -- --conv-only     # the convolutional section alone (the ResNet training step)
  *   npm run bench -- --image-workers-only  # the workers section's image training step alone
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendName, initBackend } from '../src/engine/tf/backend';
 import { WorkerPool } from '../src/engine/parallel/pool';
@@ -49,6 +51,8 @@ import { startFamilyPool } from '../src/engine/parallel/familyParallel';
 import type { ModelFamily, TrainableFamilyModel } from '../src/engine/model/family';
 
 const quick = process.argv.includes('--quick');
+const execFileAsync = promisify(execFile);
+
 const SHAPES = { layers: 4, hidden: 256, heads: 4, intermediate: 1024, batch: 32, tokens: 64, bottleneck: 64, vocab: 8000 };
 
 let peakRss = 0;
@@ -194,6 +198,11 @@ async function main(): Promise<void> {
     hiddenDropout: 0.1,
     attentionDropout: 0.1,
   };
+  const child = process.argv.indexOf(INDEPENDENT_CHILD);
+  if (child > 0) {
+    clearInterval(sampler);
+    return independentSteps(process.argv[child + 1], Number(process.argv[child + 2]), Number(process.argv[child + 3]));
+  }
   if (process.argv.includes('--workers-only')) {
     clearInterval(sampler);
     return workersSection(bert, backend.name);
@@ -472,13 +481,9 @@ image training step over workers (ResNet-8, residual-series, batch 32 x 28 x 28 
   return result;
 }
 
-async function workersSection(bert: BertConfig, backendName: BackendName): Promise<void> {
-  const counts = workerCounts();
-  const most = counts[counts.length - 1];
-  // Workers build their model from a folder: the benchmark's random encoder, written once.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-'));
-  saveEncoderHf(dir, bert, initEncoderArrays(bert, new Rng(1)));
-  const cfg = resolveConfig(
+/** The workers section's training config: Houlsby m = 64 on the benchmark's random encoder saved in `dir`. */
+function workersConfig(dir: string): ResolvedConfig {
+  return resolveConfig(
     {
       name: 'bench',
       task: { name: 'bench', type: 'classification', train: 'train.jsonl', dev: 'dev.jsonl', textField: 'text', labelField: 'label' },
@@ -490,6 +495,74 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
     null,
     dir,
   );
+}
+
+const INDEPENDENT_CHILD = '--independent-steps';
+const INDEPENDENT_STEPS = 6;
+
+/**
+ * A child process of independentCeiling: training steps on `rows` rows of the workers section's model, from
+ * `startAt` (epoch ms, so that the children start together); prints the median step time as JSON.
+ */
+async function independentSteps(dir: string, rows: number, startAt: number): Promise<void> {
+  const cfg = workersConfig(dir);
+  const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
+  const params = model.trainableParams();
+  const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
+  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const batch = syntheticBatch(SHAPES.vocab, rows, SHAPES.tokens, 3);
+  const step = (i: number) => trainStep(model, batch, cfg, i, [...params.values()], nameOfVar, optimizer, () => 1e-4);
+  step(0);
+  while (Date.now() < startAt) await new Promise((resolve) => setTimeout(resolve, 5));
+  const times: number[] = [];
+  for (let i = 1; i <= INDEPENDENT_STEPS; i++) {
+    const t0 = performance.now();
+    step(i);
+    times.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ independentMs: median(times) }));
+}
+
+/**
+ * What the machine itself allows k workers: k processes that never meet, each running training steps on
+ * batch / k rows, against one such process alone (interleaved: alone, together, alone, together). Their
+ * slowdown together is the machine's (shared caches and memory bandwidth, the hypervisor), which nothing in the
+ * pool (exchange, scheduling) can remove: k x (alone / together) is the most any synchronous data parallelism
+ * of this step can scale here.
+ */
+async function independentCeiling(dir: string, k: number): Promise<{ aloneMs: number; togetherMs: number; efficiency: number }> {
+  const rows = Math.ceil(SHAPES.batch / k);
+  const run = (n: number) => {
+    const startAt = Date.now() + 15_000; // after every child has built its model and taken a first step
+    return Promise.all(
+      Array.from({ length: n }, () => {
+        const out = execFileAsync(process.execPath, [...process.execArgv, process.argv[1], INDEPENDENT_CHILD, dir, String(rows), String(startAt)], { env: { ...process.env, ADAPTER_LAB_BACKEND: 'wasm' }, maxBuffer: 1 << 24 });
+        return out.then(({ stdout }) => {
+          const line = stdout.split('\n').find((l) => l.startsWith('{"independentMs"'));
+          if (!line) throw new Error(`the independent-steps child printed no result: ${stdout.slice(-500)}`);
+          return (JSON.parse(line) as { independentMs: number }).independentMs;
+        });
+      }),
+    );
+  };
+  const alone: number[] = [];
+  const together: number[] = [];
+  for (let r = 0; r < 2; r++) {
+    alone.push(...(await run(1)));
+    together.push(Math.max(...(await run(k))));
+  }
+  const aloneMs = median(alone);
+  const togetherMs = median(together);
+  return { aloneMs, togetherMs, efficiency: aloneMs / togetherMs };
+}
+
+async function workersSection(bert: BertConfig, backendName: BackendName): Promise<void> {
+  const counts = workerCounts();
+  const most = counts[counts.length - 1];
+  // Workers build their model from a folder: the benchmark's random encoder, written once.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-'));
+  saveEncoderHf(dir, bert, initEncoderArrays(bert, new Rng(1)));
+  const cfg = workersConfig(dir);
   const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
   const params = model.trainableParams();
   const vars = [...params.values()];
@@ -561,7 +634,6 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   optimizer.dispose();
   mlm.dispose();
   mlmOptimizer.dispose();
-  fs.rmSync(dir, { recursive: true, force: true });
 
   const result: Record<string, unknown> = { cores: os.availableParallelism(), loadAverage: os.loadavg(), memoryMB: memory };
   console.log(`\nworkers (data parallelism), ${os.availableParallelism()} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}; median ms (scaling vs 1 worker)`);
@@ -582,6 +654,12 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
       console.log(splitLine(`${what} step`, k, median(times[what][k]), median(longestShard[what][k]), median(times[what][1])));
     }
   }
+  if (most > 1) {
+    const ceiling = await independentCeiling(dir, most);
+    result.independentCeiling = { ...ceiling, scaling: most * ceiling.efficiency };
+    console.log(`the machine's ceiling: ${most} processes that never meet, each stepping ${Math.ceil(SHAPES.batch / most)} rows, took ${ceiling.togetherMs.toFixed(0)} ms a step (the slowest) against ${ceiling.aloneMs.toFixed(0)} ms for one alone: they ran at ${(ceiling.efficiency * 100).toFixed(0)}%, so ${most} workers can scale the training step at most ${(most * ceiling.efficiency).toFixed(2)}x here`);
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
   result.imageTrain = await imageWorkersSection(counts);
   console.log(JSON.stringify({ workers: result }));
 }
