@@ -98,7 +98,7 @@ done
 echo "== the training process ended with exit code $status at $(date -Is)"
 if [ -n "$requeue" ] && [ "$status" -ne 0 ]; then
   echo "${REQUEUE_ANNOUNCEMENT}\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}: it resumes from its checkpoint"
-  scontrol requeue "\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}"
+  scontrol requeue "\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}" || echo "== the requeue failed (scontrol exit $?): the task ends here"
 fi
 exit "$status"
 `;

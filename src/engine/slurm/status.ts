@@ -12,8 +12,13 @@ import { ENDED_PHASES, phaseOfState, reconcileRun, taskStatus, type SlurmTaskSta
  * twice this far apart, with the same restart count, is Slurm's word.
  */
 const settleMs = (): number => Number(process.env.ADAPTER_LAB_SLURM_SETTLE_MS) || 2000;
-/** A task whose log says it is requeueing itself gets this long to show PENDING again before its end is believed. */
-const REQUEUE_SETTLE_MS = 60_000;
+/**
+ * A task whose log's last word is that it requeued itself is shown pending, whatever end Slurm shows, until its
+ * log is this old: Slurm can show such a task FAILED (the stopped training's exit code 1, Restarts already counted)
+ * for over a minute before PENDING (a CI run saw more than 60 s). A requeue that scontrol refused is said in the
+ * log after the announcement (batchScript.ts), so that end is believed at once.
+ */
+const REQUEUE_SETTLE_MS = 10 * 60_000;
 
 /**
  * Slurm's state of each Slurm run (by run folder), one scontrol (or sacct) per job array; the run.json of a task
@@ -34,9 +39,11 @@ export async function slurmStatuses(runs: { dir: string; slurm?: RunRecord['slur
   return out;
 }
 
-/** The job's tasks, asked again while one of the members shows an end that has not held (see settleMs). */
+/**
+ * The job's tasks, asked again while one of the members shows an end that has not held (see settleMs); a member
+ * whose end held but whose log says it requeued itself is reported pending (see REQUEUE_SETTLE_MS).
+ */
 async function settledTasks(jobId: string, members: { dir: string; slurm?: RunRecord['slurm'] }[]): Promise<SlurmTaskRecord[]> {
-  const since = Date.now();
   let tasks = await queryArray(jobId);
   for (;;) {
     const ended = endedUnsuccessfully(tasks, members);
@@ -47,8 +54,10 @@ async function settledTasks(jobId: string, members: { dir: string; slurm?: RunRe
       const now = again.find((a) => a.arrayTaskId === t.arrayTaskId);
       return now !== undefined && now.state === t.state && (now.restarts ?? 0) === (t.restarts ?? 0);
     });
-    const requeueing = endedUnsuccessfully(again, members).some((t) => announcedRequeue(members.find((m) => m.slurm!.arrayTaskId === t.arrayTaskId)!.dir));
-    if (held && (!requeueing || Date.now() - since > REQUEUE_SETTLE_MS)) return again;
+    if (held) {
+      const requeueing = new Set(endedUnsuccessfully(again, members).filter((t) => requeuedItself(members.find((m) => m.slurm!.arrayTaskId === t.arrayTaskId)!.dir)));
+      return again.map((t) => (requeueing.has(t) ? { jobId: t.jobId, arrayTaskId: t.arrayTaskId, state: 'PENDING', reason: 'Requeued', restarts: t.restarts } : t));
+    }
     tasks = again;
   }
 }
@@ -61,13 +70,14 @@ function endedUnsuccessfully(tasks: SlurmTaskRecord[], members: { slurm?: RunRec
   });
 }
 
-/** The task's last word in its log is that it requeues itself (its next start has not written yet). */
-function announcedRequeue(runDir: string): boolean {
+/** The task's last word in its log, written less than REQUEUE_SETTLE_MS ago, is that it requeued itself. */
+function requeuedItself(runDir: string): boolean {
   let tail: string;
   try {
     const fd = fs.openSync(path.join(runDir, SLURM_LOG_FILE), 'r');
     try {
-      const size = fs.fstatSync(fd).size;
+      const { size, mtimeMs } = fs.fstatSync(fd);
+      if (Date.now() - mtimeMs > REQUEUE_SETTLE_MS) return false;
       const buf = Buffer.alloc(Math.min(size, 4096));
       fs.readSync(fd, buf, 0, buf.length, size - buf.length);
       tail = buf.toString('utf8');

@@ -137,16 +137,40 @@ describe('an end Slurm shows for a moment is not taken for the end', () => {
     fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), `== Slurm job 7_0 (start 1)\n== the training process ended with exit code 1\n${REQUEUE_ANNOUNCEMENT}7_0: it resumes from its checkpoint\n`);
     process.env.ADAPTER_LAB_SLURM_SETTLE_MS = '50';
 
-    // The log says it requeues itself: FAILED held twice is still waited out until Slurm shows it PENDING.
-    let fake = scriptedScontrol(path.join(dir, 'a'), [['FAILED', 1], ['FAILED', 1], ['FAILED', 1], ['PENDING', 1]]);
+    // The log says it requeued itself: FAILED, even held, is shown pending (Slurm can show it for over a minute).
+    let fake = scriptedScontrol(path.join(dir, 'a'), [['FAILED', 1], ['FAILED', 1], ['PENDING', 1]]);
     try {
       const s = (await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)!;
       expect(s).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
-      expect(fake.asked()).toBe(4);
+      expect(fake.asked()).toBe(2);
+      // Slurm's own PENDING, when it comes, is taken at once.
+      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
+      expect(fake.asked()).toBe(3);
     } finally {
       fake.restore();
     }
     expect(openRun(run.dir).record.status).toBe('cancelled');
+
+    // ... but not for ever: once the announcement is ten minutes old, the end Slurm shows is believed.
+    const announced = fs.readFileSync(path.join(run.dir, SLURM_LOG_FILE), 'utf8');
+    const elevenMinutesAgo = (Date.now() - 11 * 60_000) / 1000;
+    fs.utimesSync(path.join(run.dir, SLURM_LOG_FILE), elevenMinutesAgo, elevenMinutesAgo);
+    fake = scriptedScontrol(path.join(dir, 'a2'), [['FAILED', 1]]);
+    try {
+      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
+    } finally {
+      fake.restore();
+    }
+
+    // A requeue scontrol refused is said after the announcement (the batch script): the end is believed at once.
+    fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), `${announced}== the requeue failed (scontrol exit 1): the task ends here\n`);
+    fake = scriptedScontrol(path.join(dir, 'a3'), [['FAILED', 1]]);
+    try {
+      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
+      expect(fake.asked()).toBe(2);
+    } finally {
+      fake.restore();
+    }
 
     // No announcement: an end seen twice, the same, is believed (and the run is left as it ended itself).
     fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), '== Slurm job 7_0 (start 2)\n== the training process ended with exit code 1\n');
