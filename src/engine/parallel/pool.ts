@@ -242,16 +242,18 @@ export class WorkerPool {
     }
     for (const [name, g] of own.grads) if (!grads.has(name)) g.dispose();
     let loss = own.loss;
-    let others: FromWorker[];
+    let others: Extract<FromWorker, { type: 'grads' }>[];
     try {
-      others = await Promise.all(replies);
-      if (others.some((reply) => reply.type !== 'grads')) throw new Error(`unexpected reply ${others.find((r) => r.type !== 'grads')!.type} to a training step`);
+      others = (await Promise.all(replies)).map((reply) => {
+        if (reply.type !== 'grads') throw new Error(`unexpected reply ${reply.type} to a training step`);
+        return reply;
+      });
     } catch (err) {
       for (const g of grads.values()) g.dispose();
       throw this.failure ?? err;
     }
     this.lastShardMs = [ownMs];
-    for (const reply of others as Extract<FromWorker, { type: 'grads' }>[]) {
+    for (const reply of others) {
       this.lastShardMs.push(reply.computeMs);
       loss += reply.loss;
       reply.grads.forEach((values, i) => {
