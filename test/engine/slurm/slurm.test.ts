@@ -109,11 +109,12 @@ describe('reconciling run.json with what Slurm saw', () => {
 });
 
 /**
- * A scontrol that answers `show job` with the given JobState/Restarts pairs in turn (the last one for ever),
- * first on PATH. The real cluster (test/slurm/) shows the moment a self-requeued task passes through FAILED only
- * under load, by chance; this replays that sequence of answers so the rule that waits it out is tested every time.
+ * Runs `check` with a scontrol first on PATH that answers `show job` with the given JobState/Restarts pairs in
+ * turn (the last one for ever); `asked` counts its calls. The real cluster (test/slurm/) shows the moment a
+ * self-requeued task passes through FAILED only under load, by chance; this replays that sequence of answers so
+ * the rule that waits it out is tested every time.
  */
-function scriptedScontrol(dir: string, answers: [state: string, restarts: number][]): { restore: () => void; asked: () => number } {
+async function withScriptedScontrol(dir: string, answers: [state: string, restarts: number][], check: (asked: () => number) => Promise<void>): Promise<void> {
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin, { recursive: true });
   const counter = path.join(dir, 'asked');
@@ -124,7 +125,11 @@ function scriptedScontrol(dir: string, answers: [state: string, restarts: number
   fs.writeFileSync(path.join(bin, 'scontrol'), `#!/bin/sh\nn=$(cat '${counter}')\necho $((n + 1)) > '${counter}'\ncase $n in\n${cases}\nesac\n`, { mode: 0o755 });
   const oldPath = process.env.PATH;
   process.env.PATH = `${bin}:${oldPath}`;
-  return { restore: () => (process.env.PATH = oldPath), asked: () => Number(fs.readFileSync(counter, 'utf8')) };
+  try {
+    await check(() => Number(fs.readFileSync(counter, 'utf8')));
+  } finally {
+    process.env.PATH = oldPath;
+  }
 }
 
 describe('an end Slurm shows for a moment is not taken for the end', () => {
@@ -137,58 +142,44 @@ describe('an end Slurm shows for a moment is not taken for the end', () => {
     fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), `== Slurm job 7_0 (start 1)\n== the training process ended with exit code 1\n${REQUEUE_ANNOUNCEMENT}7_0: it resumes from its checkpoint\n`);
     process.env.ADAPTER_LAB_SLURM_SETTLE_MS = '50';
 
+    const status = async () => (await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir);
+
     // The log says it requeued itself: FAILED, even held, is shown pending (Slurm can show it for over a minute).
-    let fake = scriptedScontrol(path.join(dir, 'a'), [['FAILED', 1], ['FAILED', 1], ['PENDING', 1]]);
-    try {
-      const s = (await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)!;
-      expect(s).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
-      expect(fake.asked()).toBe(2);
+    await withScriptedScontrol(path.join(dir, 'a'), [['FAILED', 1], ['FAILED', 1], ['PENDING', 1]], async (asked) => {
+      expect(await status()).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
+      expect(asked()).toBe(2);
       // Slurm's own PENDING, when it comes, is taken at once.
-      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
-      expect(fake.asked()).toBe(3);
-    } finally {
-      fake.restore();
-    }
+      expect(await status()).toMatchObject({ phase: 'pending', state: 'PENDING', restarts: 1 });
+      expect(asked()).toBe(3);
+    });
     expect(openRun(run.dir).record.status).toBe('cancelled');
 
     // ... but not for ever: once the announcement is ten minutes old, the end Slurm shows is believed.
     const announced = fs.readFileSync(path.join(run.dir, SLURM_LOG_FILE), 'utf8');
     const elevenMinutesAgo = (Date.now() - 11 * 60_000) / 1000;
     fs.utimesSync(path.join(run.dir, SLURM_LOG_FILE), elevenMinutesAgo, elevenMinutesAgo);
-    fake = scriptedScontrol(path.join(dir, 'a2'), [['FAILED', 1]]);
-    try {
-      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
-    } finally {
-      fake.restore();
-    }
+    await withScriptedScontrol(path.join(dir, 'a2'), [['FAILED', 1]], async () => {
+      expect(await status()).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
+    });
 
     // A requeue scontrol refused is said after the announcement (the batch script): the end is believed at once.
     fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), `${announced}== the requeue failed (scontrol exit 1): the task ends here\n`);
-    fake = scriptedScontrol(path.join(dir, 'a3'), [['FAILED', 1]]);
-    try {
-      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
-      expect(fake.asked()).toBe(2);
-    } finally {
-      fake.restore();
-    }
+    await withScriptedScontrol(path.join(dir, 'a3'), [['FAILED', 1]], async (asked) => {
+      expect(await status()).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 1 });
+      expect(asked()).toBe(2);
+    });
 
     // No announcement: an end seen twice, the same, is believed (and the run is left as it ended itself).
     fs.writeFileSync(path.join(run.dir, SLURM_LOG_FILE), '== Slurm job 7_0 (start 2)\n== the training process ended with exit code 1\n');
-    fake = scriptedScontrol(path.join(dir, 'b'), [['FAILED', 2]]);
-    try {
-      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 2 });
-      expect(fake.asked()).toBe(2);
-    } finally {
-      fake.restore();
-    }
+    await withScriptedScontrol(path.join(dir, 'b'), [['FAILED', 2]], async (asked) => {
+      expect(await status()).toMatchObject({ phase: 'failed', exitCode: 1, restarts: 2 });
+      expect(asked()).toBe(2);
+    });
 
     // A completed task is believed at once.
-    fake = scriptedScontrol(path.join(dir, 'c'), [['COMPLETED', 2]]);
-    try {
-      expect((await slurmStatuses([{ dir: run.dir, slurm }])).get(run.dir)).toMatchObject({ phase: 'done' });
-      expect(fake.asked()).toBe(1);
-    } finally {
-      fake.restore();
-    }
+    await withScriptedScontrol(path.join(dir, 'c'), [['COMPLETED', 2]], async (asked) => {
+      expect(await status()).toMatchObject({ phase: 'done' });
+      expect(asked()).toBe(1);
+    });
   });
 });
