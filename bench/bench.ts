@@ -500,6 +500,14 @@ function workersConfig(dir: string): ResolvedConfig {
   );
 }
 
+/** The workers section's model over the encoder saved in `dir`, with what a training step of it needs. */
+function workersTrainer(dir: string) {
+  const cfg = workersConfig(dir);
+  const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
+  const params = model.trainableParams();
+  return { cfg, model, params, vars: [...params.values()], nameOfVar: new Map([...params].map(([n, v]) => [v.name, n])), optimizer: new AdamW(params, { weightDecay: 0.01 }) };
+}
+
 const INDEPENDENT_CHILD = '--independent-steps';
 const INDEPENDENT_STEPS = 6;
 
@@ -508,13 +516,9 @@ const INDEPENDENT_STEPS = 6;
  * `startAt` (epoch ms, so that the children start together); prints the median step time as JSON.
  */
 async function independentSteps(dir: string, rows: number, startAt: number): Promise<void> {
-  const cfg = workersConfig(dir);
-  const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
-  const params = model.trainableParams();
-  const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
-  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const { cfg, model, vars, nameOfVar, optimizer } = workersTrainer(dir);
   const batch = syntheticBatch(SHAPES.vocab, rows, SHAPES.tokens, 3);
-  const step = (i: number) => trainStep(model, batch, cfg, i, [...params.values()], nameOfVar, optimizer, () => 1e-4);
+  const step = (i: number) => trainStep(model, batch, cfg, i, vars, nameOfVar, optimizer, () => 1e-4);
   step(0);
   while (Date.now() < startAt) await new Promise((resolve) => setTimeout(resolve, 5));
   const times: number[] = [];
@@ -565,12 +569,7 @@ async function workersSection(bert: BertConfig, backendName: BackendName): Promi
   // Workers build their model from a folder: the benchmark's random encoder, written once.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'adapter-lab-bench-'));
   saveEncoderHf(dir, bert, initEncoderArrays(bert, new Rng(1)));
-  const cfg = workersConfig(dir);
-  const model = buildModelFromConfig(cfg, dir, ['a', 'b']);
-  const params = model.trainableParams();
-  const vars = [...params.values()];
-  const nameOfVar = new Map([...params].map(([n, v]) => [v.name, n]));
-  const optimizer = new AdamW(params, { weightDecay: 0.01 });
+  const { cfg, model, params, vars, nameOfVar, optimizer } = workersTrainer(dir);
   const batch = syntheticBatch(SHAPES.vocab, SHAPES.batch, SHAPES.tokens, 3);
   const evalExamples = syntheticExamples(SHAPES.vocab, quick ? 128 : 256, SHAPES.tokens, 4);
   const ablationExamples = evalExamples.slice(0, quick ? 64 : 128);
