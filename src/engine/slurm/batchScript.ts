@@ -98,7 +98,12 @@ done
 echo "== the training process ended with exit code $status at $(date -Is)"
 if [ -n "$requeue" ] && [ "$status" -ne 0 ]; then
   echo "${REQUEUE_ANNOUNCEMENT}\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}: it resumes from its checkpoint"
-  scontrol requeue "\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}" || echo "== the requeue failed (scontrol exit $?): the task ends here"
+  if scontrol requeue "\${SLURM_ARRAY_JOB_ID}_\${SLURM_ARRAY_TASK_ID}"; then
+    # Slurm ends the task itself as it requeues it: exiting first can leave it FAILED with the requeue lost.
+    sleep 120 & wait $!
+  else
+    echo "== the requeue failed (scontrol exit $?): the task ends here"
+  fi
 fi
 exit "$status"
 `;

@@ -16,9 +16,10 @@ const settleMs = (): number => Number(process.env.ADAPTER_LAB_SLURM_SETTLE_MS) |
  * A task whose log's last word is that it requeued itself is shown pending, whatever end Slurm shows, until its
  * log is this old: Slurm can show such a task FAILED (the stopped training's exit code 1, Restarts already counted)
  * for over a minute before PENDING (a CI run saw more than 60 s). A requeue that scontrol refused is said in the
- * log after the announcement (batchScript.ts), so that end is believed at once.
+ * log after the announcement (batchScript.ts), so that end is believed at once; a requeue Slurm accepted and then
+ * lost (CI saw one stay FAILED for over nine minutes) is believed after this long, not waited on for ever.
  */
-const REQUEUE_SETTLE_MS = 10 * 60_000;
+const REQUEUE_SETTLE_MS = 5 * 60_000;
 
 /**
  * Slurm's state of each Slurm run (by run folder), one scontrol (or sacct) per job array; the run.json of a task
